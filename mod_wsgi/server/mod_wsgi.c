@@ -1,0 +1,71 @@
+/*
+ * mod_wsgi.c: the module record and its start-up hooks. The request
+ * hooks live in wsgi_handler.c, directives in wsgi_config.c.
+ */
+
+#define WSGI_MODULE_MAIN
+#include "wsgi_common.h"
+
+static int wsgi_check_home(apr_pool_t *p, server_rec *s, int to_stderr)
+{
+    wsgi_server_config *sc =
+        ap_get_module_config(s->module_config, &wsgi_module);
+    const char *err;
+
+    if (sc->python_home == NULL)
+        return OK;
+    err = wsgi_python_home_check(p, sc->python_home);
+    if (err == NULL)
+        return OK;
+    if (to_stderr)
+        fprintf(stderr, "WSGI0002: %s\n", err);
+    else
+        ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s, WSGI_LOGNO(0002) "%s",
+                     err);
+    return HTTP_INTERNAL_SERVER_ERROR;
+}
+
+/* "apachectl configtest" runs no post_config: the same check here makes
+ * it fail with the same message instead of saying "Syntax OK". */
+static void wsgi_test_config(apr_pool_t *p, server_rec *s)
+{
+    if (wsgi_check_home(p, s, 1) != OK)
+        exit(1);
+}
+
+/* The parent never starts Python: it only checks what it can without. */
+static int wsgi_post_config(apr_pool_t *p, apr_pool_t *plog,
+                            apr_pool_t *ptemp, server_rec *s)
+{
+    (void)plog;
+    wsgi_server = ap_get_module_config(s->module_config, &wsgi_module);
+    ap_add_version_component(p, "mod_wsgi/" WSGI_VERSION_STRING);
+    ap_add_version_component(p, "Python/" APR_STRINGIFY(PY_MAJOR_VERSION)
+                             "." APR_STRINGIFY(PY_MINOR_VERSION));
+    return wsgi_check_home(ptemp, s, 0);
+}
+
+static void wsgi_child_init(apr_pool_t *p, server_rec *s)
+{
+    wsgi_server = ap_get_module_config(s->module_config, &wsgi_module);
+    wsgi_python_child_init(p, s);
+}
+
+static void wsgi_register_hooks(apr_pool_t *p)
+{
+    ap_hook_test_config(wsgi_test_config, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_post_config(wsgi_post_config, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_child_init(wsgi_child_init, NULL, NULL, APR_HOOK_MIDDLE);
+    wsgi_register_request_hooks(p);
+}
+
+AP_DECLARE_MODULE(wsgi) = {
+    STANDARD20_MODULE_STUFF,
+    wsgi_create_dir_config,
+    wsgi_merge_dir_config,
+    wsgi_create_server_config,
+    wsgi_merge_server_config,
+    wsgi_commands,
+    wsgi_register_hooks,
+    AP_MODULE_FLAG_NONE
+};

@@ -1,0 +1,262 @@
+/*
+ * wsgi_common.h: the one header every mod_wsgi C file includes first.
+ *
+ * It owns every feature and version macro, so no translation unit can
+ * silently compile a different variant of the module than its neighbours.
+ * Python.h comes before any system header, as the Python C-API requires
+ * ("Python.h may define some pre-processor definitions which affect the
+ * standard headers on some systems").
+ */
+
+#ifndef WSGI_COMMON_H
+#define WSGI_COMMON_H
+
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <structmember.h>
+
+#if PY_VERSION_HEX < 0x03090000
+#error "mod_wsgi needs Python 3.9 or newer"
+#endif
+
+#include "httpd.h"
+#include "http_config.h"
+#include "http_core.h"
+#include "http_log.h"
+#include "http_main.h"
+#include "http_protocol.h"
+#include "http_request.h"
+#include "util_script.h"
+#include "util_filter.h"
+#include "ap_mpm.h"
+#include "ap_regex.h"
+
+#include "apr_lib.h"
+#include "apr_strings.h"
+#include "apr_tables.h"
+#include "apr_hash.h"
+#include "apr_buckets.h"
+#include "apr_thread_mutex.h"
+#include "apr_md5.h"
+#include "apr_file_io.h"
+#include "apr_portable.h"
+
+#if !defined(AP_SERVER_MAJORVERSION_NUMBER) \
+    || AP_SERVER_MAJORVERSION_NUMBER != 2 || AP_SERVER_MINORVERSION_NUMBER < 4
+#error "mod_wsgi needs Apache httpd 2.4"
+#endif
+
+#define WSGI_VERSION_MAJOR 0
+#define WSGI_VERSION_MINOR 1
+#define WSGI_VERSION_MICRO 0
+#define WSGI_VERSION_STRING "0.1.0"
+
+/* mod_wsgi.c declares the module, which defines the log index there. */
+#if defined(APLOG_USE_MODULE) && !defined(WSGI_MODULE_MAIN)
+APLOG_USE_MODULE(wsgi);
+#endif
+
+extern module AP_MODULE_DECLARE_DATA wsgi_module;
+
+/*
+ * Every message of level warning or above carries a stable code, so
+ * operators and tests can grep for it; docs/error-codes.md explains each.
+ */
+#define WSGI_LOGNO(n) "WSGI" #n ": "
+
+#define WSGI_THREAD_LOCAL __thread
+
+#define WSGI_UNSET (-1)
+
+/* One merge rule for every scalar field: the more specific config wins. */
+#define WSGI_MERGE(add, base, f) \
+    ((add)->f != WSGI_UNSET ? (add)->f : (base)->f)
+#define WSGI_MERGE_PTR(add, base, f) ((add)->f != NULL ? (add)->f : (base)->f)
+
+#define WSGI_HANDLER_NAME "wsgi-script"
+#define WSGI_HANDLER_MIME "application/x-httpd-wsgi"
+
+enum { WSGI_HEAD_OFF = 0, WSGI_HEAD_ON = 1, WSGI_HEAD_AUTO = 2 };
+
+/* ---------------------------------------------------------------- config */
+
+typedef struct {
+    const char *location;       /* URL prefix, or regex source */
+    const char *target;         /* file or directory, may hold $N */
+    ap_regex_t *regexp;         /* set for WSGIScriptAliasMatch */
+    const char *process_group;
+    const char *application_group;
+    const char *callable_object;
+    int pass_authorization;
+} wsgi_alias;
+
+typedef struct {
+    const char *script;
+    const char *process_group;
+    const char *application_group;
+} wsgi_import;
+
+/* Per-server settings. Python settings are only honoured in the main
+ * server: they apply to the whole process. */
+typedef struct {
+    apr_array_header_t *aliases;    /* of wsgi_alias */
+    apr_array_header_t *imports;    /* of wsgi_import, main server only */
+    const char *python_home;
+    apr_array_header_t *python_path; /* of const char *, in order */
+    int python_optimize;
+    const char *python_hash_seed;   /* "random" or a number */
+    apr_array_header_t *python_warnings;
+    int dont_write_bytecode;
+    int restrict_stdin;
+    int restrict_stdout;
+    int restrict_signal;
+    int destroy_interpreter;
+    int case_sensitivity;
+    double switch_interval;         /* < 0: unset */
+    const char *python_eggs;
+} wsgi_server_config;
+
+/* Per-directory settings; at server level they live in lookup_defaults. */
+typedef struct {
+    const char *application_group;
+    const char *callable_object;
+    const char *process_group;
+    int pass_authorization;
+    int script_reloading;
+    int chunked_request;
+    int map_head_to_get;
+    int error_override;
+    int enable_sendfile;
+    int pass_apache_request;
+} wsgi_dir_config;
+
+/* What one request resolved to; kept in r->request_config. */
+typedef struct {
+    const wsgi_alias *alias;        /* NULL unless matched by our alias */
+    const char *application_group;  /* expanded: "" is the main one */
+    const char *callable_object;
+    const char *process_group;      /* expanded */
+    int pass_authorization;
+    int script_reloading;
+    int chunked_request;
+    int map_head_to_get;
+    int enable_sendfile;
+    int pass_apache_request;
+} wsgi_request_config;
+
+extern const command_rec wsgi_commands[];
+
+void *wsgi_create_server_config(apr_pool_t *p, server_rec *s);
+void *wsgi_merge_server_config(apr_pool_t *p, void *base, void *add);
+void *wsgi_create_dir_config(apr_pool_t *p, char *dir);
+void *wsgi_merge_dir_config(apr_pool_t *p, void *base, void *add);
+
+/* The main server's config: the process-wide Python settings. */
+extern wsgi_server_config *wsgi_server;
+
+/* Effective values of unset process-wide flags. */
+int wsgi_flag(int value, int dflt);
+
+const char *wsgi_python_home_check(apr_pool_t *p, const char *home);
+
+/* ---------------------------------------------------------- validation */
+
+/* Pure C, no Python, no request_rec: unit-testable and fuzzable. Each
+ * returns NULL when valid, else a static reason. */
+const char *wsgi_validate_status(const char *s, size_t len, int *code);
+const char *wsgi_validate_header_name(const char *s, size_t len);
+const char *wsgi_validate_header_value(const char *s, size_t len);
+int wsgi_parse_content_length(const char *s, apr_off_t *out);
+
+/* ------------------------------------------------------------ interps */
+
+typedef struct wsgi_interp wsgi_interp;
+
+struct wsgi_interp {
+    const char *name;               /* "" for the main interpreter */
+    int index;                      /* slot in the per-thread cache */
+    PyInterpreterState *interp;
+    apr_thread_mutex_t *load_lock;  /* serialises script (re)loading */
+    PyObject *environ_template;     /* owned: constant environ keys */
+    PyObject *log_stdout;           /* owned */
+    PyObject *log_stderr;           /* owned */
+};
+
+extern int wsgi_python_ready;
+extern int wsgi_multithread;
+extern int wsgi_multiprocess;
+extern int wsgi_max_processes;
+extern int wsgi_max_threads;
+extern apr_pool_t *wsgi_process_pool;
+extern server_rec *wsgi_main_server;
+
+void wsgi_python_child_init(apr_pool_t *p, server_rec *s);
+/* Finds or creates the interpreter named, and makes it current in this
+ * thread with the GIL held. NULL (and a log line) on failure. */
+wsgi_interp *wsgi_acquire_interp(const char *name, request_rec *r);
+void wsgi_release_interp(wsgi_interp *wi);
+
+/* Requests in flight, so shutdown never tears Python down under one. */
+void wsgi_request_begin(void);
+void wsgi_request_end(void);
+
+/* ---------------------------------------------------------- Python types */
+
+extern PyTypeObject wsgi_input_type;
+extern PyTypeObject wsgi_log_type;
+extern PyTypeObject wsgi_filewrapper_type;
+extern PyTypeObject wsgi_adapter_type;
+extern PyTypeObject wsgi_restricted_type;
+
+int wsgi_types_ready(void);
+
+/* wsgi_input.c */
+PyObject *wsgi_input_new(request_rec *r);
+void wsgi_input_finish(PyObject *input);
+apr_off_t wsgi_input_bytes(PyObject *input);
+
+/* wsgi_log.c: a file-like that writes lines to the error log. With r
+ * NULL it logs with the context of the request the calling thread is
+ * serving, if any. */
+PyObject *wsgi_log_new(request_rec *r, int level, const char *name);
+void wsgi_log_finish(PyObject *log);
+PyObject *wsgi_restricted_new(const char *name, const char *directive);
+extern WSGI_THREAD_LOCAL request_rec *wsgi_current_request;
+/* Logs the pending Python exception (traceback included) with a
+ * leading line; clears it. */
+void wsgi_log_python_error(request_rec *r, server_rec *s,
+                           const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Logs text line by line at the given level, GIL released. */
+void wsgi_log_lines(request_rec *r, server_rec *s, int level,
+                    const char *text, Py_ssize_t len);
+
+/* wsgi_filewrapper.c */
+int wsgi_filewrapper_fileno(PyObject *wrapper, int *fd);
+PyObject *wsgi_filewrapper_filelike(PyObject *wrapper);
+
+/* wsgi_environ.c */
+PyObject *wsgi_environ_template(void);
+PyObject *wsgi_build_environ(request_rec *r, wsgi_request_config *rc,
+                             wsgi_interp *wi, PyObject *input,
+                             PyObject *errors);
+const char *wsgi_script_name(request_rec *r);
+const char *wsgi_expand_group(request_rec *r, const char *value,
+                              const char *dflt);
+
+/* wsgi_script.c */
+PyObject *wsgi_load_script(wsgi_interp *wi, request_rec *r, server_rec *s,
+                           const char *filename, int reload);
+void wsgi_preload_scripts(apr_pool_t *p, server_rec *s);
+
+/* wsgi_response.c */
+int wsgi_run_application(request_rec *r, wsgi_request_config *rc,
+                         wsgi_interp *wi, PyObject *application);
+
+/* wsgi_module.c: the in-process "mod_wsgi" module of each interpreter. */
+PyObject *wsgi_module_create(wsgi_interp *wi);
+
+/* wsgi_handler.c */
+void wsgi_register_request_hooks(apr_pool_t *p);
+
+#endif /* WSGI_COMMON_H */

@@ -1,0 +1,335 @@
+/*
+ * wsgi_environ.c: request_rec -> WSGI environ, and group name expansion.
+ *
+ * PEP 3333, "A Note On String Types": environ values are native strings
+ * "that can be encoded as ISO-8859-1", so every value decoded from the
+ * request is decoded as latin-1, which maps bytes 1:1 and cannot fail.
+ * Filesystem paths use the filesystem encoding.
+ *
+ * The constant keys are built once per interpreter (the template) and
+ * copied per request.
+ */
+
+#include "wsgi_common.h"
+
+static int wsgi_env_put(PyObject *env, const char *key, PyObject *value)
+{
+    int rc;
+
+    if (value == NULL)
+        return -1;
+    rc = PyDict_SetItemString(env, key, value);
+    Py_DECREF(value);                   /* the dict holds its own ref */
+    return rc;
+}
+
+static int wsgi_env_str(PyObject *env, const char *key, const char *value)
+{
+    return wsgi_env_put(env, key,
+                        PyUnicode_DecodeLatin1(value, strlen(value), NULL));
+}
+
+static int wsgi_env_path(PyObject *env, const char *key, const char *value)
+{
+    return wsgi_env_put(env, key, PyUnicode_DecodeFSDefault(value));
+}
+
+PyObject *wsgi_environ_template(void)
+{
+    PyObject *env = PyDict_New();
+    int err = 0;
+
+    if (env == NULL)
+        return NULL;
+    err |= wsgi_env_put(env, "wsgi.version", Py_BuildValue("(ii)", 1, 0));
+    err |= PyDict_SetItemString(env, "wsgi.multithread",
+                                wsgi_multithread ? Py_True : Py_False);
+    err |= PyDict_SetItemString(env, "wsgi.multiprocess",
+                                wsgi_multiprocess ? Py_True : Py_False);
+    err |= PyDict_SetItemString(env, "wsgi.run_once", Py_False);
+    err |= PyDict_SetItemString(env, "wsgi.input_terminated", Py_True);
+    err |= PyDict_SetItemString(env, "wsgi.file_wrapper",
+                                (PyObject *)&wsgi_filewrapper_type);
+    err |= wsgi_env_put(env, "mod_wsgi.version",
+                        Py_BuildValue("(iii)", WSGI_VERSION_MAJOR,
+                                      WSGI_VERSION_MINOR,
+                                      WSGI_VERSION_MICRO));
+    err |= wsgi_env_put(env, "apache.version",
+                        Py_BuildValue("(iii)", AP_SERVER_MAJORVERSION_NUMBER,
+                                      AP_SERVER_MINORVERSION_NUMBER,
+                                      AP_SERVER_PATCHLEVEL_NUMBER));
+    err |= wsgi_env_str(env, "GATEWAY_INTERFACE", "CGI/1.1");
+    err |= wsgi_env_str(env, "SERVER_SOFTWARE", ap_get_server_banner());
+    err |= wsgi_env_str(env, "mod_wsgi.process_group", "");
+    err |= wsgi_env_str(env, "mod_wsgi.server_pid",
+                        apr_psprintf(wsgi_process_pool, "%d",
+                                     (int)getpid()));
+    if (err) {
+        Py_DECREF(env);
+        return NULL;
+    }
+    return env;
+}
+
+/* SCRIPT_NAME is the decoded URI without the PATH_INFO that the
+ * directory walk split off the script file's path. */
+const char *wsgi_script_name(request_rec *r)
+{
+    const char *uri = r->uri, *pi = r->path_info;
+    size_t lu = strlen(uri), lp;
+
+    if (pi == NULL || !*pi)
+        goto whole;
+    lp = strlen(pi);
+    if (lu >= lp && !strcmp(uri + lu - lp, pi))
+        return apr_pstrndup(r->pool, uri, lu - lp);
+whole:
+    /* PEP 3333: SCRIPT_NAME may be empty, but never ends in '/' when
+     * PATH_INFO carries it. */
+    if (lu == 1 && uri[0] == '/')
+        return "";
+    return uri;
+}
+
+/*
+ * RFC 3875 4.1.18: a header becomes HTTP_ + its name upper-cased with '-'
+ * as '_'. Names holding '_' (or anything but letters, digits and '-') are
+ * dropped: otherwise "X_Foo: evil" would arrive as HTTP_X_FOO and pass
+ * for an "X-Foo" set by a trusted proxy in front.
+ */
+static const char *wsgi_header_key(apr_pool_t *p, const char *name)
+{
+    size_t n = strlen(name), i;
+    char *key = apr_palloc(p, n + 6), *o;
+
+    memcpy(key, "HTTP_", 5);
+    o = key + 5;
+    for (i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)name[i];
+
+        if (c == '-')
+            *o++ = '_';
+        else if (apr_isalnum(c))
+            *o++ = apr_toupper(c);
+        else
+            return NULL;
+    }
+    *o = '\0';
+    return key;
+}
+
+static int wsgi_add_headers(PyObject *env, request_rec *r,
+                            wsgi_request_config *rc)
+{
+    const apr_array_header_t *arr = apr_table_elts(r->headers_in);
+    const apr_table_entry_t *e = (const apr_table_entry_t *)arr->elts;
+    int i;
+
+    for (i = 0; i < arr->nelts; i++) {
+        const char *name = e[i].key, *key;
+
+        if (name == NULL || e[i].val == NULL)
+            continue;
+        if (!strcasecmp(name, "Content-Type"))
+            key = "CONTENT_TYPE";
+        else if (!strcasecmp(name, "Content-Length"))
+            key = "CONTENT_LENGTH";
+        else if (!strcasecmp(name, "Authorization") && !rc->pass_authorization)
+            continue;
+        /* Credentials for a proxy are never the application's business,
+         * and "Proxy:" would become HTTP_PROXY, which many HTTP clients
+         * take as their proxy setting (httpoxy, CVE-2016-5387 class). */
+        else if (!strcasecmp(name, "Proxy-Authorization") ||
+                 !strcasecmp(name, "Proxy"))
+            continue;
+        else if ((key = wsgi_header_key(r->pool, name)) == NULL)
+            continue;
+        if (wsgi_env_str(env, key, e[i].val) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+static int wsgi_add_table(PyObject *env, apr_table_t *t)
+{
+    const apr_array_header_t *arr = apr_table_elts(t);
+    const apr_table_entry_t *e = (const apr_table_entry_t *)arr->elts;
+    int i;
+
+    for (i = 0; i < arr->nelts; i++) {
+        if (e[i].key == NULL || e[i].val == NULL)
+            continue;
+        if (wsgi_env_str(env, e[i].key, e[i].val) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+static double wsgi_seconds(apr_time_t t)
+{
+    return (double)t / (double)APR_USEC_PER_SEC;
+}
+
+PyObject *wsgi_build_environ(request_rec *r, wsgi_request_config *rc,
+                             wsgi_interp *wi, PyObject *input,
+                             PyObject *errors)
+{
+    conn_rec *c = r->connection;
+    PyObject *env = PyDict_Copy(wi->environ_template), *https;
+    const char *script_name = wsgi_script_name(r);
+    const char *path_info = r->path_info ? r->path_info : "";
+    const char *method = r->method, *scheme;
+    int err = 0;
+
+    if (env == NULL)
+        return NULL;
+
+    /* What other modules put there first (SetEnv, mod_ssl, mod_rewrite
+     * E= flags, UNIQUE_ID...), so the values below win. */
+    err |= wsgi_add_table(env, r->subprocess_env);
+    err |= wsgi_add_headers(env, r, rc);
+
+    /* The handler resolved Auto already: On here means "map". */
+    if (rc->map_head_to_get == WSGI_HEAD_ON && r->header_only)
+        method = "GET";
+
+    err |= wsgi_env_str(env, "REQUEST_METHOD", method);
+    err |= wsgi_env_str(env, "SCRIPT_NAME", script_name);
+    err |= wsgi_env_str(env, "PATH_INFO", path_info);
+    err |= wsgi_env_str(env, "QUERY_STRING", r->args ? r->args : "");
+    err |= wsgi_env_str(env, "REQUEST_URI", r->unparsed_uri);
+    err |= wsgi_env_str(env, "SERVER_PROTOCOL", r->protocol);
+    err |= wsgi_env_str(env, "SERVER_NAME", ap_get_server_name(r));
+    err |= wsgi_env_str(env, "SERVER_PORT",
+                        apr_psprintf(r->pool, "%u", ap_get_server_port(r)));
+    err |= wsgi_env_str(env, "SERVER_ADDR", c->local_ip);
+    err |= wsgi_env_str(env, "SERVER_ADMIN",
+                        r->server->server_admin ? r->server->server_admin
+                                                : "");
+    err |= wsgi_env_str(env, "REMOTE_ADDR", r->useragent_ip);
+    err |= wsgi_env_str(env, "REMOTE_PORT",
+                        apr_psprintf(r->pool, "%u",
+                                     r->useragent_addr
+                                         ? r->useragent_addr->port
+                                         : c->client_addr->port));
+    err |= wsgi_env_str(env, "REQUEST_SCHEME", ap_http_scheme(r));
+    err |= wsgi_env_path(env, "DOCUMENT_ROOT", ap_document_root(r));
+    err |= wsgi_env_str(env, "CONTEXT_PREFIX", ap_context_prefix(r));
+    err |= wsgi_env_path(env, "CONTEXT_DOCUMENT_ROOT",
+                         ap_context_document_root(r));
+    err |= wsgi_env_path(env, "SCRIPT_FILENAME", r->filename);
+    if (r->user)
+        err |= wsgi_env_str(env, "REMOTE_USER", r->user);
+    if (r->ap_auth_type)
+        err |= wsgi_env_str(env, "AUTH_TYPE", r->ap_auth_type);
+
+    /* mod_ssl's HTTPS=on, or a scheme Apache knows: both mean https. The
+     * variable itself is not passed on, wsgi.url_scheme says it. */
+    scheme = ap_http_scheme(r);
+    https = PyDict_GetItemString(env, "HTTPS");         /* borrowed */
+    if (https != NULL) {
+        PyObject *low = PyObject_CallMethod(https, "lower", NULL);
+
+        if (low != NULL && (PyUnicode_CompareWithASCIIString(low, "on") == 0
+                            || PyUnicode_CompareWithASCIIString(low, "1") == 0))
+            scheme = "https";
+        Py_XDECREF(low);
+        PyErr_Clear();
+        err |= PyDict_DelItemString(env, "HTTPS");
+    }
+    err |= wsgi_env_str(env, "wsgi.url_scheme", scheme);
+    err |= PyDict_SetItemString(env, "wsgi.input", input);
+    err |= PyDict_SetItemString(env, "wsgi.errors", errors);
+
+    if (r->log_id == NULL)
+        ap_run_generate_log_id(c, r, &r->log_id);
+    if (c->log_id == NULL)
+        ap_run_generate_log_id(c, NULL, &c->log_id);
+    err |= wsgi_env_str(env, "mod_wsgi.application_group",
+                        rc->application_group);
+    err |= wsgi_env_str(env, "mod_wsgi.callable_object",
+                        rc->callable_object);
+    err |= wsgi_env_str(env, "mod_wsgi.request_handler",
+                        r->handler ? r->handler : WSGI_HANDLER_NAME);
+    err |= wsgi_env_str(env, "mod_wsgi.handler_script", "");
+    err |= wsgi_env_str(env, "mod_wsgi.script_name", script_name);
+    err |= wsgi_env_str(env, "mod_wsgi.path_info", path_info);
+    err |= wsgi_env_str(env, "mod_wsgi.script_reloading",
+                        rc->script_reloading ? "1" : "0");
+    err |= wsgi_env_str(env, "mod_wsgi.enable_sendfile",
+                        rc->enable_sendfile ? "1" : "0");
+    err |= wsgi_env_str(env, "mod_wsgi.request_id",
+                        r->log_id ? r->log_id : "");
+    err |= wsgi_env_str(env, "mod_wsgi.connection_id",
+                        c->log_id ? c->log_id : "");
+    err |= wsgi_env_str(env, "mod_wsgi.listener_host",
+                        c->local_ip ? c->local_ip : "");
+    err |= wsgi_env_str(env, "mod_wsgi.listener_port",
+                        apr_psprintf(r->pool, "%u",
+                                     c->local_addr ? c->local_addr->port
+                                                   : 0));
+    err |= wsgi_env_put(env, "mod_wsgi.request_start",
+                        PyFloat_FromDouble(wsgi_seconds(r->request_time)));
+    err |= wsgi_env_put(env, "mod_wsgi.queue_start", PyFloat_FromDouble(0));
+    err |= wsgi_env_put(env, "mod_wsgi.daemon_start", PyFloat_FromDouble(0));
+    err |= wsgi_env_put(env, "mod_wsgi.application_start",
+                        PyFloat_FromDouble(wsgi_seconds(apr_time_now())));
+    err |= wsgi_env_put(env, "mod_wsgi.thread_id",
+                        PyLong_FromUnsignedLong(PyThread_get_thread_ident()));
+    if (rc->pass_apache_request)
+        err |= wsgi_env_put(env, "apache.request_rec",
+                            PyCapsule_New(r, "apache.request_rec", NULL));
+    if (err) {
+        Py_DECREF(env);
+        return NULL;
+    }
+    return env;
+}
+
+static const char *wsgi_with_port(request_rec *r, const char *host)
+{
+    apr_port_t port = ap_get_server_port(r);
+
+    if (port == 80 || port == 443)
+        return host;
+    return apr_psprintf(r->pool, "%s:%u", host, port);
+}
+
+/* Expands WSGIApplicationGroup / WSGIProcessGroup values. "" names the
+ * main interpreter (or embedded mode, for process groups). */
+const char *wsgi_expand_group(request_rec *r, const char *v,
+                              const char *dflt)
+{
+    const char *name, *found;
+
+    if (v == NULL)
+        v = dflt;
+    if (v[0] != '%' || v[1] != '{')
+        return v;
+    if (!strcmp(v, "%{GLOBAL}"))
+        return "";
+    if (!strcmp(v, "%{SERVER}"))
+        return wsgi_with_port(r, r->server->server_hostname
+                                     ? r->server->server_hostname : "");
+    if (!strcmp(v, "%{HOST}")) {
+        name = r->hostname ? r->hostname : r->server->server_hostname;
+        return wsgi_with_port(r, name ? name : "");
+    }
+    if (!strcmp(v, "%{RESOURCE}")) {
+        name = r->server->server_hostname ? r->server->server_hostname : "";
+        return apr_pstrcat(r->pool, wsgi_with_port(r, name), "|",
+                           wsgi_script_name(r), NULL);
+    }
+    if (!strncmp(v, "%{ENV:", 6)) {
+        size_t n = strlen(v);
+        const char *var = apr_pstrndup(r->pool, v + 6, n > 7 ? n - 7 : 0);
+
+        found = apr_table_get(r->notes, var);
+        if (found == NULL)
+            found = apr_table_get(r->subprocess_env, var);
+        if (found == NULL)
+            found = getenv(var);
+        return found ? found : "";
+    }
+    return v;
+}

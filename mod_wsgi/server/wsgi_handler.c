@@ -1,0 +1,255 @@
+/*
+ * wsgi_handler.c: URL mapping (WSGIScriptAlias, WSGIScriptAliasMatch),
+ * and the wsgi-script handler that runs a request in embedded mode.
+ */
+
+#include "wsgi_common.h"
+
+/*
+ * Like mod_alias: the URL must start with the alias path on a segment
+ * boundary ("/app" matches "/app" and "/app/x", not "/apple"), runs of
+ * slashes count as one. Returns how much of the URL matched, 0 if none.
+ */
+static apr_size_t wsgi_alias_match(const char *uri, const char *loc)
+{
+    const char *u = uri, *l = loc;
+
+    while (*l) {
+        if (*l == '/') {
+            if (*u != '/')
+                return 0;
+            while (*l == '/')
+                l++;
+            while (*u == '/')
+                u++;
+            continue;
+        }
+        if (*l++ != *u++)
+            return 0;
+    }
+    if (l[-1] != '/' && *u && *u != '/')
+        return 0;
+    return u - uri;
+}
+
+static wsgi_request_config *wsgi_rconf(request_rec *r)
+{
+    return ap_get_module_config(r->request_config, &wsgi_module);
+}
+
+static int wsgi_translate(request_rec *r)
+{
+    wsgi_server_config *sc =
+        ap_get_module_config(r->server->module_config, &wsgi_module);
+    int i;
+
+    if (r->uri == NULL || r->uri[0] != '/' || sc->aliases->nelts == 0)
+        return DECLINED;
+    for (i = 0; i < sc->aliases->nelts; i++) {
+        wsgi_alias *a = &APR_ARRAY_IDX(sc->aliases, i, wsgi_alias);
+        const char *target = a->target, *rest;
+        wsgi_request_config *rqc;
+
+        if (a->regexp != NULL) {
+            ap_regmatch_t m[AP_MAX_REG_MATCH];
+
+            if (ap_regexec(a->regexp, r->uri, AP_MAX_REG_MATCH, m, 0))
+                continue;
+            target = ap_pregsub(r->pool, a->target, r->uri,
+                                AP_MAX_REG_MATCH, m);
+            if (target == NULL) {
+                ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
+                              WSGI_LOGNO(0501) "WSGIScriptAliasMatch "
+                              "substitution of '%s' for '%s' failed (too "
+                              "long?)", a->target, r->uri);
+                return HTTP_INTERNAL_SERVER_ERROR;
+            }
+            /* What follows the match is PATH_INFO to be. */
+            rest = r->uri + m[0].rm_eo;
+        }
+        else {
+            apr_size_t n = wsgi_alias_match(r->uri, a->location);
+            size_t ll = strlen(a->location);
+
+            if (n == 0)
+                continue;
+            rest = r->uri + n;
+            /* "WSGIScriptAlias / /srv/app.wsgi": "/x" must become
+             * /srv/app.wsgi + "/x", so the slash the alias ate stays. */
+            if (a->location[ll - 1] == '/' && n > 0 && rest[-1] == '/')
+                rest--;
+        }
+        if (*target && target[strlen(target) - 1] == '/' && *rest == '/')
+            rest++;
+        r->filename = apr_pstrcat(r->pool, target, rest, NULL);
+        r->handler = WSGI_HANDLER_NAME;
+        rqc = apr_pcalloc(r->pool, sizeof(*rqc));
+        rqc->alias = a;
+        ap_set_module_config(r->request_config, &wsgi_module, rqc);
+        return OK;
+    }
+    return DECLINED;
+}
+
+/* mod_mime or a SetHandler may have renamed the handler since; a URL
+ * mapped by our alias is always ours. */
+static int wsgi_fixups(request_rec *r)
+{
+    wsgi_request_config *rqc = wsgi_rconf(r);
+
+    if (rqc != NULL && rqc->alias != NULL)
+        r->handler = WSGI_HANDLER_NAME;
+    return DECLINED;
+}
+
+/*
+ * WSGIMapHEADToGET Auto: a HEAD is run as a GET only when an output
+ * filter that may look at the body (deflate, cache...) is in the chain,
+ * so that its headers match those of the GET.
+ */
+static int wsgi_map_head(request_rec *r, int mode)
+{
+    ap_filter_t *f;
+
+    if (!r->header_only || mode == WSGI_HEAD_OFF)
+        return WSGI_HEAD_OFF;
+    if (mode == WSGI_HEAD_ON)
+        return WSGI_HEAD_ON;
+    for (f = r->output_filters; f; f = f->next) {
+        if (f->frec->ftype < AP_FTYPE_PROTOCOL)
+            return WSGI_HEAD_ON;
+    }
+    return WSGI_HEAD_OFF;
+}
+
+static void wsgi_resolve(request_rec *r, wsgi_request_config *rc)
+{
+    wsgi_dir_config *dc =
+        ap_get_module_config(r->per_dir_config, &wsgi_module);
+    const wsgi_alias *a = rc->alias;
+    const char *agroup = dc->application_group;
+    const char *pgroup = dc->process_group;
+
+    if (a && a->application_group)
+        agroup = a->application_group;
+    if (a && a->process_group)
+        pgroup = a->process_group;
+    rc->application_group = wsgi_expand_group(r, agroup, "%{RESOURCE}");
+    rc->process_group = wsgi_expand_group(r, pgroup, "%{GLOBAL}");
+    rc->callable_object = (a && a->callable_object) ? a->callable_object
+                          : dc->callable_object ? dc->callable_object
+                                                : "application";
+    rc->pass_authorization = (a && a->pass_authorization != WSGI_UNSET)
+                                 ? a->pass_authorization
+                                 : wsgi_flag(dc->pass_authorization, 0);
+    rc->script_reloading = wsgi_flag(dc->script_reloading, 1);
+    rc->chunked_request = wsgi_flag(dc->chunked_request, 0);
+    rc->enable_sendfile = wsgi_flag(dc->enable_sendfile, 0);
+    rc->pass_apache_request = wsgi_flag(dc->pass_apache_request, 0);
+    rc->map_head_to_get =
+        wsgi_map_head(r, wsgi_flag(dc->map_head_to_get, WSGI_HEAD_AUTO));
+}
+
+static int wsgi_handler(request_rec *r)
+{
+    wsgi_request_config *rc;
+    wsgi_interp *wi;
+    PyObject *module, *app;
+    int status;
+
+    if (r->handler == NULL || (strcmp(r->handler, WSGI_HANDLER_NAME) &&
+                               strcmp(r->handler, WSGI_HANDLER_MIME)))
+        return DECLINED;
+
+    rc = wsgi_rconf(r);
+    if (rc == NULL) {
+        rc = apr_pcalloc(r->pool, sizeof(*rc));
+        ap_set_module_config(r->request_config, &wsgi_module, rc);
+    }
+    /* Scripts reached by SetHandler/AddHandler are CGI-like: the admin
+     * must allow running them where they live, as for CGI. */
+    if (rc->alias == NULL && !(ap_allow_options(r) & OPT_EXECCGI)) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
+                      WSGI_LOGNO(0502) "Options ExecCGI is off in this "
+                      "directory: %s; add 'Options +ExecCGI' to its "
+                      "<Directory>, or map it with WSGIScriptAlias",
+                      r->filename);
+        return HTTP_FORBIDDEN;
+    }
+    if (r->finfo.filetype == APR_NOFILE) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
+                      WSGI_LOGNO(0503) "target WSGI script not found or "
+                      "unable to stat: %s", r->filename);
+        return HTTP_NOT_FOUND;
+    }
+    if (r->finfo.filetype != APR_REG) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
+                      WSGI_LOGNO(0504) "target WSGI script is not a "
+                      "regular file: %s", r->filename);
+        return HTTP_FORBIDDEN;
+    }
+    wsgi_resolve(r, rc);
+    if (*rc->process_group) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
+                      WSGI_LOGNO(0505) "no WSGIDaemonProcess group named "
+                      "'%s' exists for %s (daemon mode is not available "
+                      "in this build); remove WSGIProcessGroup or "
+                      "process-group= to run it embedded",
+                      rc->process_group, r->uri);
+        return HTTP_INTERNAL_SERVER_ERROR;
+    }
+    /* RFC 9112 6.3: without WSGIChunkedRequest a chunked body gets 411,
+     * since most applications rely on CONTENT_LENGTH. */
+    status = ap_setup_client_block(r, rc->chunked_request
+                                          ? REQUEST_CHUNKED_DECHUNK
+                                          : REQUEST_CHUNKED_ERROR);
+    if (status != OK)
+        return status;
+
+    wi = wsgi_acquire_interp(rc->application_group, r);
+    if (wi == NULL)
+        return HTTP_INTERNAL_SERVER_ERROR;
+    wsgi_request_begin();
+    wsgi_current_request = r;
+
+    module = wsgi_load_script(wi, r, NULL, r->filename,
+                              rc->script_reloading);
+    if (module == NULL) {
+        wsgi_log_python_error(r, NULL, WSGI_LOGNO(0506) "failed to load "
+                              "WSGI script '%s'", r->filename);
+        status = HTTP_INTERNAL_SERVER_ERROR;
+        goto done;
+    }
+    app = PyObject_GetAttrString(module, rc->callable_object);
+    Py_DECREF(module);
+    if (app == NULL) {
+        PyErr_Clear();
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
+                      WSGI_LOGNO(0507) "WSGI script '%s' does not define "
+                      "'%s'; name the callable 'application' or set "
+                      "WSGICallableObject (or callable-object=) to its name",
+                      r->filename, rc->callable_object);
+        status = HTTP_NOT_FOUND;
+        goto done;
+    }
+    status = wsgi_run_application(r, rc, wi, app);
+    Py_DECREF(app);
+done:
+    wsgi_current_request = NULL;
+    wsgi_release_interp(wi);
+    wsgi_request_end();
+    return status;
+}
+
+void wsgi_register_request_hooks(apr_pool_t *p)
+{
+    /* After mod_alias, so "Alias /static" wins over "WSGIScriptAlias /",
+     * as with upstream. */
+    static const char *const after_alias[] = {"mod_alias.c", NULL};
+
+    (void)p;
+    ap_hook_translate_name(wsgi_translate, after_alias, NULL,
+                           APR_HOOK_MIDDLE);
+    ap_hook_fixups(wsgi_fixups, NULL, NULL, APR_HOOK_LAST);
+    ap_hook_handler(wsgi_handler, NULL, NULL, APR_HOOK_MIDDLE);
+}

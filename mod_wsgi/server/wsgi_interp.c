@@ -1,0 +1,603 @@
+/*
+ * wsgi_interp.c: Python start-up in each Apache child, one interpreter per
+ * application group, thread states cached per thread, and teardown.
+ *
+ * Python is only ever initialised in a child, after fork: the Apache
+ * parent never holds interpreter state, so a graceful restart or a crash
+ * of Python code can never take the parent down.
+ */
+
+#include "wsgi_common.h"
+
+#include "apr_atomic.h"
+
+int wsgi_python_ready = 0;
+int wsgi_multithread = 0;
+int wsgi_multiprocess = 1;
+int wsgi_max_processes = 1;
+int wsgi_max_threads = 1;
+apr_pool_t *wsgi_process_pool = NULL;
+server_rec *wsgi_main_server = NULL;
+
+static apr_thread_mutex_t *wsgi_interp_lock = NULL;
+static apr_hash_t *wsgi_interps = NULL;         /* name -> wsgi_interp */
+static apr_array_header_t *wsgi_interp_list = NULL; /* creation order */
+static wsgi_interp *wsgi_main_interp = NULL;
+static apr_uint32_t wsgi_active_requests = 0;
+
+/*
+ * Each thread keeps one PyThreadState per interpreter it has run code in,
+ * indexed by wsgi_interp.index, so a request never pays for creating one
+ * after the first in that thread. Apache's worker threads live as long as
+ * the process, like these states.
+ */
+static WSGI_THREAD_LOCAL PyThreadState **wsgi_tstates = NULL;
+static WSGI_THREAD_LOCAL int wsgi_ntstates = 0;
+
+static PyThreadState **wsgi_tstate_slot(int index)
+{
+    if (index >= wsgi_ntstates) {
+        int n = index + 8;
+        PyThreadState **grown = realloc(wsgi_tstates, n * sizeof(*grown));
+
+        if (grown == NULL)
+            return NULL;
+        memset(grown + wsgi_ntstates, 0,
+               (n - wsgi_ntstates) * sizeof(*grown));
+        wsgi_tstates = grown;
+        wsgi_ntstates = n;
+    }
+    return &wsgi_tstates[index];
+}
+
+/*
+ * Returns this thread's state for the interpreter, creating it if need be.
+ * The main interpreter's state is always created first in a thread: the
+ * PyGILState API (used by C extensions calling back into Python) binds to
+ * the first state a thread gets, and it must be the main interpreter's, or
+ * %{GLOBAL} code would run in whichever sub-interpreter the thread served
+ * first.
+ */
+static PyThreadState *wsgi_thread_state(wsgi_interp *wi)
+{
+    PyThreadState **slot = wsgi_tstate_slot(0);
+    PyThreadState *ts = NULL;
+
+    if (slot == NULL)
+        goto done;
+    if (*slot == NULL)
+        *slot = PyThreadState_New(wsgi_main_interp->interp);
+    if (wi->index != 0) {
+        slot = wsgi_tstate_slot(wi->index);
+        if (slot == NULL)
+            goto done;
+        if (*slot == NULL)
+            *slot = PyThreadState_New(wi->interp);
+    }
+    ts = *slot;
+done:
+    return ts;
+}
+
+void wsgi_request_begin(void)
+{
+    apr_atomic_inc32(&wsgi_active_requests);
+}
+
+void wsgi_request_end(void)
+{
+    apr_atomic_dec32(&wsgi_active_requests);
+}
+
+/* The part of interpreter set-up best said in Python. It runs once in
+ * each interpreter with the in-process mod_wsgi module as `module`. */
+static const char wsgi_bootstrap[] =
+    "import sys\n"
+    "def _setup(module, paths, restrict_signal, switch_interval):\n"
+    "    import site\n"
+    "    for path in paths:\n"
+    "        site.addsitedir(path)\n"
+    "    if switch_interval > 0:\n"
+    "        sys.setswitchinterval(switch_interval)\n"
+    "    if restrict_signal:\n"
+    "        import signal\n"
+    "        def _restricted(signalnum, handler):\n"
+    "            module._log(4, 'WSGI0301: signal.signal(%r, ...) ignored: "
+    "applications may not change signal handlers inside Apache "
+    "(WSGIRestrictSignal Off allows it)' % (signalnum,))\n"
+    "            return signal.getsignal(signalnum)\n"
+    "        signal.signal = _restricted\n"
+    "    event_callbacks = []\n"
+    "    shutdown_callbacks = []\n"
+    "    def subscribe_events(callback):\n"
+    "        event_callbacks.append(callback)\n"
+    "        return callback\n"
+    "    def subscribe_shutdown(callback):\n"
+    "        shutdown_callbacks.append(callback)\n"
+    "        return callback\n"
+    "    def _process_stopping(reason):\n"
+    "        for callback in list(shutdown_callbacks) + "
+    "list(event_callbacks):\n"
+    "            try:\n"
+    "                callback('process_stopping', shutdown_reason=reason)\n"
+    "            except BaseException:\n"
+    "                import traceback\n"
+    "                module._log(3, 'WSGI0302: shutdown callback %r "
+    "failed:\\n' % (callback,) + traceback.format_exc())\n"
+    "    module.event_callbacks = event_callbacks\n"
+    "    module.shutdown_callbacks = shutdown_callbacks\n"
+    "    module.subscribe_events = subscribe_events\n"
+    "    module.subscribe_shutdown = subscribe_shutdown\n"
+    "    module._process_stopping = _process_stopping\n"
+    "    module.active_requests = {}\n"
+    "    try:\n"
+    "        import importlib.machinery\n"
+    "        spec = importlib.machinery.PathFinder.find_spec('mod_wsgi')\n"
+    "        if spec is not None and spec.submodule_search_locations:\n"
+    "            module.__path__ = list(spec.submodule_search_locations)\n"
+    "    except Exception:\n"
+    "        pass\n";
+
+/* Runs with the GIL held and wi's interpreter current. Returns 0 on
+ * success; on failure the Python error has been logged. */
+static int wsgi_interp_setup(wsgi_interp *wi)
+{
+    wsgi_server_config *sc = wsgi_server;
+    PyObject *module = NULL, *globals = NULL, *res = NULL, *paths = NULL;
+    PyObject *setup, *modules, *restricted = NULL;
+    int i, rc = -1;
+
+    module = wsgi_module_create(wi);
+    if (module == NULL)
+        goto fail;
+    modules = PyImport_GetModuleDict();                 /* borrowed */
+    if (PyDict_SetItemString(modules, "mod_wsgi", module) < 0)
+        goto fail;
+
+    wi->log_stderr = wsgi_log_new(NULL, APLOG_ERR, "<stderr>");
+    if (wi->log_stderr == NULL)
+        goto fail;
+    if (wsgi_flag(sc->restrict_stdout, 0))
+        wi->log_stdout = wsgi_restricted_new("sys.stdout",
+                                             "WSGIRestrictStdout");
+    else
+        wi->log_stdout = wsgi_log_new(NULL, APLOG_ERR, "<stdout>");
+    if (wi->log_stdout == NULL)
+        goto fail;
+    if (PySys_SetObject("stderr", wi->log_stderr) < 0 ||
+        PySys_SetObject("stdout", wi->log_stdout) < 0)
+        goto fail;
+    if (wsgi_flag(sc->restrict_stdin, 0)) {
+        restricted = wsgi_restricted_new("sys.stdin", "WSGIRestrictStdin");
+        if (restricted == NULL || PySys_SetObject("stdin", restricted) < 0)
+            goto fail;
+    }
+
+    wi->environ_template = wsgi_environ_template();
+    if (wi->environ_template == NULL)
+        goto fail;
+
+    paths = PyList_New(0);
+    if (paths == NULL)
+        goto fail;
+    for (i = 0; i < sc->python_path->nelts; i++) {
+        const char *dir = APR_ARRAY_IDX(sc->python_path, i, const char *);
+        PyObject *s = PyUnicode_DecodeFSDefault(dir);
+
+        if (s == NULL || PyList_Append(paths, s) < 0) {
+            Py_XDECREF(s);
+            goto fail;
+        }
+        Py_DECREF(s);
+    }
+
+    globals = PyDict_New();
+    if (globals == NULL)
+        goto fail;
+    if (PyDict_SetItemString(globals, "__builtins__",
+                             PyEval_GetBuiltins()) < 0)
+        goto fail;
+    res = PyRun_String(wsgi_bootstrap, Py_file_input, globals, globals);
+    if (res == NULL)
+        goto fail;
+    Py_DECREF(res);
+    setup = PyDict_GetItemString(globals, "_setup");    /* borrowed */
+    if (setup == NULL)
+        goto fail;
+    res = PyObject_CallFunction(setup, "OOid", module, paths,
+                                wsgi_flag(sc->restrict_signal, 1),
+                                sc->switch_interval);
+    if (res == NULL)
+        goto fail;
+    rc = 0;
+fail:
+    if (rc != 0)
+        wsgi_log_python_error(NULL, wsgi_main_server,
+                              WSGI_LOGNO(0102) "failed to set up Python "
+                              "interpreter '%s'", wi->name);
+    Py_XDECREF(res);
+    Py_XDECREF(globals);
+    Py_XDECREF(paths);
+    Py_XDECREF(restricted);
+    Py_XDECREF(module);
+    return rc;
+}
+
+/* Called with wsgi_interp_lock held and no GIL. */
+static wsgi_interp *wsgi_create_interp(const char *name)
+{
+    wsgi_interp *wi = NULL, *made;
+    PyThreadState *main_ts, *ts;
+
+    main_ts = wsgi_thread_state(wsgi_main_interp);
+    if (main_ts == NULL)
+        goto done;
+    PyEval_RestoreThread(main_ts);
+    ts = Py_NewInterpreter();
+    if (ts == NULL) {
+        /* Py_NewInterpreter leaves the caller's state current on
+         * failure. */
+        ap_log_error(APLOG_MARK, APLOG_ERR, 0, wsgi_main_server,
+                     WSGI_LOGNO(0103) "Python could not create the "
+                     "sub-interpreter for application group '%s'", name);
+        PyEval_SaveThread();
+        goto done;
+    }
+    made = apr_pcalloc(wsgi_process_pool, sizeof(*made));
+    made->name = apr_pstrdup(wsgi_process_pool, name);
+    made->index = wsgi_interp_list->nelts;
+    made->interp = PyThreadState_GetInterpreter(ts);
+    apr_thread_mutex_create(&made->load_lock, APR_THREAD_MUTEX_DEFAULT,
+                            wsgi_process_pool);
+    *wsgi_tstate_slot(made->index) = ts;
+    if (wsgi_interp_setup(made) == 0) {
+        apr_hash_set(wsgi_interps, made->name, APR_HASH_KEY_STRING, made);
+        APR_ARRAY_PUSH(wsgi_interp_list, wsgi_interp *) = made;
+        wi = made;
+        ap_log_error(APLOG_MARK, APLOG_INFO, 0, wsgi_main_server,
+                     "mod_wsgi (pid=%d): created interpreter '%s'",
+                     (int)getpid(), name);
+        PyEval_SaveThread();
+    }
+    else {
+        /* Never reused: end it so its modules do not linger. */
+        *wsgi_tstate_slot(made->index) = NULL;
+        Py_EndInterpreter(ts);
+        PyThreadState_Swap(main_ts);
+        PyEval_SaveThread();
+    }
+done:
+    return wi;
+}
+
+wsgi_interp *wsgi_acquire_interp(const char *name, request_rec *r)
+{
+    wsgi_interp *wi = NULL;
+    PyThreadState *ts;
+
+    if (!wsgi_python_ready) {
+        if (r != NULL)
+            ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
+                          WSGI_LOGNO(0104) "Python is not available in "
+                          "this process (it failed to initialise at start, "
+                          "see the earlier WSGI0101 message)");
+        goto done;
+    }
+    apr_thread_mutex_lock(wsgi_interp_lock);
+    wi = apr_hash_get(wsgi_interps, name, APR_HASH_KEY_STRING);
+    if (wi == NULL)
+        wi = wsgi_create_interp(name);
+    apr_thread_mutex_unlock(wsgi_interp_lock);
+    if (wi == NULL)
+        goto done;
+    ts = wsgi_thread_state(wi);
+    if (ts == NULL) {
+        wi = NULL;
+        goto done;
+    }
+    PyEval_RestoreThread(ts);
+done:
+    return wi;
+}
+
+void wsgi_release_interp(wsgi_interp *wi)
+{
+    (void)wi;
+    PyEval_SaveThread();
+}
+
+/*
+ * The interpreter layout of a virtual environment: Python finds a venv by
+ * the pyvenv.cfg next to (or one level above) its executable, so for a
+ * venv we give Python the venv's interpreter as program name and let it
+ * compute prefix and paths itself; for a plain prefix we set home.
+ */
+static int wsgi_config_home(PyConfig *config, const char *home)
+{
+    apr_pool_t *p = wsgi_process_pool;
+    const char *cfg = apr_pstrcat(p, home, "/pyvenv.cfg", NULL);
+    apr_finfo_t fi;
+    PyStatus st;
+
+    if (apr_stat(&fi, cfg, APR_FINFO_TYPE, p) == APR_SUCCESS) {
+        const char *names[] = {
+            "/bin/python" APR_STRINGIFY(PY_MAJOR_VERSION) "."
+                APR_STRINGIFY(PY_MINOR_VERSION),
+            "/bin/python3", "/bin/python", NULL};
+        const char *exe = apr_pstrcat(p, home, names[1], NULL);
+        int i;
+
+        for (i = 0; names[i]; i++) {
+            const char *c = apr_pstrcat(p, home, names[i], NULL);
+
+            if (apr_stat(&fi, c, APR_FINFO_TYPE, p) == APR_SUCCESS) {
+                exe = c;
+                break;
+            }
+        }
+        st = PyConfig_SetBytesString(config, &config->program_name, exe);
+    }
+    else {
+        st = PyConfig_SetBytesString(config, &config->home, home);
+    }
+    return PyStatus_Exception(st) ? -1 : 0;
+}
+
+static apr_status_t wsgi_python_term(void *data);
+
+void wsgi_python_child_init(apr_pool_t *p, server_rec *s)
+{
+    wsgi_server_config *sc = wsgi_server;
+    PyConfig config;
+    PyStatus st;
+    int i, threaded = 0;
+    PyThreadState **slot;
+
+    wsgi_process_pool = p;
+    wsgi_main_server = s;
+    ap_mpm_query(AP_MPMQ_IS_THREADED, &threaded);
+    ap_mpm_query(AP_MPMQ_MAX_THREADS, &wsgi_max_threads);
+    ap_mpm_query(AP_MPMQ_MAX_DAEMONS, &wsgi_max_processes);
+    if (wsgi_max_threads < 1)
+        wsgi_max_threads = 1;
+    wsgi_multithread = threaded != AP_MPMQ_NOT_SUPPORTED &&
+                       wsgi_max_threads > 1;
+    /* httpd -X serves everything from one process. */
+    if (ap_exists_config_define("ONE_PROCESS"))
+        wsgi_max_processes = 1;
+    wsgi_multiprocess = wsgi_max_processes > 1;
+
+    apr_thread_mutex_create(&wsgi_interp_lock, APR_THREAD_MUTEX_DEFAULT, p);
+    wsgi_interps = apr_hash_make(p);
+    wsgi_interp_list = apr_array_make(p, 4, sizeof(wsgi_interp *));
+
+    if (sc->python_eggs)
+        setenv("PYTHON_EGG_CACHE", sc->python_eggs, 1);
+
+    PyConfig_InitPythonConfig(&config);
+    /* Apache owns the signals of its processes. */
+    config.install_signal_handlers = 0;
+    config.parse_argv = 0;
+    if (sc->python_home && wsgi_config_home(&config, sc->python_home) < 0)
+        goto fail;
+    if (sc->python_optimize != WSGI_UNSET)
+        config.optimization_level = sc->python_optimize;
+    if (wsgi_flag(sc->dont_write_bytecode, 0))
+        config.write_bytecode = 0;
+    if (sc->python_hash_seed && strcmp(sc->python_hash_seed, "random")) {
+        config.use_hash_seed = 1;
+        config.hash_seed = (unsigned long)apr_atoi64(sc->python_hash_seed);
+    }
+    for (i = 0; i < sc->python_warnings->nelts; i++) {
+        const char *w = APR_ARRAY_IDX(sc->python_warnings, i, const char *);
+        wchar_t *ws = Py_DecodeLocale(w, NULL);
+
+        if (ws == NULL)
+            goto fail;
+        st = PyWideStringList_Append(&config.warnoptions, ws);
+        PyMem_RawFree(ws);
+        if (PyStatus_Exception(st))
+            goto fail;
+    }
+    st = Py_InitializeFromConfig(&config);
+    if (PyStatus_Exception(st)) {
+        ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s,
+                     WSGI_LOGNO(0101) "Python %s failed to initialise in "
+                     "process %d: %s%s%s; check WSGIPythonHome (now '%s')",
+                     PY_VERSION, (int)getpid(),
+                     st.func ? st.func : "", st.func ? ": " : "",
+                     st.err_msg ? st.err_msg : "unknown error",
+                     sc->python_home ? sc->python_home : "unset");
+        PyConfig_Clear(&config);
+        return;
+    }
+    PyConfig_Clear(&config);
+
+    if (wsgi_types_ready() < 0) {
+        wsgi_log_python_error(NULL, s, WSGI_LOGNO(0105) "could not "
+                              "prepare mod_wsgi's Python types");
+        PyEval_SaveThread();
+        return;
+    }
+
+    wsgi_main_interp = apr_pcalloc(p, sizeof(*wsgi_main_interp));
+    wsgi_main_interp->name = "";
+    wsgi_main_interp->index = 0;
+    wsgi_main_interp->interp = PyInterpreterState_Main();
+    apr_thread_mutex_create(&wsgi_main_interp->load_lock,
+                            APR_THREAD_MUTEX_DEFAULT, p);
+    slot = wsgi_tstate_slot(0);
+    *slot = PyThreadState_Get();
+    if (wsgi_interp_setup(wsgi_main_interp) < 0) {
+        PyEval_SaveThread();
+        return;
+    }
+    apr_hash_set(wsgi_interps, "", APR_HASH_KEY_STRING, wsgi_main_interp);
+    APR_ARRAY_PUSH(wsgi_interp_list, wsgi_interp *) = wsgi_main_interp;
+
+    PyEval_SaveThread();
+    wsgi_python_ready = 1;
+    apr_pool_cleanup_register(p, NULL, wsgi_python_term,
+                              apr_pool_cleanup_null);
+    wsgi_preload_scripts(p, s);
+    return;
+
+fail:
+    ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s,
+                 WSGI_LOGNO(0106) "could not build the Python "
+                 "configuration (out of memory or undecodable "
+                 "WSGIPythonHome/WSGIPythonWarnings value)");
+    PyConfig_Clear(&config);
+}
+
+static void wsgi_call_stopping(wsgi_interp *wi)
+{
+    PyObject *module, *res;
+
+    module = PyDict_GetItemString(PyImport_GetModuleDict(), "mod_wsgi");
+    if (module == NULL)                                  /* borrowed */
+        return;
+    res = PyObject_CallMethod(module, "_process_stopping", "s",
+                              "shutdown_signal");
+    if (res == NULL)
+        wsgi_log_python_error(NULL, wsgi_main_server, WSGI_LOGNO(0107)
+                              "shutdown callbacks of interpreter '%s' "
+                              "failed", wi->name);
+    Py_XDECREF(res);
+}
+
+/*
+ * Child exit: sub-interpreters are ended (their atexit handlers run),
+ * then the main one is finalised. Skipped when a request is still running
+ * in another thread (an MPM that gave up waiting for it), since tearing
+ * Python down under it would crash the process on its way out.
+ */
+static apr_status_t wsgi_python_term(void *data)
+{
+    PyThreadState *main_ts;
+    int i, destroy = wsgi_flag(wsgi_server->destroy_interpreter, 1);
+    apr_uint32_t active = apr_atomic_read32(&wsgi_active_requests);
+
+    (void)data;
+    wsgi_python_ready = 0;
+    if (active > 0) {
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, wsgi_main_server,
+                     WSGI_LOGNO(0108) "process %d exits with %u requests "
+                     "still running; Python is not finalised",
+                     (int)getpid(), active);
+        return APR_SUCCESS;
+    }
+    main_ts = wsgi_thread_state(wsgi_main_interp);
+    if (main_ts == NULL)
+        return APR_SUCCESS;
+    PyEval_RestoreThread(main_ts);
+    for (i = wsgi_interp_list->nelts - 1; i > 0; i--) {
+        wsgi_interp *wi = APR_ARRAY_IDX(wsgi_interp_list, i, wsgi_interp *);
+        PyThreadState *ts = *wsgi_tstate_slot(wi->index), *t, *next;
+
+        if (ts == NULL)
+            ts = PyThreadState_New(wi->interp);
+        PyThreadState_Swap(ts);
+        wsgi_call_stopping(wi);
+        if (destroy) {
+            /* Py_EndInterpreter wants the caller's state to be the last
+             * one of the interpreter; the other threads are gone. */
+            for (t = PyInterpreterState_ThreadHead(wi->interp); t;
+                 t = next) {
+                next = PyThreadState_Next(t);
+                if (t != ts) {
+                    PyThreadState_Clear(t);
+                    PyThreadState_Delete(t);
+                }
+            }
+            Py_EndInterpreter(ts);
+        }
+        PyThreadState_Swap(main_ts);
+    }
+    wsgi_call_stopping(wsgi_main_interp);
+    if (destroy) {
+        if (Py_FinalizeEx() < 0)
+            ap_log_error(APLOG_MARK, APLOG_WARNING, 0, wsgi_main_server,
+                         WSGI_LOGNO(0109) "Python finalisation reported "
+                         "an error (a buffered stream could not be "
+                         "flushed)");
+    }
+    else {
+        PyEval_SaveThread();
+    }
+    return APR_SUCCESS;
+}
+
+/*
+ * The WSGIPythonHome check, done in the parent without Python: a prefix
+ * or venv of another X.Y makes Python fail with "No module named
+ * 'encodings'", which tells nobody what is wrong.
+ */
+const char *wsgi_python_home_check(apr_pool_t *p, const char *home)
+{
+    const char *built = APR_STRINGIFY(PY_MAJOR_VERSION) "."
+                        APR_STRINGIFY(PY_MINOR_VERSION);
+    const char *found = NULL, *err = NULL;
+    apr_file_t *f;
+    apr_dir_t *dir;
+    apr_finfo_t fi;
+    char line[512];
+
+    if (apr_file_open(&f, apr_pstrcat(p, home, "/pyvenv.cfg", NULL),
+                      APR_FOPEN_READ, 0, p) == APR_SUCCESS) {
+        while (apr_file_gets(line, sizeof(line), f) == APR_SUCCESS) {
+            char *k = line, *v = strchr(line, '=');
+            int maj, min;
+
+            if (v == NULL)
+                continue;
+            *v++ = '\0';
+            k = apr_collapse_spaces(k, k);
+            if (strcmp(k, "version") && strcmp(k, "version_info"))
+                continue;
+            if (sscanf(v, " %d.%d", &maj, &min) == 2) {
+                found = apr_psprintf(p, "%d.%d", maj, min);
+                break;
+            }
+        }
+        apr_file_close(f);
+        if (found == NULL)
+            goto done;
+    }
+    else if (apr_stat(&fi, apr_pstrcat(p, home, "/lib/python", built, NULL),
+                      APR_FINFO_TYPE, p) == APR_SUCCESS) {
+        goto done;
+    }
+    else if (apr_dir_open(&dir, apr_pstrcat(p, home, "/lib", NULL), p) ==
+             APR_SUCCESS) {
+        while (found == NULL &&
+               apr_dir_read(&fi, APR_FINFO_NAME, dir) == APR_SUCCESS) {
+            int maj, min;
+
+            if (sscanf(fi.name, "python%d.%d", &maj, &min) == 2)
+                found = apr_psprintf(p, "%d.%d", maj, min);
+        }
+        apr_dir_close(dir);
+        if (found == NULL)
+            err = apr_psprintf(p, "WSGIPythonHome '%s' is not a Python "
+                               "prefix or virtual environment (no "
+                               "pyvenv.cfg, no lib/python%s): set it to "
+                               "the sys.prefix of a Python %s environment",
+                               home, built, built);
+    }
+    else {
+        err = apr_psprintf(p, "WSGIPythonHome '%s' is not a Python prefix "
+                           "or virtual environment (no pyvenv.cfg, no "
+                           "lib/): set it to the sys.prefix of a Python %s "
+                           "environment", home, built);
+    }
+    if (found != NULL && strcmp(found, built))
+        err = apr_psprintf(p, "WSGIPythonHome '%s' is a Python %s "
+                           "environment, but this mod_wsgi was built for "
+                           "Python %s: point WSGIPythonHome at a Python %s "
+                           "virtual environment, or load a mod_wsgi built "
+                           "for Python %s", home, found, built, built,
+                           found);
+done:
+    return err;
+}
