@@ -552,7 +552,8 @@ const char *wsgi_python_home_check(apr_pool_t *p, const char *home)
             if (v == NULL)
                 continue;
             *v++ = '\0';
-            k = apr_collapse_spaces(k, k);
+            /* apr_collapse_spaces() returns the end, not the start. */
+            apr_collapse_spaces(k, k);
             if (strcmp(k, "version") && strcmp(k, "version_info"))
                 continue;
             if (sscanf(v, " %d.%d", &maj, &min) == 2) {
