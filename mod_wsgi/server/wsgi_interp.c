@@ -450,32 +450,72 @@ fail:
     PyConfig_Clear(&config);
 }
 
-static void wsgi_call_stopping(wsgi_interp *wi)
+/* Shutdown callbacks, then (when run_atexit) the atexit handlers, of
+ * the interpreter current in this thread. */
+static void wsgi_call_stopping(wsgi_interp *wi, int run_atexit)
 {
-    PyObject *module, *res;
+    PyObject *module, *res, *atexit;
 
     module = PyDict_GetItemString(PyImport_GetModuleDict(), "mod_wsgi");
-    if (module == NULL)                                  /* borrowed */
+    if (module != NULL) {                               /* borrowed */
+        res = PyObject_CallMethod(module, "_process_stopping", "s",
+                                  "shutdown_signal");
+        if (res == NULL)
+            wsgi_log_python_error(NULL, wsgi_main_server, WSGI_LOGNO(0107)
+                                  "shutdown callbacks of interpreter '%s' "
+                                  "failed", wi->name);
+        Py_XDECREF(res);
+    }
+    if (!run_atexit)
         return;
-    res = PyObject_CallMethod(module, "_process_stopping", "s",
-                              "shutdown_signal");
+    /* Runs and forgets the handlers, so a later Py_EndInterpreter or
+     * Py_FinalizeEx cannot run them twice. */
+    atexit = PyImport_ImportModule("atexit");
+    res = atexit ? PyObject_CallMethod(atexit, "_run_exitfuncs", NULL)
+                 : NULL;
     if (res == NULL)
-        wsgi_log_python_error(NULL, wsgi_main_server, WSGI_LOGNO(0107)
-                              "shutdown callbacks of interpreter '%s' "
-                              "failed", wi->name);
+        wsgi_log_python_error(NULL, wsgi_main_server, WSGI_LOGNO(0110)
+                              "atexit handlers of interpreter '%s' failed",
+                              wi->name);
     Py_XDECREF(res);
+    Py_XDECREF(atexit);
+}
+
+/* Whether a thread other than the caller is inside Python code in this
+ * interpreter: a daemon thread asleep in time.sleep(), a worker the MPM
+ * gave up on. Freeing such a thread's state would crash it when it wakes,
+ * and joining it may never end. Called with the GIL held. */
+static int wsgi_threads_busy(PyInterpreterState *interp, PyThreadState *me)
+{
+    PyThreadState *t;
+    int busy = 0;
+
+    for (t = PyInterpreterState_ThreadHead(interp); t && !busy;
+         t = PyThreadState_Next(t)) {
+        PyFrameObject *f;
+
+        if (t == me)
+            continue;
+        f = PyThreadState_GetFrame(t);                  /* new ref */
+        busy = f != NULL;
+        Py_XDECREF(f);
+    }
+    return busy;
 }
 
 /*
- * Child exit: sub-interpreters are ended (their atexit handlers run),
- * then the main one is finalised. Skipped when a request is still running
- * in another thread (an MPM that gave up waiting for it), since tearing
- * Python down under it would crash the process on its way out.
+ * Child exit. Every interpreter runs its shutdown callbacks and atexit
+ * handlers first, in its own context. Then, unless some thread is still
+ * inside Python, the sub-interpreters are ended and the main one is
+ * finalised. With such a thread Python is left as it is and the process
+ * just exits: waiting for it could hang the child for good (Apache would
+ * then kill it), and freeing its state would crash it.
  */
 static apr_status_t wsgi_python_term(void *data)
 {
-    PyThreadState *main_ts;
-    int i, destroy = wsgi_flag(wsgi_server->destroy_interpreter, 1);
+    PyThreadState *main_ts, **states;
+    int i, n, busy = 0;
+    int destroy = wsgi_flag(wsgi_server->destroy_interpreter, 1);
     apr_uint32_t active = apr_atomic_read32(&wsgi_active_requests);
 
     (void)data;
@@ -490,41 +530,53 @@ static apr_status_t wsgi_python_term(void *data)
     main_ts = wsgi_thread_state(wsgi_main_interp);
     if (main_ts == NULL)
         return APR_SUCCESS;
+    n = wsgi_interp_list->nelts;
+    states = apr_pcalloc(wsgi_process_pool, n * sizeof(*states));
+    states[0] = main_ts;
     PyEval_RestoreThread(main_ts);
-    for (i = wsgi_interp_list->nelts - 1; i > 0; i--) {
+    for (i = n - 1; i >= 0; i--) {
         wsgi_interp *wi = APR_ARRAY_IDX(wsgi_interp_list, i, wsgi_interp *);
-        PyThreadState *ts = *wsgi_tstate_slot(wi->index), *t, *next;
 
-        if (ts == NULL)
-            ts = PyThreadState_New(wi->interp);
-        PyThreadState_Swap(ts);
-        wsgi_call_stopping(wi);
-        if (destroy) {
-            /* Py_EndInterpreter wants the caller's state to be the last
-             * one of the interpreter; the other threads are gone. */
-            for (t = PyInterpreterState_ThreadHead(wi->interp); t;
-                 t = next) {
-                next = PyThreadState_Next(t);
-                if (t != ts) {
-                    PyThreadState_Clear(t);
-                    PyThreadState_Delete(t);
-                }
-            }
-            Py_EndInterpreter(ts);
+        if (i > 0) {
+            states[i] = *wsgi_tstate_slot(wi->index);
+            if (states[i] == NULL)
+                states[i] = PyThreadState_New(wi->interp);
         }
+        PyThreadState_Swap(states[i]);
+        wsgi_call_stopping(wi, destroy);
+        busy |= wsgi_threads_busy(wi->interp, states[i]);
+    }
+    if (!destroy || busy) {
+        if (busy)
+            ap_log_error(APLOG_MARK, APLOG_INFO, 0, wsgi_main_server,
+                         "mod_wsgi (pid=%d): threads are still running "
+                         "Python code; exiting without finalising Python",
+                         (int)getpid());
+        PyThreadState_Swap(main_ts);
+        PyEval_SaveThread();
+        return APR_SUCCESS;
+    }
+    for (i = n - 1; i > 0; i--) {
+        wsgi_interp *wi = APR_ARRAY_IDX(wsgi_interp_list, i, wsgi_interp *);
+        PyThreadState *t, *next;
+
+        PyThreadState_Swap(states[i]);
+        /* Py_EndInterpreter wants the caller's state to be the last one
+         * of the interpreter; the others are idle worker states. */
+        for (t = PyInterpreterState_ThreadHead(wi->interp); t; t = next) {
+            next = PyThreadState_Next(t);
+            if (t != states[i]) {
+                PyThreadState_Clear(t);
+                PyThreadState_Delete(t);
+            }
+        }
+        Py_EndInterpreter(states[i]);
         PyThreadState_Swap(main_ts);
     }
-    wsgi_call_stopping(wsgi_main_interp);
-    if (destroy) {
-        if (Py_FinalizeEx() < 0)
-            ap_log_error(APLOG_MARK, APLOG_WARNING, 0, wsgi_main_server,
-                         WSGI_LOGNO(0109) "Python finalisation reported "
-                         "an error (a buffered stream could not be "
-                         "flushed)");
-    }
-    else {
-        PyEval_SaveThread();
-    }
+    if (Py_FinalizeEx() < 0)
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, wsgi_main_server,
+                     WSGI_LOGNO(0109) "Python finalisation reported an "
+                     "error (a buffered stream could not be flushed)");
     return APR_SUCCESS;
 }
 
