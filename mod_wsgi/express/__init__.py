@@ -1,0 +1,1 @@
+"""mod_wsgi-express: run a private Apache for one WSGI application."""
