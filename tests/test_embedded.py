@@ -845,7 +845,10 @@ def test_python_home_of_other_version_refused(make_server, tmp_path):
 
 # ---------------------------------------------------------------- lifecycle
 
-@pytest.mark.parametrize("mpm", MPMS)
+ALL_MPMS = ["event", "worker", "prefork"]
+
+
+@pytest.mark.parametrize("mpm", ALL_MPMS)
 def test_stop_is_prompt_and_runs_atexit(make_server, mpm):
     srv = make_server(APP_ALIAS, mpm=mpm)
     pids = {int(srv.get("/app/atexit").text) for _ in range(6)}
@@ -861,7 +864,7 @@ def test_stop_is_prompt_and_runs_atexit(make_server, mpm):
     assert not srv.bad_lines()
 
 
-@pytest.mark.parametrize("mpm", MPMS)
+@pytest.mark.parametrize("mpm", ALL_MPMS)
 def test_graceful_restart_replaces_children(make_server, mpm):
     srv = make_server(APP_ALIAS, mpm=mpm)
     old = {int(srv.get("/app/atexit").text) for _ in range(4)}

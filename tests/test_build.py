@@ -1,0 +1,75 @@
+"""The module compiles cleanly for every shared-library CPython 3.9-3.13
+on the machine, and the build says what is missing when it cannot."""
+
+import glob
+import os
+import re
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from apache_server import apxs_query
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+TOP = os.path.dirname(HERE)
+SERVER = os.path.join(TOP, "mod_wsgi", "server")
+
+
+def pythons():
+    found = {}
+    root = subprocess.run(["bash", "-c", "pyenv root 2>/dev/null || echo $HOME/.pyenv"],
+                          capture_output=True, text=True).stdout.strip()
+    candidates = ["/usr/bin/python3"] + sorted(
+        glob.glob(os.path.join(root, "versions", "3.*", "bin", "python3")))
+    for exe in candidates:
+        if not os.access(exe, os.X_OK):
+            continue
+        out = subprocess.run(
+            [exe, "-c", "import sys, sysconfig; print('%d.%d' % sys.version_info[:2], "
+             "sysconfig.get_paths()['include'], bool(sysconfig.get_config_var('Py_ENABLE_SHARED')))"],
+            capture_output=True, text=True)
+        if out.returncode != 0:
+            continue
+        version, include, shared = out.stdout.split()
+        major, minor = map(int, version.split("."))
+        if (major, minor) < (3, 9) or shared != "True":
+            continue
+        found["%s (%s)" % (version, exe)] = include
+    return found
+
+
+PYTHONS = pythons()
+
+
+@pytest.mark.parametrize("name", sorted(PYTHONS))
+def test_compiles_without_warnings(tmp_path, name):
+    include = PYTHONS[name]
+    apr_config = apxs_query("APR_CONFIG")
+    flags = (apxs_query("CFLAGS").split() + apxs_query("CPPFLAGS").split()
+             + apxs_query("EXTRA_CPPFLAGS").split()
+             + ["-I" + apxs_query("INCLUDEDIR"), "-I" + include]
+             + subprocess.run([apr_config, "--includes"], capture_output=True,
+                              text=True, check=True).stdout.split())
+    for src in sorted(glob.glob(os.path.join(SERVER, "*.c"))):
+        out = subprocess.run(
+            ["cc", "-c", "-fPIC", "-Wall", "-Wextra", "-Wundef", "-Werror",
+             "-o", str(tmp_path / (os.path.basename(src) + ".o")), src] + flags,
+            capture_output=True, text=True, timeout=120)
+        assert out.returncode == 0, "%s with Python %s:\n%s" % (src, name, out.stderr)
+
+
+def test_python_version_coverage():
+    versions = {n.split()[0] for n in PYTHONS}
+    # Debian's python3 at least; the pyenv ones where the machine has them.
+    assert versions, "no shared-library Python found"
+
+
+def test_missing_apxs_is_explained(tmp_path):
+    out = subprocess.run([sys.executable, os.path.join(TOP, "setup.py"), "--version"],
+                         cwd=TOP, env=dict(os.environ, APXS=str(tmp_path / "no-apxs")),
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode != 0
+    assert "apxs" in out.stderr + out.stdout
+    assert "not an executable file" in out.stderr + out.stdout
