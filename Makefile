@@ -16,7 +16,7 @@ PYVERSION = $(shell $(1) -c 'import sys; print("%d.%d" % sys.version_info[:2])')
 VENVS := $(foreach p,$(PYTHONS),build/venv-$(call PYVERSION,$(p)))
 FIRST_VENV := $(firstword $(VENVS))
 
-.PHONY: all build run test clean
+.PHONY: all build run test asan clean
 
 all: build
 
@@ -43,6 +43,21 @@ run: build
 test: build
 	MOD_WSGI_TEST_VENVS="$(abspath $(VENVS))" MOD_WSGI_TEST_MPMS="$(MPMS)" \
 	    $(FIRST_VENV)/bin/python -m pytest -ra tests
+
+# The suite against a module built with AddressSanitizer and UBSan
+# (first Python only), Apache started with the sanitizer runtime preloaded.
+ASAN_LIB := $(shell $(CC) -print-file-name=libasan.so 2>/dev/null)
+asan:
+	@set -e; py=$(firstword $(PYTHONS)); \
+	v=build/asan-$$($$py -c 'import sys; print("%d.%d" % sys.version_info[:2])'); \
+	[ -x $$v/bin/python ] || $$py -m venv $$v; \
+	$$v/bin/python -m pip install -q --disable-pip-version-check -r tests/requirements.txt; \
+	CFLAGS="-fsanitize=address,undefined -fno-omit-frame-pointer" \
+	LDFLAGS="-fsanitize=address,undefined" \
+	    $$v/bin/python -m pip install -q --disable-pip-version-check --no-cache-dir --force-reinstall --no-deps . ; \
+	$$v/bin/python -m pip install -q --disable-pip-version-check distro; \
+	MOD_WSGI_TEST_VENVS="$(abspath .)/$$v" MOD_WSGI_TEST_MPMS="$(MPMS)" \
+	MOD_WSGI_TEST_PRELOAD="$(ASAN_LIB)" $$v/bin/python -m pytest -ra tests/test_embedded.py
 
 clean:
 	rm -rf build dist *.egg-info mod_wsgi/server/*.so mod_wsgi/server/apxs_config.py

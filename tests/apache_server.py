@@ -5,6 +5,7 @@ Apache's children run as), its own httpd.conf, and is stopped by the pid
 we started, never by name.
 """
 
+import glob
 import os
 import pwd
 import re
@@ -159,9 +160,16 @@ class Apache:
 
     def start(self, timeout=20, expect_fail=False):
         out = open(os.path.join(self.root, "stdout.log"), "w")
+        env = dict(os.environ)
+        preload = os.environ.get("MOD_WSGI_TEST_PRELOAD")
+        if preload:
+            # `make asan`: the sanitizer runtime must be loaded first.
+            env["LD_PRELOAD"] = preload
+            env["ASAN_OPTIONS"] = "detect_leaks=0:log_path=%s/asan" % self.root
         self.proc = subprocess.Popen(
             [httpd_binary(), "-f", self.conf_path, "-DFOREGROUND"],
-            stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+            stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+            env=env)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -283,7 +291,11 @@ class Apache:
 
     def bad_lines(self, allow=()):
         bad = []
-        for line in self.log().splitlines():
+        text = self.log()
+        for report in glob.glob(os.path.join(self.root, "asan*")):
+            with open(report, errors="replace") as f:
+                text += "\n" + f.read()
+        for line in text.splitlines():
             if BAD_LOG.search(line) and not any(re.search(a, line) for a in allow):
                 bad.append(line)
         return bad
