@@ -33,6 +33,7 @@ build:
 	        touch $$v/.deps; \
 	    fi; \
 	    echo "== building the module for $$($$v/bin/python -V)"; \
+	    rm -rf build/temp.* build/lib.* build/bdist.*; \
 	    $$v/bin/python -m pip install -q --disable-pip-version-check --no-cache-dir --force-reinstall --no-deps . ; \
 	    $$v/bin/python -m pip install -q --disable-pip-version-check distro; \
 	done
@@ -52,9 +53,11 @@ asan:
 	v=build/asan-$$($$py -c 'import sys; print("%d.%d" % sys.version_info[:2])'); \
 	[ -x $$v/bin/python ] || $$py -m venv $$v; \
 	$$v/bin/python -m pip install -q --disable-pip-version-check -r tests/requirements.txt; \
+	rm -rf build/temp.* build/lib.* build/bdist.*; \
 	CFLAGS="-fsanitize=address,undefined -fno-omit-frame-pointer" \
 	LDFLAGS="-fsanitize=address,undefined" \
 	    $$v/bin/python -m pip install -q --disable-pip-version-check --no-cache-dir --force-reinstall --no-deps . ; \
+	rm -rf build/temp.* build/lib.* build/bdist.*; \
 	$$v/bin/python -m pip install -q --disable-pip-version-check distro; \
 	MOD_WSGI_TEST_VENVS="$(abspath .)/$$v" MOD_WSGI_TEST_MPMS="$(MPMS)" \
 	MOD_WSGI_TEST_PRELOAD="$(ASAN_LIB)" $$v/bin/python -m pytest -ra tests/test_embedded.py

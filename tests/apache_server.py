@@ -153,23 +153,27 @@ class Apache:
 
     # -- control ----------------------------------------------------------
 
-    def configtest(self):
-        out = subprocess.run([httpd_binary(), "-t", "-f", self.conf_path],
-                             capture_output=True, text=True, timeout=60)
-        return out.returncode, out.stdout + out.stderr
-
-    def start(self, timeout=20, expect_fail=False):
-        out = open(os.path.join(self.root, "stdout.log"), "w")
+    def _env(self):
         env = dict(os.environ)
         preload = os.environ.get("MOD_WSGI_TEST_PRELOAD")
         if preload:
             # `make asan`: the sanitizer runtime must be loaded first.
             env["LD_PRELOAD"] = preload
             env["ASAN_OPTIONS"] = "detect_leaks=0:log_path=%s/asan" % self.root
+        return env
+
+    def configtest(self):
+        out = subprocess.run([httpd_binary(), "-t", "-f", self.conf_path],
+                             capture_output=True, text=True, timeout=60,
+                             env=self._env())
+        return out.returncode, out.stdout + out.stderr
+
+    def start(self, timeout=20, expect_fail=False):
+        out = open(os.path.join(self.root, "stdout.log"), "w")
         self.proc = subprocess.Popen(
             [httpd_binary(), "-f", self.conf_path, "-DFOREGROUND"],
             stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
-            env=env)
+            env=self._env())
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
