@@ -72,6 +72,18 @@ WSGIScriptAlias /deflated "@APPS@/app.wsgi"
 <Directory "@STATE@">
     Require all granted
 </Directory>
+WSGIScriptAlias /dir/ "@APPS@/"
+WSGIScriptAlias /dgroup "@APPS@/app.wsgi"
+<Location /dgroup>
+    WSGIApplicationGroup dirgroup
+    WSGIPassAuthorization On
+    WSGIPassApacheRequest On
+    WSGIErrorOverride On
+</Location>
+WSGIScriptAlias /sendfile "@APPS@/app.wsgi"
+<Location /sendfile>
+    WSGIEnableSendfile On
+</Location>
 WSGIScriptAlias / "@APPS@/app.wsgi"
 """
 
@@ -513,6 +525,14 @@ def test_file_wrapper_honours_content_length(server):
     assert r.content == DATA[1000:1500]
 
 
+def test_file_wrapper_with_sendfile(server):
+    assert server.get("/sendfile/file").content == DATA
+    assert server.get("/sendfile/file?offset=777").content == DATA[777:]
+    assert server.get("/sendfile/file-offset-cl").content == DATA[1000:1500]
+    env = environ_of(server, "/sendfile/environ")
+    assert env["mod_wsgi.enable_sendfile"] == "1"
+
+
 def test_file_wrapper_non_file(server):
     r = server.get("/app/filelike")
     assert r.content == bytes(range(256)) * 100
@@ -605,6 +625,24 @@ def test_missing_callable_gives_404(server):
     server.mark()
     assert server.get("/nocallable").status_code == 404
     assert count_since_mark(server, "WSGI0507", 1) == 1
+
+
+def test_directory_target(server):
+    assert server.get("/dir/other_callable.wsgi").text == "default called"
+    env = environ_of(server, "/dir/app.wsgi/environ")
+    assert (env["SCRIPT_NAME"], env["PATH_INFO"]) == ("/dir/app.wsgi", "/environ")
+    assert server.get("/dir/missing.wsgi").status_code == 404
+
+
+def test_per_directory_directives(server):
+    env = environ_of(server, "/dgroup/environ",
+                     headers={"Authorization": "Bearer t0ken"})
+    assert env["mod_wsgi.application_group"] == "dirgroup"
+    assert env["interp.application_group"] == "dirgroup"
+    assert env["HTTP_AUTHORIZATION"] == "Bearer t0ken"
+    assert env["apache.request_rec"] == "<PyCapsule>"
+    env = environ_of(server, "/app/environ")
+    assert "apache.request_rec" not in env
 
 
 def test_callable_object_option(server):
@@ -775,6 +813,30 @@ WSGIScriptAlias /off "@APPS@/app.wsgi"
     assert b"X-Method: HEAD" in r
 
 
+def test_script_reloading_off(make_server):
+    srv = make_server("""
+WSGIScriptReloading Off
+WSGIScriptAlias /reload "@STATE@/reload.wsgi"
+<Directory "@STATE@">
+    Require all granted
+</Directory>
+MaxRequestWorkers 1
+""", mpm="prefork", start=False)
+    path = os.path.join(srv.state, "reload.wsgi")
+    src = ("def application(environ, start_response):\n"
+           "    start_response('200 OK', [])\n"
+           "    return [b'%s']\n")
+    with open(path, "w") as f:
+        f.write(src % "version one")
+    srv.start()
+    assert srv.get("/reload").text == "version one"
+    with open(path, "w") as f:
+        f.write(src % "version two")
+    st = os.stat(path)
+    os.utime(path, (st.st_atime, st.st_mtime + 5))
+    assert srv.get("/reload").text == "version one"
+
+
 def test_import_script_preloads(make_server):
     srv = make_server("""
 WSGIImportScript "@APPS@/preload.wsgi" process-group=%{GLOBAL} application-group=%{GLOBAL}
@@ -861,6 +923,17 @@ def test_stop_is_prompt_and_runs_atexit(make_server, mpm):
     for pid in pids:
         assert os.path.exists(os.path.join(srv.state, "atexit-%d" % pid)), pid
     assert not [p for p in children if os.path.exists("/proc/%d" % p)]
+    assert not srv.bad_lines()
+
+
+def test_destroy_interpreter_off_skips_atexit(make_server):
+    srv = make_server("WSGIDestroyInterpreter Off\n" + APP_ALIAS)
+    pids = {int(srv.get("/app/atexit").text) for _ in range(4)}
+    t0 = time.monotonic()
+    srv.stop()
+    assert time.monotonic() - t0 < 5
+    for pid in pids:
+        assert not os.path.exists(os.path.join(srv.state, "atexit-%d" % pid))
     assert not srv.bad_lines()
 
 
