@@ -26,6 +26,7 @@ def _query(apxs, var):
 
 @pytest.mark.parametrize("name,sources", [
     ("test_validate", ["wsgi_validate.c"]),
+    ("test_proto", ["wsgi_proto.c"]),
 ])
 def test_c_unit(tmp_path, name, sources):
     apxs = _apxs()

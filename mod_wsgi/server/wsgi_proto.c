@@ -1,0 +1,173 @@
+/*
+ * wsgi_proto.c: the daemon-mode wire codec; see wsgi_proto.h for the
+ * format. Nothing here allocates: decoders return pointers into the
+ * caller's buffer after checking every length against what is left of
+ * it, so a hostile or truncated frame can at worst be refused.
+ *
+ * The one file that does not include wsgi_common.h: it must build with
+ * nothing but a C compiler, for the unit tests and the fuzzer.
+ */
+
+#include "wsgi_proto.h"
+
+#include <string.h>
+
+static void wsgi_put32(unsigned char *p, uint32_t v)
+{
+    p[0] = (unsigned char)(v >> 24);
+    p[1] = (unsigned char)(v >> 16);
+    p[2] = (unsigned char)(v >> 8);
+    p[3] = (unsigned char)v;
+}
+
+static uint32_t wsgi_get32(const unsigned char *p)
+{
+    return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) |
+           ((uint32_t)p[2] << 8) | (uint32_t)p[3];
+}
+
+void wsgi_proto_put_head(unsigned char out[WSGI_PROTO_HEAD_SIZE], int type,
+                         uint32_t length)
+{
+    out[0] = WSGI_PROTO_MAGIC0;
+    out[1] = WSGI_PROTO_MAGIC1;
+    out[2] = WSGI_PROTO_VERSION;
+    out[3] = (unsigned char)type;
+    wsgi_put32(out + 4, length);
+}
+
+int wsgi_proto_get_head(const unsigned char *in, size_t len,
+                        uint32_t max_payload, wsgi_frame_head *head)
+{
+    int rc = WSGI_PROTO_OK;
+
+    if (max_payload > WSGI_PROTO_MAX_PAYLOAD)
+        max_payload = WSGI_PROTO_MAX_PAYLOAD;
+    if (len < WSGI_PROTO_HEAD_SIZE)
+        rc = WSGI_PROTO_SHORT;
+    else if (in[0] != WSGI_PROTO_MAGIC0 || in[1] != WSGI_PROTO_MAGIC1)
+        rc = WSGI_PROTO_BAD_MAGIC;
+    else if (in[2] != WSGI_PROTO_VERSION)
+        rc = WSGI_PROTO_BAD_VERSION;
+    else if (in[3] < 1 || in[3] > WSGI_FRAME_MAX)
+        rc = WSGI_PROTO_BAD_TYPE;
+    else if (wsgi_get32(in + 4) > max_payload)
+        rc = WSGI_PROTO_TOO_BIG;
+    else {
+        head->type = in[3];
+        head->length = wsgi_get32(in + 4);
+    }
+    return rc;
+}
+
+size_t wsgi_proto_pairs_size(const wsgi_pair *pairs, int n)
+{
+    size_t total = 4;
+    int i;
+
+    if (n < 0)
+        return 0;
+    for (i = 0; i < n; i++) {
+        if (pairs[i].name_len > WSGI_PROTO_MAX_PAYLOAD ||
+            pairs[i].value_len > WSGI_PROTO_MAX_PAYLOAD)
+            return 0;
+        total += 8 + (size_t)pairs[i].name_len + pairs[i].value_len;
+        if (total > WSGI_PROTO_MAX_PAYLOAD)
+            return 0;
+    }
+    return total;
+}
+
+long wsgi_proto_put_pairs(unsigned char *out, size_t cap,
+                          const wsgi_pair *pairs, int n)
+{
+    size_t need = wsgi_proto_pairs_size(pairs, n), at = 4;
+    int i;
+
+    if (need == 0)
+        return WSGI_PROTO_TOO_BIG;
+    if (need > cap)
+        return WSGI_PROTO_NO_ROOM;
+    wsgi_put32(out, (uint32_t)n);
+    for (i = 0; i < n; i++) {
+        wsgi_put32(out + at, pairs[i].name_len);
+        memcpy(out + at + 4, pairs[i].name, pairs[i].name_len);
+        at += 4 + pairs[i].name_len;
+        wsgi_put32(out + at, pairs[i].value_len);
+        memcpy(out + at + 4, pairs[i].value, pairs[i].value_len);
+        at += 4 + pairs[i].value_len;
+    }
+    return (long)at;
+}
+
+/* Takes one length-prefixed string at *at; checks it lies in the buffer. */
+static int wsgi_take(const unsigned char *in, size_t len, size_t *at,
+                     const char **s, uint32_t *slen)
+{
+    uint32_t n;
+
+    if (len - *at < 4)
+        return WSGI_PROTO_MALFORMED;
+    n = wsgi_get32(in + *at);
+    *at += 4;
+    if (n > len - *at)
+        return WSGI_PROTO_MALFORMED;
+    *s = (const char *)in + *at;
+    *slen = n;
+    *at += n;
+    return WSGI_PROTO_OK;
+}
+
+int wsgi_proto_get_pairs(const unsigned char *in, size_t len,
+                         wsgi_pair *pairs, int max, int *n)
+{
+    size_t at = 4;
+    uint32_t count, i;
+    int rc = WSGI_PROTO_OK;
+
+    *n = 0;
+    if (len < 4)
+        return WSGI_PROTO_MALFORMED;
+    count = wsgi_get32(in);
+    /* Each pair takes at least 8 bytes: a count the payload cannot hold
+     * is refused before any loop runs on it. */
+    if (count > (len - 4) / 8)
+        return WSGI_PROTO_MALFORMED;
+    if (max < 0 || count > (uint32_t)max)
+        return WSGI_PROTO_NO_ROOM;
+    for (i = 0; i < count && rc == WSGI_PROTO_OK; i++) {
+        rc = wsgi_take(in, len, &at, &pairs[i].name, &pairs[i].name_len);
+        if (rc == WSGI_PROTO_OK)
+            rc = wsgi_take(in, len, &at, &pairs[i].value,
+                           &pairs[i].value_len);
+    }
+    if (rc == WSGI_PROTO_OK && at != len)
+        rc = WSGI_PROTO_MALFORMED;     /* trailing bytes */
+    if (rc == WSGI_PROTO_OK)
+        *n = (int)count;
+    return rc;
+}
+
+const char *wsgi_proto_strerror(int status)
+{
+    switch (status) {
+    case WSGI_PROTO_OK:
+        return "ok";
+    case WSGI_PROTO_SHORT:
+        return "truncated frame";
+    case WSGI_PROTO_BAD_MAGIC:
+        return "not a mod_wsgi frame (bad magic)";
+    case WSGI_PROTO_BAD_VERSION:
+        return "unsupported protocol version";
+    case WSGI_PROTO_BAD_TYPE:
+        return "unknown frame type";
+    case WSGI_PROTO_TOO_BIG:
+        return "frame larger than allowed";
+    case WSGI_PROTO_MALFORMED:
+        return "malformed frame payload";
+    case WSGI_PROTO_NO_ROOM:
+        return "too many entries or too little room";
+    default:
+        return "unknown error";
+    }
+}

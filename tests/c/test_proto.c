@@ -1,0 +1,177 @@
+/*
+ * Unit tests for the daemon wire codec (wsgi_proto.c), plus a bounded
+ * random-input run: decoding arbitrary bytes must never read outside the
+ * buffer (this is built with ASan/UBSan) and must round-trip what was
+ * encoded.
+ */
+
+#include "wsgi_proto.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int passed, failed;
+
+#define CHECK(cond, what)                                               \
+    do {                                                                \
+        if (cond)                                                       \
+            passed++;                                                   \
+        else {                                                          \
+            failed++;                                                   \
+            printf("FAIL %s:%d: %s\n", __FILE__, __LINE__, what);       \
+        }                                                               \
+    } while (0)
+
+static wsgi_pair pair(const char *n, const char *v)
+{
+    wsgi_pair p;
+
+    p.name = n;
+    p.name_len = (uint32_t)strlen(n);
+    p.value = v;
+    p.value_len = (uint32_t)strlen(v);
+    return p;
+}
+
+static void test_head(void)
+{
+    unsigned char buf[WSGI_PROTO_HEAD_SIZE];
+    wsgi_frame_head h;
+
+    wsgi_proto_put_head(buf, WSGI_FRAME_DATA, 123456);
+    CHECK(wsgi_proto_get_head(buf, 8, WSGI_PROTO_MAX_PAYLOAD, &h) == 0,
+          "head round trip");
+    CHECK(h.type == WSGI_FRAME_DATA && h.length == 123456, "head values");
+    CHECK(wsgi_proto_get_head(buf, 7, WSGI_PROTO_MAX_PAYLOAD, &h) ==
+              WSGI_PROTO_SHORT, "short head");
+    CHECK(wsgi_proto_get_head(buf, 8, 1000, &h) == WSGI_PROTO_TOO_BIG,
+          "configured cap");
+    wsgi_proto_put_head(buf, WSGI_FRAME_DATA, WSGI_PROTO_MAX_PAYLOAD + 1);
+    CHECK(wsgi_proto_get_head(buf, 8, 0xffffffffu, &h) == WSGI_PROTO_TOO_BIG,
+          "hard cap wins over a larger configured one");
+    wsgi_proto_put_head(buf, 0, 1);
+    CHECK(wsgi_proto_get_head(buf, 8, 100, &h) == WSGI_PROTO_BAD_TYPE,
+          "type 0");
+    wsgi_proto_put_head(buf, WSGI_FRAME_MAX + 1, 1);
+    CHECK(wsgi_proto_get_head(buf, 8, 100, &h) == WSGI_PROTO_BAD_TYPE,
+          "type past max");
+    wsgi_proto_put_head(buf, WSGI_FRAME_END, 0);
+    buf[0] = 'X';
+    CHECK(wsgi_proto_get_head(buf, 8, 100, &h) == WSGI_PROTO_BAD_MAGIC,
+          "magic");
+    buf[0] = 'W';
+    buf[2] = 2;
+    CHECK(wsgi_proto_get_head(buf, 8, 100, &h) == WSGI_PROTO_BAD_VERSION,
+          "version");
+}
+
+static void test_pairs(void)
+{
+    wsgi_pair in[4], out[4];
+    unsigned char buf[256];
+    long size;
+    int n = -1;
+
+    in[0] = pair("REQUEST_METHOD", "GET");
+    in[1] = pair("PATH_INFO", "/caf\xe9");
+    in[2] = pair("EMPTY", "");
+    in[3] = pair("", "empty name is carried too");
+    size = wsgi_proto_put_pairs(buf, sizeof(buf), in, 4);
+    CHECK(size == (long)wsgi_proto_pairs_size(in, 4), "size matches");
+    CHECK(wsgi_proto_get_pairs(buf, (size_t)size, out, 4, &n) == 0 && n == 4,
+          "pairs round trip");
+    CHECK(out[1].value_len == 5 && !memcmp(out[1].value, "/caf\xe9", 5),
+          "value bytes");
+    CHECK(out[2].value_len == 0 && out[3].name_len == 0, "empty strings");
+    CHECK(wsgi_proto_get_pairs(buf, (size_t)size, out, 3, &n) ==
+              WSGI_PROTO_NO_ROOM && n == 0, "too many pairs for the array");
+    CHECK(wsgi_proto_get_pairs(buf, (size_t)size - 1, out, 4, &n) ==
+              WSGI_PROTO_MALFORMED, "truncated payload");
+    buf[size] = 0;
+    CHECK(wsgi_proto_get_pairs(buf, (size_t)size + 1, out, 4, &n) ==
+              WSGI_PROTO_MALFORMED, "trailing byte");
+    CHECK(wsgi_proto_put_pairs(buf, 10, in, 4) == WSGI_PROTO_NO_ROOM,
+          "output too small");
+    /* A count the payload cannot hold is refused up front. */
+    buf[0] = 0x7f;
+    CHECK(wsgi_proto_get_pairs(buf, (size_t)size, out, 4, &n) ==
+              WSGI_PROTO_MALFORMED, "absurd count");
+    /* A string length pointing past the end. */
+    size = wsgi_proto_put_pairs(buf, sizeof(buf), in, 1);
+    buf[4] = 0xff;
+    CHECK(wsgi_proto_get_pairs(buf, (size_t)size, out, 4, &n) ==
+              WSGI_PROTO_MALFORMED, "name length past the end");
+    CHECK(wsgi_proto_get_pairs(buf, 3, out, 4, &n) == WSGI_PROTO_MALFORMED,
+          "no count");
+    in[0].name_len = WSGI_PROTO_MAX_PAYLOAD;
+    CHECK(wsgi_proto_pairs_size(in, 1) == 0, "oversized pair refused");
+}
+
+/* Random bytes, and random mutations of a valid payload: decoders must
+ * stay within bounds and agree with each other. */
+static void test_random(void)
+{
+    unsigned char buf[512], enc[512];
+    wsgi_pair in[8], out[8];
+    char names[8][16], values[8][32];
+    unsigned int seed = 12345;
+    int iter, ok = 1;
+
+    for (iter = 0; iter < 200000 && ok; iter++) {
+        size_t len = (size_t)(rand_r(&seed) % sizeof(buf)), i;
+        wsgi_frame_head h;
+        int n, k, rc;
+        long size;
+
+        for (i = 0; i < len; i++)
+            buf[i] = (unsigned char)rand_r(&seed);
+        if (len >= 8 && (iter & 1)) {
+            buf[0] = 'W';
+            buf[1] = 'G';
+            buf[2] = 1;
+        }
+        rc = wsgi_proto_get_head(buf, len, 4096, &h);
+        if (rc == 0 && (h.length > 4096 || h.type < 1 ||
+                        h.type > WSGI_FRAME_MAX))
+            ok = 0;
+        rc = wsgi_proto_get_pairs(buf, len, out, 8, &n);
+        if (rc == 0) {
+            for (k = 0; k < n; k++) {
+                if (out[k].name < (const char *)buf ||
+                    out[k].value + out[k].value_len > (const char *)buf + len)
+                    ok = 0;
+            }
+        }
+        /* Round trip of random valid pairs, then one flipped byte. */
+        k = rand_r(&seed) % 8;
+        for (i = 0; i < (size_t)k; i++) {
+            snprintf(names[i], sizeof(names[i]), "N%u", rand_r(&seed) % 1000);
+            snprintf(values[i], sizeof(values[i]), "%u", rand_r(&seed));
+            in[i] = pair(names[i], values[i]);
+        }
+        size = wsgi_proto_put_pairs(enc, sizeof(enc), in, k);
+        if (size < 0 || wsgi_proto_get_pairs(enc, (size_t)size, out, 8, &n) ||
+            n != k)
+            ok = 0;
+        for (i = 0; ok && i < (size_t)k; i++) {
+            if (out[i].value_len != in[i].value_len ||
+                memcmp(out[i].value, in[i].value, in[i].value_len))
+                ok = 0;
+        }
+        if (size > 0) {
+            enc[rand_r(&seed) % size] ^= (unsigned char)(1 + rand_r(&seed) % 255);
+            (void)wsgi_proto_get_pairs(enc, (size_t)size, out, 8, &n);
+        }
+    }
+    CHECK(ok, "random inputs stay in bounds and round-trip");
+}
+
+int main(void)
+{
+    test_head();
+    test_pairs();
+    test_random();
+    printf("%d passed, %d failed\n", passed, failed);
+    return failed != 0;
+}
