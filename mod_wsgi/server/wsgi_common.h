@@ -236,6 +236,12 @@ int wsgi_filewrapper_fileno(PyObject *wrapper, int *fd);
 PyObject *wsgi_filewrapper_filelike(PyObject *wrapper);
 
 /* wsgi_environ.c */
+enum { WSGI_ENV_LATIN1 = 0, WSGI_ENV_FSPATH = 1 };
+/* Receives one environ entry; returns 0, or -1 to report a failure. */
+typedef int (*wsgi_env_cb)(void *ctx, const char *key, const char *value,
+                           int kind);
+int wsgi_environ_emit(request_rec *r, wsgi_request_config *rc,
+                      wsgi_env_cb emit, void *ctx);
 PyObject *wsgi_environ_template(void);
 PyObject *wsgi_build_environ(request_rec *r, wsgi_request_config *rc,
                              wsgi_interp *wi, PyObject *input,

@@ -60,7 +60,6 @@ PyObject *wsgi_environ_template(void)
                                       AP_SERVER_PATCHLEVEL_NUMBER));
     err |= wsgi_env_str(env, "GATEWAY_INTERFACE", "CGI/1.1");
     err |= wsgi_env_str(env, "SERVER_SOFTWARE", ap_get_server_banner());
-    err |= wsgi_env_str(env, "mod_wsgi.process_group", "");
     err |= wsgi_env_str(env, "mod_wsgi.server_pid",
                         apr_psprintf(wsgi_process_pool, "%d",
                                      (int)getpid()));
@@ -118,13 +117,50 @@ static const char *wsgi_header_key(apr_pool_t *p, const char *name)
     return key;
 }
 
-static int wsgi_add_headers(PyObject *env, request_rec *r,
-                            wsgi_request_config *rc)
+/* mod_ssl's HTTPS=on (or a trusted proxy's, later) means https. */
+static int wsgi_https_on(const char *v)
 {
-    const apr_array_header_t *arr = apr_table_elts(r->headers_in);
-    const apr_table_entry_t *e = (const apr_table_entry_t *)arr->elts;
-    int i;
+    return v != NULL && (!strcasecmp(v, "on") || !strcmp(v, "1"));
+}
 
+/*
+ * Emits every string-valued environ entry of the request, in an order
+ * where a later entry for the same key wins: what other modules set
+ * (SetEnv, mod_ssl, mod_rewrite E=, UNIQUE_ID...), then the request
+ * headers, then the CGI variables, then mod_wsgi's own. Embedded mode
+ * puts them into the environ dict; daemon mode will put the same entries
+ * on the wire, so both modes see the same environ.
+ */
+int wsgi_environ_emit(request_rec *r, wsgi_request_config *rc,
+                      wsgi_env_cb emit, void *ctx)
+{
+    conn_rec *c = r->connection;
+    const apr_array_header_t *arr;
+    const apr_table_entry_t *e;
+    const char *script_name = wsgi_script_name(r);
+    const char *path_info = r->path_info ? r->path_info : "";
+    const char *scheme = ap_http_scheme(r);
+    int i, err = 0;
+
+#define WSGI_EMIT(k, v) (err |= emit(ctx, (k), (v), WSGI_ENV_LATIN1))
+#define WSGI_EMIT_PATH(k, v) (err |= emit(ctx, (k), (v), WSGI_ENV_FSPATH))
+
+    arr = apr_table_elts(r->subprocess_env);
+    e = (const apr_table_entry_t *)arr->elts;
+    for (i = 0; i < arr->nelts; i++) {
+        if (e[i].key == NULL || e[i].val == NULL)
+            continue;
+        /* The variable itself is not passed on: wsgi.url_scheme says. */
+        if (!strcasecmp(e[i].key, "HTTPS")) {
+            if (wsgi_https_on(e[i].val))
+                scheme = "https";
+            continue;
+        }
+        WSGI_EMIT(e[i].key, e[i].val);
+    }
+
+    arr = apr_table_elts(r->headers_in);
+    e = (const apr_table_entry_t *)arr->elts;
     for (i = 0; i < arr->nelts; i++) {
         const char *name = e[i].key, *key;
 
@@ -144,25 +180,72 @@ static int wsgi_add_headers(PyObject *env, request_rec *r,
             continue;
         else if ((key = wsgi_header_key(r->pool, name)) == NULL)
             continue;
-        if (wsgi_env_str(env, key, e[i].val) < 0)
-            return -1;
+        WSGI_EMIT(key, e[i].val);
     }
-    return 0;
+
+    /* The handler resolved Auto already: On here means "map". */
+    WSGI_EMIT("REQUEST_METHOD",
+              rc->map_head_to_get == WSGI_HEAD_ON && r->header_only
+                  ? "GET" : r->method);
+    WSGI_EMIT("SCRIPT_NAME", script_name);
+    WSGI_EMIT("PATH_INFO", path_info);
+    WSGI_EMIT("QUERY_STRING", r->args ? r->args : "");
+    WSGI_EMIT("REQUEST_URI", r->unparsed_uri);
+    WSGI_EMIT("SERVER_PROTOCOL", r->protocol);
+    WSGI_EMIT("SERVER_NAME", ap_get_server_name(r));
+    WSGI_EMIT("SERVER_PORT",
+              apr_psprintf(r->pool, "%u", ap_get_server_port(r)));
+    WSGI_EMIT("SERVER_ADDR", c->local_ip);
+    WSGI_EMIT("SERVER_ADMIN",
+              r->server->server_admin ? r->server->server_admin : "");
+    WSGI_EMIT("REMOTE_ADDR", r->useragent_ip);
+    WSGI_EMIT("REMOTE_PORT",
+              apr_psprintf(r->pool, "%u",
+                           r->useragent_addr ? r->useragent_addr->port
+                                             : c->client_addr->port));
+    WSGI_EMIT("REQUEST_SCHEME", ap_http_scheme(r));
+    WSGI_EMIT_PATH("DOCUMENT_ROOT", ap_document_root(r));
+    WSGI_EMIT("CONTEXT_PREFIX", ap_context_prefix(r));
+    WSGI_EMIT_PATH("CONTEXT_DOCUMENT_ROOT", ap_context_document_root(r));
+    WSGI_EMIT_PATH("SCRIPT_FILENAME", r->filename);
+    if (r->user)
+        WSGI_EMIT("REMOTE_USER", r->user);
+    if (r->ap_auth_type)
+        WSGI_EMIT("AUTH_TYPE", r->ap_auth_type);
+    WSGI_EMIT("wsgi.url_scheme", scheme);
+
+    if (r->log_id == NULL)
+        ap_run_generate_log_id(c, r, &r->log_id);
+    if (c->log_id == NULL)
+        ap_run_generate_log_id(c, NULL, &c->log_id);
+    WSGI_EMIT("mod_wsgi.process_group", rc->process_group);
+    WSGI_EMIT("mod_wsgi.application_group", rc->application_group);
+    WSGI_EMIT("mod_wsgi.callable_object", rc->callable_object);
+    WSGI_EMIT("mod_wsgi.request_handler",
+              r->handler ? r->handler : WSGI_HANDLER_NAME);
+    WSGI_EMIT("mod_wsgi.handler_script", "");
+    WSGI_EMIT("mod_wsgi.script_name", script_name);
+    WSGI_EMIT("mod_wsgi.path_info", path_info);
+    WSGI_EMIT("mod_wsgi.script_reloading", rc->script_reloading ? "1" : "0");
+    WSGI_EMIT("mod_wsgi.enable_sendfile", rc->enable_sendfile ? "1" : "0");
+    WSGI_EMIT("mod_wsgi.request_id", r->log_id ? r->log_id : "");
+    WSGI_EMIT("mod_wsgi.connection_id", c->log_id ? c->log_id : "");
+    WSGI_EMIT("mod_wsgi.listener_host", c->local_ip ? c->local_ip : "");
+    WSGI_EMIT("mod_wsgi.listener_port",
+              apr_psprintf(r->pool, "%u",
+                           c->local_addr ? c->local_addr->port : 0));
+#undef WSGI_EMIT
+#undef WSGI_EMIT_PATH
+    return err ? -1 : 0;
 }
 
-static int wsgi_add_table(PyObject *env, apr_table_t *t)
+static int wsgi_env_to_dict(void *ctx, const char *key, const char *value,
+                            int kind)
 {
-    const apr_array_header_t *arr = apr_table_elts(t);
-    const apr_table_entry_t *e = (const apr_table_entry_t *)arr->elts;
-    int i;
+    PyObject *env = ctx;
 
-    for (i = 0; i < arr->nelts; i++) {
-        if (e[i].key == NULL || e[i].val == NULL)
-            continue;
-        if (wsgi_env_str(env, e[i].key, e[i].val) < 0)
-            return -1;
-    }
-    return 0;
+    return kind == WSGI_ENV_FSPATH ? wsgi_env_path(env, key, value)
+                                   : wsgi_env_str(env, key, value);
 }
 
 static double wsgi_seconds(apr_time_t t)
@@ -174,100 +257,15 @@ PyObject *wsgi_build_environ(request_rec *r, wsgi_request_config *rc,
                              wsgi_interp *wi, PyObject *input,
                              PyObject *errors)
 {
-    conn_rec *c = r->connection;
-    PyObject *env = PyDict_Copy(wi->environ_template), *https;
-    const char *script_name = wsgi_script_name(r);
-    const char *path_info = r->path_info ? r->path_info : "";
-    const char *method = r->method, *scheme;
+    PyObject *env = PyDict_Copy(wi->environ_template);
     int err = 0;
 
     if (env == NULL)
         return NULL;
-
-    /* What other modules put there first (SetEnv, mod_ssl, mod_rewrite
-     * E= flags, UNIQUE_ID...), so the values below win. */
-    err |= wsgi_add_table(env, r->subprocess_env);
-    err |= wsgi_add_headers(env, r, rc);
-
-    /* The handler resolved Auto already: On here means "map". */
-    if (rc->map_head_to_get == WSGI_HEAD_ON && r->header_only)
-        method = "GET";
-
-    err |= wsgi_env_str(env, "REQUEST_METHOD", method);
-    err |= wsgi_env_str(env, "SCRIPT_NAME", script_name);
-    err |= wsgi_env_str(env, "PATH_INFO", path_info);
-    err |= wsgi_env_str(env, "QUERY_STRING", r->args ? r->args : "");
-    err |= wsgi_env_str(env, "REQUEST_URI", r->unparsed_uri);
-    err |= wsgi_env_str(env, "SERVER_PROTOCOL", r->protocol);
-    err |= wsgi_env_str(env, "SERVER_NAME", ap_get_server_name(r));
-    err |= wsgi_env_str(env, "SERVER_PORT",
-                        apr_psprintf(r->pool, "%u", ap_get_server_port(r)));
-    err |= wsgi_env_str(env, "SERVER_ADDR", c->local_ip);
-    err |= wsgi_env_str(env, "SERVER_ADMIN",
-                        r->server->server_admin ? r->server->server_admin
-                                                : "");
-    err |= wsgi_env_str(env, "REMOTE_ADDR", r->useragent_ip);
-    err |= wsgi_env_str(env, "REMOTE_PORT",
-                        apr_psprintf(r->pool, "%u",
-                                     r->useragent_addr
-                                         ? r->useragent_addr->port
-                                         : c->client_addr->port));
-    err |= wsgi_env_str(env, "REQUEST_SCHEME", ap_http_scheme(r));
-    err |= wsgi_env_path(env, "DOCUMENT_ROOT", ap_document_root(r));
-    err |= wsgi_env_str(env, "CONTEXT_PREFIX", ap_context_prefix(r));
-    err |= wsgi_env_path(env, "CONTEXT_DOCUMENT_ROOT",
-                         ap_context_document_root(r));
-    err |= wsgi_env_path(env, "SCRIPT_FILENAME", r->filename);
-    if (r->user)
-        err |= wsgi_env_str(env, "REMOTE_USER", r->user);
-    if (r->ap_auth_type)
-        err |= wsgi_env_str(env, "AUTH_TYPE", r->ap_auth_type);
-
-    /* mod_ssl's HTTPS=on, or a scheme Apache knows: both mean https. The
-     * variable itself is not passed on, wsgi.url_scheme says it. */
-    scheme = ap_http_scheme(r);
-    https = PyDict_GetItemString(env, "HTTPS");         /* borrowed */
-    if (https != NULL) {
-        PyObject *low = PyObject_CallMethod(https, "lower", NULL);
-
-        if (low != NULL && (PyUnicode_CompareWithASCIIString(low, "on") == 0
-                            || PyUnicode_CompareWithASCIIString(low, "1") == 0))
-            scheme = "https";
-        Py_XDECREF(low);
-        PyErr_Clear();
-        err |= PyDict_DelItemString(env, "HTTPS");
-    }
-    err |= wsgi_env_str(env, "wsgi.url_scheme", scheme);
-    err |= PyDict_SetItemString(env, "wsgi.input", input);
-    err |= PyDict_SetItemString(env, "wsgi.errors", errors);
-
-    if (r->log_id == NULL)
-        ap_run_generate_log_id(c, r, &r->log_id);
-    if (c->log_id == NULL)
-        ap_run_generate_log_id(c, NULL, &c->log_id);
-    err |= wsgi_env_str(env, "mod_wsgi.application_group",
-                        rc->application_group);
-    err |= wsgi_env_str(env, "mod_wsgi.callable_object",
-                        rc->callable_object);
-    err |= wsgi_env_str(env, "mod_wsgi.request_handler",
-                        r->handler ? r->handler : WSGI_HANDLER_NAME);
-    err |= wsgi_env_str(env, "mod_wsgi.handler_script", "");
-    err |= wsgi_env_str(env, "mod_wsgi.script_name", script_name);
-    err |= wsgi_env_str(env, "mod_wsgi.path_info", path_info);
-    err |= wsgi_env_str(env, "mod_wsgi.script_reloading",
-                        rc->script_reloading ? "1" : "0");
-    err |= wsgi_env_str(env, "mod_wsgi.enable_sendfile",
-                        rc->enable_sendfile ? "1" : "0");
-    err |= wsgi_env_str(env, "mod_wsgi.request_id",
-                        r->log_id ? r->log_id : "");
-    err |= wsgi_env_str(env, "mod_wsgi.connection_id",
-                        c->log_id ? c->log_id : "");
-    err |= wsgi_env_str(env, "mod_wsgi.listener_host",
-                        c->local_ip ? c->local_ip : "");
-    err |= wsgi_env_str(env, "mod_wsgi.listener_port",
-                        apr_psprintf(r->pool, "%u",
-                                     c->local_addr ? c->local_addr->port
-                                                   : 0));
+    err |= wsgi_environ_emit(r, rc, wsgi_env_to_dict, env) < 0;
+    /* The entries that are not strings. */
+    err |= PyDict_SetItemString(env, "wsgi.input", input) < 0;
+    err |= PyDict_SetItemString(env, "wsgi.errors", errors) < 0;
     err |= wsgi_env_put(env, "mod_wsgi.request_start",
                         PyFloat_FromDouble(wsgi_seconds(r->request_time)));
     err |= wsgi_env_put(env, "mod_wsgi.queue_start", PyFloat_FromDouble(0));
