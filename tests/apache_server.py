@@ -85,6 +85,22 @@ def make_dir(prefix="mod_wsgi-test-"):
     return d
 
 
+THREADED_TUNING = """\
+StartServers 1
+ServerLimit 2
+ThreadsPerChild 8
+MaxRequestWorkers 16
+MinSpareThreads 1
+MaxSpareThreads 16
+"""
+
+PREFORK_TUNING = """\
+StartServers 2
+MinSpareServers 1
+MaxSpareServers 4
+MaxRequestWorkers 6
+"""
+
 BASE_CONF = """\
 ServerRoot "{root}"
 Listen 127.0.0.1:{port}
@@ -106,28 +122,7 @@ LoadModule headers_module "{modules}/mod_headers.so"
 LoadModule filter_module "{modules}/mod_filter.so"
 LoadModule deflate_module "{modules}/mod_deflate.so"
 LoadModule wsgi_module "{module}"
-<IfModule mpm_event_module>
-    StartServers 1
-    ServerLimit 2
-    ThreadsPerChild 8
-    MaxRequestWorkers 16
-    MinSpareThreads 1
-    MaxSpareThreads 16
-</IfModule>
-<IfModule mpm_worker_module>
-    StartServers 1
-    ServerLimit 2
-    ThreadsPerChild 8
-    MaxRequestWorkers 16
-    MinSpareThreads 1
-    MaxSpareThreads 16
-</IfModule>
-<IfModule mpm_prefork_module>
-    StartServers 2
-    MinSpareServers 1
-    MaxSpareServers 4
-    MaxRequestWorkers 6
-</IfModule>
+{mpm_tuning}
 WSGIPythonHome "{venv}"
 """
 
@@ -146,6 +141,7 @@ class Apache:
         text = BASE_CONF.format(
             root=self.root, port=self.port, loglevel=loglevel,
             user=run_user(), mpm=mpm, modules=apxs_query("LIBEXECDIR"),
+            mpm_tuning=PREFORK_TUNING if mpm == "prefork" else THREADED_TUNING,
             module=module or module_for(venv),
             venv=python_home or venv)
         with open(self.conf_path, "w") as f:

@@ -676,30 +676,21 @@ def test_stdout_allowed_by_default(server):
 
 # --------------------------------------------------------------- frameworks
 
-def test_flask(server):
-    assert server.get("/flask/").text == "flask index"
-    assert server.post("/flask/form", data={"name": "zoë"}).text == "name=zoë"
+@pytest.mark.parametrize("framework", ["flask", "django"])
+def test_framework(server, framework):
+    base = "/" + framework
+    assert server.get(base + "/").text == framework + " index"
+    assert server.post(base + "/form", data={"name": "zoë"}).text == "name=zoë"
     payload = os.urandom(300000)
-    r = server.post("/flask/upload", files={"file": ("x.bin", payload)})
+    r = server.post(base + "/upload", files={"file": ("x.bin", payload)})
     assert r.text == "x.bin %d %s" % (len(payload), hashlib.sha256(payload).hexdigest())
-    assert server.get("/flask/stream").text == "chunk 0\nchunk 1\nchunk 2\n"
-    assert server.get("/flask/missing").status_code == 404
+    assert server.get(base + "/stream").text == "chunk 0\nchunk 1\nchunk 2\n"
+    assert server.get(base + "/missing").status_code == 404
     server.mark()
-    assert server.get("/flask/boom").status_code == 500
-    assert "flask view failed on purpose" in server.wait_log("flask view failed")
-
-
-def test_django(server):
-    assert server.get("/django/").text == "django index"
-    assert server.post("/django/form", data={"name": "zoë"}).text == "name=zoë"
-    payload = os.urandom(300000)
-    r = server.post("/django/upload", files={"file": ("y.bin", payload)})
-    assert r.text == "y.bin %d %s" % (len(payload), hashlib.sha256(payload).hexdigest())
-    assert server.get("/django/stream").text == "chunk 0\nchunk 1\nchunk 2\n"
-    assert server.get("/django/missing").status_code == 404
-    server.mark()
-    assert server.get("/django/boom").status_code == 500
-    assert "django view failed on purpose" in server.wait_log("django view failed")
+    assert server.get(base + "/boom").status_code == 500
+    failure = "%s view failed on purpose" % framework
+    assert failure in server.wait_log(failure)
+    assert count_since_mark(server, "WSGI0603", 0) == 0   # the framework's 500
 
 
 # ------------------------------------------------------ directives (own conf)

@@ -11,17 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int passed, failed;
-
-#define CHECK(cond, what)                                               \
-    do {                                                                \
-        if (cond)                                                       \
-            passed++;                                                   \
-        else {                                                          \
-            failed++;                                                   \
-            printf("FAIL %s:%d: %s\n", __FILE__, __LINE__, what);       \
-        }                                                               \
-    } while (0)
+#include "check.h"
 
 static wsgi_pair pair(const char *n, const char *v)
 {
@@ -172,6 +162,5 @@ int main(void)
     test_head();
     test_pairs();
     test_random();
-    printf("%d passed, %d failed\n", passed, failed);
-    return failed != 0;
+    return check_summary();
 }

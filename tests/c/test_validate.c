@@ -6,17 +6,7 @@
 
 #include "wsgi_common.h"
 
-static int passed, failed;
-
-#define CHECK(cond, what)                                               \
-    do {                                                                \
-        if (cond)                                                       \
-            passed++;                                                   \
-        else {                                                          \
-            failed++;                                                   \
-            printf("FAIL %s:%d: %s\n", __FILE__, __LINE__, what);       \
-        }                                                               \
-    } while (0)
+#include "check.h"
 
 static void status_ok(const char *s, int want)
 {
@@ -85,6 +75,5 @@ int main(void)
     CHECK(!wsgi_parse_content_length("99999999999999999999999", &n),
           "cl overflow");
 
-    printf("%d passed, %d failed\n", passed, failed);
-    return failed != 0;
+    return check_summary();
 }
