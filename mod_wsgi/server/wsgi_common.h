@@ -200,6 +200,48 @@ void wsgi_release_interp(wsgi_interp *wi);
 void wsgi_request_begin(void);
 void wsgi_request_end(void);
 
+/* ------------------------------------------------------------- transport */
+
+/*
+ * Where a request's bytes come from and go to. The WSGI side (wsgi.input,
+ * start_response, the response iteration) sees only this; embedded mode
+ * implements it on Apache's filters (wsgi_embedded.c), daemon mode on the
+ * wire to the Apache child. The I/O functions are called without the GIL.
+ */
+typedef struct {
+    const char *name;
+    const char *value;
+} wsgi_header;
+
+typedef struct wsgi_transport wsgi_transport;
+
+struct wsgi_transport {
+    apr_pool_t *pool;           /* lives as long as the request */
+    request_rec *r;             /* log context; NULL outside Apache children */
+    server_rec *s;
+    const char *target;         /* the script, for messages */
+    int enable_sendfile;
+    /* Request body: > 0 bytes read, 0 at the end, -1 on error. */
+    long (*read)(wsgi_transport *t, char *buf, apr_size_t n);
+    /* Status and headers, once, before any body. */
+    int (*start)(wsgi_transport *t, int status, const char *status_line,
+                 const wsgi_header *headers, int nheaders,
+                 apr_off_t content_length);
+    /* Body bytes; flush asks for them to reach the client now. Returns
+     * -1 when the client is gone. */
+    int (*write)(wsgi_transport *t, const char *data, apr_size_t n,
+                 int flush);
+    /* len bytes of a regular file from offset; the descriptor stays the
+     * caller's and is done with when this returns. */
+    int (*send_file)(wsgi_transport *t, int fd, apr_off_t offset,
+                     apr_off_t len);
+    /* End of the response; complete = 0 makes sure the client can tell
+     * the body is cut short. */
+    int (*finish)(wsgi_transport *t, int complete);
+};
+
+wsgi_transport *wsgi_embedded_transport(request_rec *r, int sendfile);
+
 /* ---------------------------------------------------------- Python types */
 
 extern PyTypeObject wsgi_input_type;
@@ -211,7 +253,7 @@ extern PyTypeObject wsgi_restricted_type;
 int wsgi_types_ready(void);
 
 /* wsgi_input.c */
-PyObject *wsgi_input_new(request_rec *r);
+PyObject *wsgi_input_new(wsgi_transport *t);
 void wsgi_input_finish(PyObject *input);
 apr_off_t wsgi_input_bytes(PyObject *input);
 
@@ -255,9 +297,12 @@ PyObject *wsgi_load_script(wsgi_interp *wi, request_rec *r, server_rec *s,
                            const char *filename, int reload);
 void wsgi_preload_scripts(apr_pool_t *p, server_rec *s);
 
-/* wsgi_response.c */
-int wsgi_run_application(request_rec *r, wsgi_request_config *rc,
-                         wsgi_interp *wi, PyObject *application);
+/* wsgi_response.c: runs the application on an environ that already holds
+ * input and errors; finishes both. Returns OK when a response went out
+ * (complete or cut), else the HTTP status to answer with. */
+int wsgi_run_application(wsgi_transport *t, PyObject *application,
+                         PyObject *environ, PyObject *input,
+                         PyObject *errors);
 
 /* wsgi_module.c: the in-process "mod_wsgi" module of each interpreter. */
 PyObject *wsgi_module_create(wsgi_interp *wi);

@@ -150,6 +150,30 @@ static void wsgi_resolve(request_rec *r, wsgi_request_config *rc)
         wsgi_map_head(r, wsgi_flag(dc->map_head_to_get, WSGI_HEAD_AUTO));
 }
 
+/* One request in this process: the environ from the request, the bytes
+ * through Apache's filters. */
+static int wsgi_run_embedded(request_rec *r, wsgi_request_config *rc,
+                             wsgi_interp *wi, PyObject *app)
+{
+    wsgi_transport *t = wsgi_embedded_transport(r, rc->enable_sendfile);
+    PyObject *input = wsgi_input_new(t);
+    PyObject *errors = wsgi_log_new(r, APLOG_ERR, "wsgi.errors");
+    PyObject *environ = NULL;
+    int status = HTTP_INTERNAL_SERVER_ERROR;
+
+    if (input != NULL && errors != NULL)
+        environ = wsgi_build_environ(r, rc, wi, input, errors);
+    if (environ != NULL)
+        status = wsgi_run_application(t, app, environ, input, errors);
+    else
+        wsgi_log_python_error(r, NULL, WSGI_LOGNO(0508) "could not build "
+                              "the WSGI environ for '%s'", r->filename);
+    Py_XDECREF(environ);
+    Py_XDECREF(errors);
+    Py_XDECREF(input);
+    return status;
+}
+
 static int wsgi_handler(request_rec *r)
 {
     wsgi_request_config *rc;
@@ -232,7 +256,7 @@ static int wsgi_handler(request_rec *r)
         status = HTTP_NOT_FOUND;
         goto done;
     }
-    status = wsgi_run_application(r, rc, wi, app);
+    status = wsgi_run_embedded(r, rc, wi, app);
     Py_DECREF(app);
 done:
     wsgi_current_request = NULL;

@@ -1,5 +1,6 @@
 /*
- * wsgi_input.c: wsgi.input, streamed from Apache's input filters.
+ * wsgi_input.c: wsgi.input, streamed from the request's transport
+ * (Apache's input filters in embedded mode).
  *
  * The body is never held whole in memory unless the application asks for
  * all of it with read(). Every read from Apache happens with the GIL
@@ -14,8 +15,7 @@
 
 typedef struct {
     PyObject_HEAD
-    request_rec *r;     /* NULL once the request is over */
-    int started;        /* ap_should_client_block() asked */
+    wsgi_transport *t;  /* NULL once the request is over */
     int eof;
     int failed;
     char *buf;          /* read-ahead for readline() */
@@ -26,7 +26,7 @@ typedef struct {
 
 static int wsgi_input_alive(wsgi_input_object *self)
 {
-    if (self->r == NULL) {
+    if (self->t == NULL) {
         PyErr_SetString(PyExc_RuntimeError,
                         "wsgi.input used after its request finished");
         return 0;
@@ -39,27 +39,18 @@ static int wsgi_input_alive(wsgi_input_object *self)
     return 1;
 }
 
-/* Reads up to n bytes from Apache into dst. Returns the count, 0 at the
- * end of the body, -1 with an OSError set. */
+/* Reads up to n bytes from the transport into dst. Returns the count, 0
+ * at the end of the body, -1 with an OSError set. */
 static Py_ssize_t wsgi_input_fill(wsgi_input_object *self, char *dst,
                                   Py_ssize_t n)
 {
-    request_rec *r = self->r;
+    wsgi_transport *t = self->t;
     long got = 0;
 
     if (self->eof)
         return 0;
-    if (!self->started) {
-        self->started = 1;
-        /* Sends "100 Continue" lazily, on the first read, as RFC 9110
-         * 10.1.1 intends: an app that never reads never asks for it. */
-        if (!ap_should_client_block(r)) {
-            self->eof = 1;
-            return 0;
-        }
-    }
     Py_BEGIN_ALLOW_THREADS
-    got = ap_get_client_block(r, dst, (apr_size_t)n);
+    got = t->read(t, dst, (apr_size_t)n);
     Py_END_ALLOW_THREADS
     if (got < 0) {
         self->failed = 1;
@@ -296,15 +287,15 @@ PyTypeObject wsgi_input_type = {
     .tp_iternext = (iternextfunc)wsgi_input_iternext,
 };
 
-PyObject *wsgi_input_new(request_rec *r)
+PyObject *wsgi_input_new(wsgi_transport *t)
 {
     wsgi_input_object *self =
         PyObject_New(wsgi_input_object, &wsgi_input_type);
 
     if (self == NULL)
         return NULL;
-    self->r = r;
-    self->started = self->eof = self->failed = 0;
+    self->t = t;
+    self->eof = self->failed = 0;
     self->buf = NULL;
     self->pos = self->len = 0;
     self->bytes = 0;
@@ -312,10 +303,10 @@ PyObject *wsgi_input_new(request_rec *r)
 }
 
 /* The request is over; a reference the application kept must not reach
- * the freed request_rec. */
+ * the transport, which lives in the request's pool. */
 void wsgi_input_finish(PyObject *input)
 {
-    ((wsgi_input_object *)input)->r = NULL;
+    ((wsgi_input_object *)input)->t = NULL;
 }
 
 apr_off_t wsgi_input_bytes(PyObject *input)

@@ -4,24 +4,24 @@
  *
  * The adapter object is the request's state on the Python side. It is
  * what start_response and write are bound to, so it may outlive the
- * request in an application's hands: its request_rec pointer is cleared
- * when the request ends and every entry point checks it.
+ * request in an application's hands: its transport pointer is cleared
+ * when the request ends and every entry point checks it. All bytes go
+ * through the transport, so the same code serves embedded and daemon
+ * mode.
  */
 
 #include "wsgi_common.h"
 
 typedef struct {
     PyObject_HEAD
-    request_rec *r;             /* NULL once the request is over */
-    apr_bucket_brigade *bb;
+    wsgi_transport *t;          /* NULL once the request is over */
     int status;
-    const char *status_line;    /* in r->pool */
+    const char *status_line;    /* in the transport's pool */
     PyObject *headers;          /* list of (bytes, bytes), latin-1 */
     int started;                /* start_response() called */
     int headers_sent;
     int no_body;                /* 204, 304 */
     int aborted;                /* the client went away */
-    int sendfile;
     apr_off_t content_length;   /* from the application, -1 if none */
     apr_off_t auto_length;      /* computed by us, -1 if unknown */
     apr_off_t output_length;
@@ -29,7 +29,7 @@ typedef struct {
 
 static int wsgi_adapter_alive(wsgi_adapter_object *self, const char *what)
 {
-    if (self->r == NULL) {
+    if (self->t == NULL) {
         PyErr_Format(PyExc_RuntimeError,
                      "%s called after its request finished", what);
         return 0;
@@ -181,7 +181,7 @@ static PyObject *wsgi_start_response(wsgi_adapter_object *self,
         return NULL;
     }
     self->status = code;
-    self->status_line = apr_pstrdup(self->r->pool, PyBytes_AS_STRING(sb));
+    self->status_line = apr_pstrdup(self->t->pool, PyBytes_AS_STRING(sb));
     Py_DECREF(sb);
     Py_XSETREF(self->headers, checked);
     self->content_length = clen;
@@ -189,58 +189,10 @@ static PyObject *wsgi_start_response(wsgi_adapter_object *self,
     return PyObject_GetAttrString((PyObject *)self, "write");
 }
 
-/* Hands status and headers to Apache; they go out with the first data. */
-static int wsgi_send_headers(wsgi_adapter_object *self)
+/* Runs a transport call's result through the client-gone check. */
+static int wsgi_io_result(wsgi_adapter_object *self, int rc)
 {
-    request_rec *r = self->r;
-    Py_ssize_t i;
-
-    if (!self->started) {
-        PyErr_SetString(PyExc_RuntimeError,
-                        "the application returned or wrote a body without "
-                        "calling start_response() first");
-        return -1;
-    }
-    r->status = self->status;
-    r->status_line = self->status_line;
-    for (i = 0; i < PyList_GET_SIZE(self->headers); i++) {
-        PyObject *pair = PyList_GET_ITEM(self->headers, i); /* borrowed */
-        const char *name = PyBytes_AS_STRING(PyTuple_GET_ITEM(pair, 0));
-        const char *value = PyBytes_AS_STRING(PyTuple_GET_ITEM(pair, 1));
-
-        if (!strcasecmp(name, "Content-Type"))
-            ap_set_content_type(r, apr_pstrdup(r->pool, value));
-        else if (!strcasecmp(name, "Content-Length"))
-            continue;   /* set below, from the parsed value */
-        else
-            apr_table_addn(r->headers_out, apr_pstrdup(r->pool, name),
-                           apr_pstrdup(r->pool, value));
-    }
-    /* RFC 9110 15.3.5, 15.4.5: 204 and 304 carry no content. */
-    self->no_body = self->status == HTTP_NO_CONTENT ||
-                    self->status == HTTP_NOT_MODIFIED;
-    if (!self->no_body) {
-        if (self->content_length >= 0)
-            ap_set_content_length(r, self->content_length);
-        else if (self->auto_length >= 0) {
-            self->content_length = self->auto_length;
-            ap_set_content_length(r, self->auto_length);
-        }
-    }
-    self->headers_sent = 1;
-    return 0;
-}
-
-static int wsgi_pass(wsgi_adapter_object *self)
-{
-    request_rec *r = self->r;
-    apr_status_t rv;
-
-    Py_BEGIN_ALLOW_THREADS
-    rv = ap_pass_brigade(r->output_filters, self->bb);
-    apr_brigade_cleanup(self->bb);
-    Py_END_ALLOW_THREADS
-    if (rv != APR_SUCCESS || r->connection->aborted) {
+    if (rc < 0) {
         self->aborted = 1;
         PyErr_SetString(PyExc_OSError,
                         "failed to write response data: the client closed "
@@ -248,6 +200,46 @@ static int wsgi_pass(wsgi_adapter_object *self)
         return -1;
     }
     return 0;
+}
+
+/* Hands status and headers to the transport; they go out with the first
+ * body bytes. */
+static int wsgi_send_headers(wsgi_adapter_object *self)
+{
+    wsgi_transport *t = self->t;
+    Py_ssize_t i, n;
+    wsgi_header *h;
+    apr_off_t clen = -1;
+
+    if (!self->started) {
+        PyErr_SetString(PyExc_RuntimeError,
+                        "the application returned or wrote a body without "
+                        "calling start_response() first");
+        return -1;
+    }
+    n = PyList_GET_SIZE(self->headers);
+    h = apr_palloc(t->pool, (n + 1) * sizeof(*h));
+    for (i = 0; i < n; i++) {
+        PyObject *pair = PyList_GET_ITEM(self->headers, i); /* borrowed */
+
+        /* Copied into the pool: Apache keeps them past this call, the
+         * Python objects may go (the CVE-2014-0242 class of bug). */
+        h[i].name = apr_pstrdup(t->pool,
+                                PyBytes_AS_STRING(PyTuple_GET_ITEM(pair, 0)));
+        h[i].value = apr_pstrdup(t->pool,
+                                 PyBytes_AS_STRING(PyTuple_GET_ITEM(pair, 1)));
+    }
+    /* RFC 9110 15.3.5, 15.4.5: 204 and 304 carry no content. */
+    self->no_body = self->status == HTTP_NO_CONTENT ||
+                    self->status == HTTP_NOT_MODIFIED;
+    if (!self->no_body) {
+        if (self->content_length < 0 && self->auto_length >= 0)
+            self->content_length = self->auto_length;
+        clen = self->content_length;
+    }
+    self->headers_sent = 1;
+    return wsgi_io_result(self, t->start(t, self->status, self->status_line,
+                                         h, (int)n, clen));
 }
 
 /*
@@ -258,7 +250,8 @@ static int wsgi_pass(wsgi_adapter_object *self)
 static int wsgi_write_body(wsgi_adapter_object *self, const char *data,
                            apr_off_t len, int flush)
 {
-    conn_rec *c = self->r->connection;
+    wsgi_transport *t = self->t;
+    int rc;
 
     if (len == 0 && !self->headers_sent)
         return 0;
@@ -267,26 +260,15 @@ static int wsgi_write_body(wsgi_adapter_object *self, const char *data,
     if (self->no_body)
         len = 0;
     if (self->content_length >= 0 &&
-        len > self->content_length - self->output_length) {
-        if (self->output_length + len > self->content_length &&
-            self->output_length <= self->content_length)
-            ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, self->r,
-                          "mod_wsgi: response body longer than its "
-                          "Content-Length; truncated to %" APR_OFF_T_FMT
-                          " bytes", self->content_length);
+        len > self->content_length - self->output_length)
         len = self->content_length - self->output_length;
-    }
     if (len == 0 && !flush)
         return 0;
-    if (len > 0)
-        APR_BRIGADE_INSERT_TAIL(self->bb,
-                                apr_bucket_transient_create(data, len,
-                                                            c->bucket_alloc));
-    if (flush)
-        APR_BRIGADE_INSERT_TAIL(self->bb,
-                                apr_bucket_flush_create(c->bucket_alloc));
     self->output_length += len;
-    return wsgi_pass(self);
+    Py_BEGIN_ALLOW_THREADS
+    rc = t->write(t, data, (apr_size_t)len, flush);
+    Py_END_ALLOW_THREADS
+    return wsgi_io_result(self, rc);
 }
 
 static PyObject *wsgi_write(wsgi_adapter_object *self, PyObject *data)
@@ -312,13 +294,11 @@ static PyObject *wsgi_write(wsgi_adapter_object *self, PyObject *data)
  * to iteration. */
 static int wsgi_send_file(wsgi_adapter_object *self, PyObject *wrapper)
 {
-    request_rec *r = self->r;
+    wsgi_transport *t = self->t;
     PyObject *filelike = wsgi_filewrapper_filelike(wrapper), *pos;
-    apr_file_t *af = NULL;
-    apr_os_file_t osfd;
     apr_off_t offset = -1, length;
     struct stat st;
-    int fd;
+    int fd, rc;
 
     if (!wsgi_filewrapper_fileno(wrapper, &fd))
         return 0;
@@ -348,19 +328,11 @@ static int wsgi_send_file(wsgi_adapter_object *self, PyObject *wrapper)
         return 1;
     if (self->no_body || length == 0)
         return 1;
-    osfd = fd;
-    apr_os_file_put(&af, &osfd,
-                    APR_FOPEN_READ |
-                        (self->sendfile ? APR_FOPEN_SENDFILE_ENABLED : 0),
-                    r->pool);
-    apr_brigade_insert_file(self->bb, af, offset, length, r->pool);
-    /* FLUSH: Apache must be done with the descriptor before the
-     * application's close() closes it. */
-    APR_BRIGADE_INSERT_TAIL(self->bb,
-                            apr_bucket_flush_create(
-                                r->connection->bucket_alloc));
     self->output_length += length;
-    wsgi_pass(self);
+    Py_BEGIN_ALLOW_THREADS
+    rc = t->send_file(t, fd, offset, length);
+    Py_END_ALLOW_THREADS
+    wsgi_io_result(self, rc);
     return 1;
 }
 
@@ -419,56 +391,36 @@ static int wsgi_iterate(wsgi_adapter_object *self, PyObject *result)
     return rc;
 }
 
-/* The last of the response: headers if none went yet, then EOS. */
+/* The last of the response: headers if none went yet, then the end. */
 static int wsgi_finish(wsgi_adapter_object *self)
 {
-    request_rec *r = self->r;
+    wsgi_transport *t = self->t;
+    int complete = 1, rc;
 
     if (!self->headers_sent && wsgi_send_headers(self) < 0)
         return -1;
     if (!self->no_body && self->content_length >= 0 &&
         self->output_length < self->content_length) {
-        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, t->r,
                       WSGI_LOGNO(0601) "response body shorter than its "
                       "Content-Length (%" APR_OFF_T_FMT " of %"
                       APR_OFF_T_FMT " bytes) from '%s'; closing the "
                       "connection so the client sees it incomplete",
                       self->output_length, self->content_length,
-                      r->filename);
-        r->connection->keepalive = AP_CONN_CLOSE;
+                      t->target);
+        complete = 0;
     }
-    APR_BRIGADE_INSERT_TAIL(self->bb,
-                            apr_bucket_eos_create(
-                                r->connection->bucket_alloc));
-    return wsgi_pass(self);
-}
-
-/* Headers are out, the body cannot be completed: end the response so the
- * client can tell (no last chunk, connection closed). */
-static void wsgi_abort(wsgi_adapter_object *self)
-{
-    request_rec *r = self->r;
-    conn_rec *c = r->connection;
-
-    c->keepalive = AP_CONN_CLOSE;
-    if (self->aborted)
-        return;
-    APR_BRIGADE_INSERT_TAIL(self->bb,
-                            ap_bucket_error_create(HTTP_BAD_GATEWAY, NULL,
-                                                   r->pool,
-                                                   c->bucket_alloc));
-    APR_BRIGADE_INSERT_TAIL(self->bb, apr_bucket_eos_create(c->bucket_alloc));
     Py_BEGIN_ALLOW_THREADS
-    ap_pass_brigade(r->output_filters, self->bb);
-    apr_brigade_cleanup(self->bb);
+    rc = t->finish(t, complete);
     Py_END_ALLOW_THREADS
+    return wsgi_io_result(self, rc);
 }
 
 /* PEP 3333: close() "must" be called "upon completion of the current
  * request, whether the request was completed normally, or terminated
  * early due to an application error during iteration or an early
  * disconnect of the browser". Exactly once. */
-static int wsgi_close_result(request_rec *r, PyObject *result)
+static int wsgi_close_result(wsgi_transport *t, PyObject *result)
 {
     PyObject *res;
 
@@ -476,9 +428,9 @@ static int wsgi_close_result(request_rec *r, PyObject *result)
         return 0;
     res = PyObject_CallMethod(result, "close", NULL);
     if (res == NULL) {
-        wsgi_log_python_error(r, NULL, WSGI_LOGNO(0602) "exception in "
+        wsgi_log_python_error(t->r, t->s, WSGI_LOGNO(0602) "exception in "
                               "close() of the response of WSGI script "
-                              "'%s'", r->filename);
+                              "'%s'", t->target);
         return -1;
     }
     Py_DECREF(res);
@@ -510,36 +462,29 @@ PyTypeObject wsgi_adapter_type = {
 
 /*
  * Runs one request through the application. Returns OK when a response
- * went out (complete or cut), or an HTTP status for Apache to answer with
- * when nothing was sent yet.
+ * went out (complete or cut), or an HTTP status for the caller to answer
+ * with when nothing was sent yet.
  */
-int wsgi_run_application(request_rec *r, wsgi_request_config *rc,
-                         wsgi_interp *wi, PyObject *application)
+int wsgi_run_application(wsgi_transport *t, PyObject *application,
+                         PyObject *environ, PyObject *input,
+                         PyObject *errors)
 {
-    wsgi_adapter_object *self = NULL;
-    PyObject *input = NULL, *errors = NULL, *environ = NULL;
+    wsgi_adapter_object *self;
     PyObject *start = NULL, *result = NULL;
     int status = HTTP_INTERNAL_SERVER_ERROR, failed;
 
-    input = wsgi_input_new(r);
-    errors = wsgi_log_new(r, APLOG_ERR, "wsgi.errors");
     self = PyObject_New(wsgi_adapter_object, &wsgi_adapter_type);
-    if (input == NULL || errors == NULL || self == NULL)
+    if (self == NULL)
         goto error;
-    self->r = r;
-    self->bb = apr_brigade_create(r->pool, r->connection->bucket_alloc);
+    self->t = t;
     self->status = 0;
     self->status_line = NULL;
     self->headers = NULL;
     self->started = self->headers_sent = self->no_body = 0;
     self->aborted = 0;
-    self->sendfile = rc->enable_sendfile;
     self->content_length = self->auto_length = -1;
     self->output_length = 0;
 
-    environ = wsgi_build_environ(r, rc, wi, input, errors);
-    if (environ == NULL)
-        goto error;
     start = PyObject_GetAttrString((PyObject *)self, "start_response");
     if (start == NULL)
         goto error;
@@ -551,17 +496,16 @@ int wsgi_run_application(request_rec *r, wsgi_request_config *rc,
     if (!failed)
         failed = wsgi_finish(self) < 0;
     if (failed) {
-        PyObject *t, *v, *tb;
+        PyObject *et, *ev, *etb;
 
         /* close() runs before the error is reported, with the error
          * put aside so close() starts with a clean slate. */
-        PyErr_Fetch(&t, &v, &tb);
-        wsgi_close_result(r, result);
-        PyErr_Restore(t, v, tb);
+        PyErr_Fetch(&et, &ev, &etb);
+        wsgi_close_result(t, result);
+        PyErr_Restore(et, ev, etb);
         goto error;
     }
-    if (wsgi_close_result(r, result) < 0 && !self->headers_sent)
-        goto done;
+    wsgi_close_result(t, result);
     status = OK;
     goto done;
 
@@ -569,37 +513,28 @@ error:
     if (self != NULL && self->aborted) {
         /* Not the application's fault: no traceback. */
         PyErr_Clear();
-        ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r,
+        ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, t->r,
                       "mod_wsgi: client closed the connection before the "
-                      "response to '%s' was complete", r->uri);
+                      "response from '%s' was complete", t->target);
         status = OK;
     }
     else {
-        wsgi_log_python_error(r, NULL, WSGI_LOGNO(0603) "exception "
-                              "while serving WSGI script '%s'", r->filename);
+        wsgi_log_python_error(t->r, t->s, WSGI_LOGNO(0603) "exception "
+                              "while serving WSGI script '%s'", t->target);
         if (self != NULL && self->headers_sent) {
-            wsgi_abort(self);
+            Py_BEGIN_ALLOW_THREADS
+            t->finish(t, 0);
+            Py_END_ALLOW_THREADS
             status = OK;
-        }
-        else {
-            apr_table_clear(r->headers_out);
-            r->status = HTTP_OK;
-            r->status_line = NULL;
-            status = HTTP_INTERNAL_SERVER_ERROR;
         }
     }
 done:
     if (self != NULL)
-        self->r = NULL;
-    if (input != NULL)
-        wsgi_input_finish(input);
-    if (errors != NULL)
-        wsgi_log_finish(errors);
+        self->t = NULL;
+    wsgi_input_finish(input);
+    wsgi_log_finish(errors);
     Py_XDECREF(result);
     Py_XDECREF(start);
-    Py_XDECREF(environ);
-    Py_XDECREF(errors);
-    Py_XDECREF(input);
     Py_XDECREF((PyObject *)self);
     return status;
 }
