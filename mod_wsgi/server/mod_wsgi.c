@@ -33,26 +33,57 @@ static void wsgi_test_config(apr_pool_t *p, server_rec *s)
         exit(1);
 }
 
-/* The parent never starts Python: it only checks what it can without. */
+static int wsgi_pre_config(apr_pool_t *pconf, apr_pool_t *plog,
+                           apr_pool_t *ptemp)
+{
+    (void)plog;
+    (void)ptemp;
+    wsgi_daemons_pre_config(pconf);
+    return OK;
+}
+
+/* The parent never starts Python: it only checks what it can without,
+ * and forks the daemon process groups. */
 static int wsgi_post_config(apr_pool_t *p, apr_pool_t *plog,
                             apr_pool_t *ptemp, server_rec *s)
 {
+    int rc;
+
     (void)plog;
     wsgi_server = ap_get_module_config(s->module_config, &wsgi_module);
     ap_add_version_component(p, "mod_wsgi/" WSGI_VERSION_STRING);
     ap_add_version_component(p, "Python/" APR_STRINGIFY(PY_MAJOR_VERSION)
                              "." APR_STRINGIFY(PY_MINOR_VERSION));
-    return wsgi_check_home(ptemp, s, 0);
+    rc = wsgi_check_home(ptemp, s, 0);
+    /* The first pass at start-up only checks the configuration; daemons
+     * started then would be orphans of a process about to go. */
+    if (rc == OK && ap_state_query(AP_SQ_MAIN_STATE) !=
+                        AP_SQ_MS_CREATE_PRE_CONFIG)
+        rc = wsgi_daemons_start(p, ptemp, s);
+    return rc;
 }
 
 static void wsgi_child_init(apr_pool_t *p, server_rec *s)
 {
+    int i;
+
     wsgi_server = ap_get_module_config(s->module_config, &wsgi_module);
-    wsgi_python_child_init(p, s);
+    /* Daemon sockets are for connecting to, by path: an Apache child has
+     * no business holding the listening end open. */
+    for (i = 0; wsgi_daemons && i < wsgi_daemons->nelts; i++) {
+        wsgi_daemon *d = APR_ARRAY_IDX(wsgi_daemons, i, wsgi_daemon *);
+
+        if (d->listen_fd >= 0)
+            close(d->listen_fd);
+    }
+    /* WSGIRestrictEmbedded On: Apache's children only relay to daemons. */
+    if (!wsgi_restrict_embedded)
+        wsgi_python_child_init(p, s);
 }
 
 static void wsgi_register_hooks(apr_pool_t *p)
 {
+    ap_hook_pre_config(wsgi_pre_config, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_test_config(wsgi_test_config, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_post_config(wsgi_post_config, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_child_init(wsgi_child_init, NULL, NULL, APR_HOOK_MIDDLE);

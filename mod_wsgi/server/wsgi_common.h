@@ -41,6 +41,17 @@
 #include "apr_file_io.h"
 #include "apr_portable.h"
 
+#include <sys/types.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/stat.h>
+#include <poll.h>
+#include <unistd.h>
+#include <pwd.h>
+#include <grp.h>
+
+#include "wsgi_proto.h"
+
 #if !defined(AP_SERVER_MAJORVERSION_NUMBER) \
     || AP_SERVER_MAJORVERSION_NUMBER != 2 || AP_SERVER_MINORVERSION_NUMBER < 4
 #error "mod_wsgi needs Apache httpd 2.4"
@@ -158,6 +169,71 @@ extern wsgi_server_config *wsgi_server;
 int wsgi_flag(int value, int dflt);
 
 const char *wsgi_python_home_check(apr_pool_t *p, const char *home);
+
+/* ------------------------------------------------------------ daemons */
+
+/* One WSGIDaemonProcess group. Times are in seconds, sizes in bytes;
+ * WSGI_UNSET where the option was not given. */
+typedef struct wsgi_daemon {
+    const char *name;
+    server_rec *server;             /* where it was defined */
+    const char *file;               /* config file and line, for messages */
+    int line;
+    int id;
+    int processes;
+    int processes_given;            /* processes= sets wsgi.multiprocess */
+    int threads;
+    const char *user;
+    uid_t uid;
+    const char *group;
+    gid_t gid;
+    gid_t *groups;                  /* supplementary groups */
+    int ngroups;
+    int umask;
+    const char *home;
+    const char *python_home;
+    const char *python_path;
+    const char *display_name;
+    const char *lang;
+    const char *locale;
+    int maximum_requests;
+    int socket_timeout;
+    int connect_timeout;
+    int shutdown_timeout;
+    int listen_backlog;
+    int header_buffer_size;
+    int response_buffer_size;
+    int receive_buffer_size;
+    int send_buffer_size;
+    const char *socket_user;
+    uid_t socket_uid;
+    const char *not_enforced;       /* options parsed but not acted on */
+    /* Parent side, per generation. */
+    const char *socket_path;
+    int listen_fd;
+    apr_proc_t *procs;
+} wsgi_daemon;
+
+extern apr_array_header_t *wsgi_daemons;    /* of wsgi_daemon * */
+extern wsgi_daemon *wsgi_daemon_self;       /* NULL outside a daemon */
+extern const char *wsgi_socket_prefix;
+extern int wsgi_restrict_embedded;
+extern int wsgi_socket_rotation;
+
+const char *wsgi_add_daemon(cmd_parms *cmd, void *dummy, const char *args);
+wsgi_daemon *wsgi_find_daemon(request_rec *r, const char *name);
+int wsgi_daemons_start(apr_pool_t *pconf, apr_pool_t *ptemp, server_rec *s);
+void wsgi_daemons_pre_config(apr_pool_t *pconf);
+
+/* wsgi_remote.c: the Apache child's side of a daemon request. */
+int wsgi_remote_handler(request_rec *r, wsgi_request_config *rc,
+                        wsgi_daemon *d);
+
+/* wsgi_wire.c: frame I/O on a connected socket, and the daemon's side. */
+int wsgi_wire_send(int fd, int type, const void *payload, apr_size_t len,
+                   int timeout_ms);
+int wsgi_wire_read(int fd, void *buf, apr_size_t len, int timeout_ms);
+void wsgi_daemon_serve(wsgi_daemon *d, int fd, apr_pool_t *p);
 
 /* ---------------------------------------------------------- validation */
 

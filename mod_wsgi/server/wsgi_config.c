@@ -459,6 +459,45 @@ static const char *wsgi_set_process_group(cmd_parms *cmd, void *dconf,
     return NULL;
 }
 
+static const char *wsgi_set_socket_prefix(cmd_parms *cmd, void *dummy,
+                                          const char *v)
+{
+    const char *err = wsgi_global_only(cmd);
+
+    (void)dummy;
+    if (err)
+        return err;
+    wsgi_socket_prefix = ap_runtime_dir_relative(cmd->pool, v);
+    if (wsgi_socket_prefix == NULL)
+        return apr_psprintf(cmd->pool, "WSGISocketPrefix: invalid path "
+                            "'%s'", v);
+    return NULL;
+}
+
+static const char *wsgi_set_socket_rotation(cmd_parms *cmd, void *dummy,
+                                            int on)
+{
+    const char *err = wsgi_global_only(cmd);
+
+    (void)dummy;
+    if (err)
+        return err;
+    wsgi_socket_rotation = on;
+    return NULL;
+}
+
+static const char *wsgi_set_restrict_embedded(cmd_parms *cmd, void *dummy,
+                                              int on)
+{
+    const char *err = wsgi_global_only(cmd);
+
+    (void)dummy;
+    if (err)
+        return err;
+    wsgi_restrict_embedded = on;
+    return NULL;
+}
+
 /* Directives that upstream removed or that no longer do anything: old
  * configs must still load, so they are accepted with a notice. */
 static const char *wsgi_set_obsolete(cmd_parms *cmd, void *dummy,
@@ -489,6 +528,15 @@ const command_rec wsgi_commands[] = {
     AP_INIT_RAW_ARGS("WSGIImportScript", wsgi_set_import_script, NULL,
                      RSRC_CONF, "script, process-group= and "
                      "application-group="),
+    AP_INIT_RAW_ARGS("WSGIDaemonProcess", wsgi_add_daemon, NULL, RSRC_CONF,
+                     "group name, then options (processes=, threads=, "
+                     "user=, ...)"),
+    AP_INIT_TAKE1("WSGISocketPrefix", wsgi_set_socket_prefix, NULL,
+                  RSRC_CONF, "path prefix of the daemon sockets"),
+    AP_INIT_FLAG("WSGISocketRotation", wsgi_set_socket_rotation, NULL,
+                 RSRC_CONF, "On: a new socket name on every restart"),
+    AP_INIT_FLAG("WSGIRestrictEmbedded", wsgi_set_restrict_embedded, NULL,
+                 RSRC_CONF, "On: no Python in Apache's own processes"),
     AP_INIT_TAKE1("WSGIApplicationGroup", wsgi_set_application_group, NULL,
                   RSRC_CONF | ACCESS_CONF, "interpreter name or %{...}"),
     AP_INIT_TAKE1("WSGIProcessGroup", wsgi_set_process_group, NULL,

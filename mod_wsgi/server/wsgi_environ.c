@@ -63,6 +63,9 @@ PyObject *wsgi_environ_template(void)
     err |= wsgi_env_str(env, "mod_wsgi.server_pid",
                         apr_psprintf(wsgi_process_pool, "%d",
                                      (int)getpid()));
+    if (wsgi_daemon_self != NULL)
+        err |= wsgi_env_str(env, "mod_wsgi.process_group",
+                            wsgi_daemon_self->name);
     if (err) {
         Py_DECREF(env);
         return NULL;

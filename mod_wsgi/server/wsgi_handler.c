@@ -176,6 +176,7 @@ static int wsgi_run_embedded(request_rec *r, wsgi_request_config *rc,
 
 static int wsgi_handler(request_rec *r)
 {
+    wsgi_daemon *daemon = NULL;
     wsgi_request_config *rc;
     wsgi_interp *wi;
     PyObject *module, *app;
@@ -214,12 +215,23 @@ static int wsgi_handler(request_rec *r)
     }
     wsgi_resolve(r, rc);
     if (*rc->process_group) {
+        daemon = wsgi_find_daemon(r, rc->process_group);
+        if (daemon == NULL) {
+            ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
+                          WSGI_LOGNO(0505) "no WSGIDaemonProcess group "
+                          "named '%s' is defined for this server (%s); "
+                          "define it, or remove WSGIProcessGroup or "
+                          "process-group= to run the application embedded",
+                          rc->process_group, r->uri);
+            return HTTP_INTERNAL_SERVER_ERROR;
+        }
+    }
+    else if (wsgi_restrict_embedded) {
         ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
-                      WSGI_LOGNO(0505) "no WSGIDaemonProcess group named "
-                      "'%s' exists for %s (daemon mode is not available "
-                      "in this build); remove WSGIProcessGroup or "
-                      "process-group= to run it embedded",
-                      rc->process_group, r->uri);
+                      WSGI_LOGNO(0509) "%s would run in Apache's own "
+                      "processes, but WSGIRestrictEmbedded is On; send it "
+                      "to a daemon group with WSGIProcessGroup",
+                      r->uri);
         return HTTP_INTERNAL_SERVER_ERROR;
     }
     /* RFC 9112 6.3: without WSGIChunkedRequest a chunked body gets 411,
@@ -229,6 +241,8 @@ static int wsgi_handler(request_rec *r)
                                           : REQUEST_CHUNKED_ERROR);
     if (status != OK)
         return status;
+    if (daemon != NULL)
+        return wsgi_remote_handler(r, rc, daemon);
 
     wi = wsgi_acquire_interp(rc->application_group, r);
     if (wi == NULL)

@@ -190,6 +190,22 @@ static int wsgi_interp_setup(wsgi_interp *wi)
         }
         Py_DECREF(s);
     }
+    if (wsgi_daemon_self && wsgi_daemon_self->python_path) {
+        char *copy = apr_pstrdup(wsgi_process_pool,
+                                 wsgi_daemon_self->python_path);
+        char *tok, *state;
+
+        for (tok = apr_strtok(copy, ":", &state); tok;
+             tok = apr_strtok(NULL, ":", &state)) {
+            PyObject *s = PyUnicode_DecodeFSDefault(tok);
+
+            if (s == NULL || PyList_Append(paths, s) < 0) {
+                Py_XDECREF(s);
+                goto fail;
+            }
+            Py_DECREF(s);
+        }
+    }
 
     globals = PyDict_New();
     if (globals == NULL)
@@ -352,6 +368,7 @@ void wsgi_python_child_init(apr_pool_t *p, server_rec *s)
     PyStatus st;
     int i, threaded = 0;
     PyThreadState **slot;
+    const char *home;
 
     wsgi_process_pool = p;
     wsgi_main_server = s;
@@ -366,6 +383,14 @@ void wsgi_python_child_init(apr_pool_t *p, server_rec *s)
     if (ap_exists_config_define("ONE_PROCESS"))
         wsgi_max_processes = 1;
     wsgi_multiprocess = wsgi_max_processes > 1;
+    if (wsgi_daemon_self != NULL) {
+        /* Upstream's rule: giving processes= at all, even 1, says the
+         * application may run in several processes. */
+        wsgi_max_processes = wsgi_daemon_self->processes;
+        wsgi_max_threads = wsgi_daemon_self->threads;
+        wsgi_multiprocess = wsgi_daemon_self->processes_given;
+        wsgi_multithread = wsgi_daemon_self->threads > 1;
+    }
 
     apr_thread_mutex_create(&wsgi_interp_lock, APR_THREAD_MUTEX_DEFAULT, p);
     wsgi_interps = apr_hash_make(p);
@@ -378,7 +403,9 @@ void wsgi_python_child_init(apr_pool_t *p, server_rec *s)
     /* Apache owns the signals of its processes. */
     config.install_signal_handlers = 0;
     config.parse_argv = 0;
-    if (sc->python_home && wsgi_config_home(&config, sc->python_home) < 0)
+    home = wsgi_daemon_self && wsgi_daemon_self->python_home
+               ? wsgi_daemon_self->python_home : sc->python_home;
+    if (home && wsgi_config_home(&config, home) < 0)
         goto fail;
     if (sc->python_optimize != WSGI_UNSET)
         config.optimization_level = sc->python_optimize;

@@ -54,7 +54,9 @@ PyObject *wsgi_module_create(wsgi_interp *wi)
                               Py_BuildValue("(iii)", WSGI_VERSION_MAJOR,
                                             WSGI_VERSION_MINOR,
                                             WSGI_VERSION_MICRO)) < 0;
-    err |= PyModule_AddStringConstant(m, "process_group", "") < 0;
+    err |= PyModule_AddStringConstant(m, "process_group",
+                                      wsgi_daemon_self
+                                          ? wsgi_daemon_self->name : "") < 0;
     err |= PyModule_AddStringConstant(m, "application_group", wi->name) < 0;
     err |= PyModule_AddIntConstant(m, "maximum_processes",
                                    wsgi_max_processes) < 0;

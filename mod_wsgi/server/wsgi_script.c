@@ -174,9 +174,10 @@ static void wsgi_preload_one(apr_pool_t *p, server_rec *s,
     PyObject *module;
 
     (void)p;
-    /* Only scripts for embedded mode load here; daemon groups preload
-     * their own. */
-    if (strcmp(pgroup, "%{GLOBAL}") && *pgroup)
+    /* Each process loads the scripts meant for it: Apache's children
+     * those of %{GLOBAL}, a daemon those of its group. */
+    if (wsgi_daemon_self != NULL ? strcmp(pgroup, wsgi_daemon_self->name)
+                                 : (strcmp(pgroup, "%{GLOBAL}") && *pgroup))
         return;
     name = strcmp(agroup, "%{GLOBAL}") ? agroup : "";
     wi = wsgi_acquire_interp(name, NULL);

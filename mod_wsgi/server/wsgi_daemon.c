@@ -1,0 +1,708 @@
+/*
+ * wsgi_daemon.c: WSGIDaemonProcess groups: their options, the processes
+ * the Apache parent forks and restarts for them, and a daemon's life.
+ *
+ * The parent creates each group's listening UNIX socket, owned by
+ * Apache's user with mode 0600, so only Apache's children can connect;
+ * the daemons inherit it, drop to their own user, start Python (never in
+ * the parent) and serve requests on a pool of threads. The parent watches
+ * them with APR's other-child API, like mod_cgid watches its daemon, and
+ * forks a replacement for any that dies.
+ */
+
+#include "wsgi_common.h"
+
+#include "ap_listen.h"
+#include "mpm_common.h"
+#include "unixd.h"
+
+#include "apr_atomic.h"
+#include "apr_signal.h"
+
+#include <limits.h>
+#include <fcntl.h>
+#include <signal.h>
+
+apr_array_header_t *wsgi_daemons = NULL;
+wsgi_daemon *wsgi_daemon_self = NULL;
+const char *wsgi_socket_prefix = NULL;
+int wsgi_restrict_embedded = 0;
+int wsgi_socket_rotation = 0;
+
+static int wsgi_generation = 0;
+
+void wsgi_daemons_pre_config(apr_pool_t *pconf)
+{
+    /* Config is read anew on every restart: so is the group list. */
+    wsgi_daemons = apr_array_make(pconf, 4, sizeof(wsgi_daemon *));
+    wsgi_socket_prefix = NULL;
+    wsgi_restrict_embedded = 0;
+    wsgi_socket_rotation = 0;
+}
+
+/* ------------------------------------------------------------- options */
+
+static const char *wsgi_opt_int(cmd_parms *cmd, const char *key,
+                                const char *val, int min, int max, int *out)
+{
+    char *end;
+    long v;
+
+    errno = 0;
+    v = strtol(val, &end, 10);
+    if (errno || *end || !*val || v < min || v > max)
+        return apr_psprintf(cmd->pool,
+                            "WSGIDaemonProcess: %s=%s is not a whole number "
+                            "from %d to %d", key, val, min, max);
+    *out = (int)v;
+    return NULL;
+}
+
+static const char *wsgi_opt_user(cmd_parms *cmd, const char *val, uid_t *uid)
+{
+    struct passwd *pw;
+
+    if (val[0] == '#') {
+        char *end;
+        long v = strtol(val + 1, &end, 10);
+
+        if (*end || v < 0)
+            return apr_psprintf(cmd->pool, "WSGIDaemonProcess: user=%s is "
+                                "not a valid #uid", val);
+        *uid = (uid_t)v;
+    }
+    else if ((pw = getpwnam(val)) != NULL)
+        *uid = pw->pw_uid;
+    else
+        return apr_psprintf(cmd->pool, "WSGIDaemonProcess: user=%s: no such "
+                            "user on this system", val);
+    if (*uid == 0)
+        return "WSGIDaemonProcess: user= must not be root (uid 0); daemon "
+               "processes run application code and must not be privileged";
+    return NULL;
+}
+
+static const char *wsgi_opt_group(cmd_parms *cmd, const char *key,
+                                  const char *val, gid_t *gid)
+{
+    struct group *gr;
+
+    if (val[0] == '#') {
+        char *end;
+        long v = strtol(val + 1, &end, 10);
+
+        if (*end || v < 0)
+            return apr_psprintf(cmd->pool, "WSGIDaemonProcess: %s=%s is not "
+                                "a valid #gid", key, val);
+        *gid = (gid_t)v;
+    }
+    else if ((gr = getgrnam(val)) != NULL)
+        *gid = gr->gr_gid;
+    else
+        return apr_psprintf(cmd->pool, "WSGIDaemonProcess: %s=%s: no such "
+                            "group on this system", key, val);
+    return NULL;
+}
+
+/* Time options: whole seconds, 0 disables. Accepted and checked now,
+ * acted on by the daemon supervision as it grows. */
+static const char *const wsgi_time_options[] = {
+    "inactivity-timeout", "request-timeout", "graceful-timeout",
+    "eviction-timeout", "startup-timeout", "deadlock-timeout",
+    "restart-interval", "queue-timeout", "cpu-time-limit",
+    "interrupt-timeout", "response-socket-timeout", NULL};
+
+static const char *const wsgi_size_options[] = {
+    "stack-size", "memory-limit", "virtual-memory-limit", NULL};
+
+static int wsgi_in_list(const char *const *list, const char *key)
+{
+    int i;
+
+    for (i = 0; list[i]; i++) {
+        if (!strcmp(list[i], key))
+            return 1;
+    }
+    return 0;
+}
+
+static const char *wsgi_daemon_option(cmd_parms *cmd, wsgi_daemon *d,
+                                      const char *key, const char *val)
+{
+    const char *err = NULL;
+    int ignored;
+
+    if (!strcmp(key, "processes")) {
+        err = wsgi_opt_int(cmd, key, val, 1, 10000, &d->processes);
+        d->processes_given = 1;
+    }
+    else if (!strcmp(key, "threads"))
+        err = wsgi_opt_int(cmd, key, val, 1, 10000, &d->threads);
+    else if (!strcmp(key, "user")) {
+        d->user = val;
+        err = wsgi_opt_user(cmd, val, &d->uid);
+    }
+    else if (!strcmp(key, "group")) {
+        d->group = val;
+        err = wsgi_opt_group(cmd, key, val, &d->gid);
+    }
+    else if (!strcmp(key, "supplementary-groups")) {
+        char *copy = apr_pstrdup(cmd->temp_pool, val), *tok, *state;
+        gid_t gids[64];
+
+        d->ngroups = 0;
+        for (tok = apr_strtok(copy, ",", &state); tok && !err;
+             tok = apr_strtok(NULL, ",", &state)) {
+            if (d->ngroups == 64)
+                err = "WSGIDaemonProcess: supplementary-groups= takes at "
+                      "most 64 groups";
+            else
+                err = wsgi_opt_group(cmd, key, tok, &gids[d->ngroups++]);
+        }
+        d->groups = apr_pmemdup(cmd->pool, gids, d->ngroups * sizeof(gid_t));
+    }
+    else if (!strcmp(key, "umask")) {
+        char *end;
+        long v = strtol(val, &end, 8);
+
+        if (*end || !*val || v < 0 || v > 0777)
+            err = apr_psprintf(cmd->pool, "WSGIDaemonProcess: umask=%s is "
+                               "not an octal mode like 0007", val);
+        d->umask = (int)v;
+    }
+    else if (!strcmp(key, "home") || !strcmp(key, "python-home")) {
+        if (!ap_is_directory(cmd->temp_pool, val))
+            err = apr_psprintf(cmd->pool, "WSGIDaemonProcess: %s=%s is not "
+                               "a directory", key, val);
+        if (!strcmp(key, "home"))
+            d->home = val;
+        else {
+            d->python_home = val;
+            if (!err)
+                err = wsgi_python_home_check(cmd->pool, val);
+        }
+    }
+    else if (!strcmp(key, "python-path"))
+        d->python_path = val;
+    else if (!strcmp(key, "display-name"))
+        d->display_name = val;
+    else if (!strcmp(key, "lang"))
+        d->lang = val;
+    else if (!strcmp(key, "locale"))
+        d->locale = val;
+    else if (!strcmp(key, "maximum-requests"))
+        err = wsgi_opt_int(cmd, key, val, 0, INT_MAX, &d->maximum_requests);
+    else if (!strcmp(key, "socket-timeout"))
+        err = wsgi_opt_int(cmd, key, val, 0, 86400, &d->socket_timeout);
+    else if (!strcmp(key, "connect-timeout"))
+        err = wsgi_opt_int(cmd, key, val, 0, 86400, &d->connect_timeout);
+    else if (!strcmp(key, "shutdown-timeout"))
+        err = wsgi_opt_int(cmd, key, val, 0, 86400, &d->shutdown_timeout);
+    else if (!strcmp(key, "listen-backlog"))
+        err = wsgi_opt_int(cmd, key, val, 1, 65535, &d->listen_backlog);
+    else if (!strcmp(key, "header-buffer-size"))
+        err = wsgi_opt_int(cmd, key, val, 8192, 16777216,
+                           &d->header_buffer_size);
+    else if (!strcmp(key, "response-buffer-size"))
+        err = wsgi_opt_int(cmd, key, val, 65536, INT_MAX,
+                           &d->response_buffer_size);
+    else if (!strcmp(key, "receive-buffer-size"))
+        err = wsgi_opt_int(cmd, key, val, 512, INT_MAX,
+                           &d->receive_buffer_size);
+    else if (!strcmp(key, "send-buffer-size"))
+        err = wsgi_opt_int(cmd, key, val, 512, INT_MAX, &d->send_buffer_size);
+    else if (!strcmp(key, "socket-user")) {
+        d->socket_user = val;
+        err = wsgi_opt_user(cmd, val, &d->socket_uid);
+    }
+    else if (!strcmp(key, "server-metrics")) {
+        if (strcasecmp(val, "on") && strcasecmp(val, "off"))
+            err = "WSGIDaemonProcess: server-metrics= must be On or Off";
+    }
+    else if (wsgi_in_list(wsgi_time_options, key) ||
+             wsgi_in_list(wsgi_size_options, key)) {
+        err = wsgi_opt_int(cmd, key, val, 0, INT_MAX, &ignored);
+        d->not_enforced = d->not_enforced
+                              ? apr_pstrcat(cmd->pool, d->not_enforced, ", ",
+                                            key, NULL)
+                              : apr_pstrdup(cmd->pool, key);
+    }
+    else
+        err = apr_psprintf(cmd->pool,
+                           "WSGIDaemonProcess: unknown option '%s'; see the "
+                           "WSGIDaemonProcess options in the documentation "
+                           "(processes=, threads=, user=, group=, home=, "
+                           "python-home=, python-path=, maximum-requests=, "
+                           "...)", key);
+    return err;
+}
+
+const char *wsgi_add_daemon(cmd_parms *cmd, void *dummy, const char *args)
+{
+    const char *name, *opt, *err = NULL;
+    wsgi_daemon *d;
+    int i;
+
+    (void)dummy;
+    if ((err = ap_check_cmd_context(cmd, NOT_IN_DIR_CONTEXT)) != NULL)
+        return err;
+    name = ap_getword_conf(cmd->pool, &args);
+    if (!*name || strchr(name, '=') || !strncmp(name, "%{", 2))
+        return "WSGIDaemonProcess needs a group name first, e.g. "
+               "WSGIDaemonProcess myapp processes=2 threads=15";
+    for (i = 0; i < wsgi_daemons->nelts; i++) {
+        wsgi_daemon *other = APR_ARRAY_IDX(wsgi_daemons, i, wsgi_daemon *);
+
+        if (!strcmp(other->name, name))
+            return apr_psprintf(cmd->pool,
+                                "WSGIDaemonProcess: the name '%s' is already "
+                                "used at %s:%d; group names must be unique "
+                                "across the server", name, other->file,
+                                other->line);
+    }
+    d = apr_pcalloc(cmd->pool, sizeof(*d));
+    d->name = name;
+    d->server = cmd->server;
+    d->file = cmd->directive ? cmd->directive->filename : "?";
+    d->line = cmd->directive ? cmd->directive->line_num : 0;
+    d->id = wsgi_daemons->nelts + 1;
+    d->processes = 1;
+    d->threads = 15;
+    d->umask = WSGI_UNSET;
+    d->listen_backlog = 100;
+    d->header_buffer_size = 32768;
+    d->shutdown_timeout = 5;
+    d->connect_timeout = 15;
+    d->listen_fd = -1;
+    while (err == NULL && *(opt = ap_getword_conf(cmd->pool, &args))) {
+        const char *eq = strchr(opt, '=');
+
+        if (eq == NULL || eq == opt)
+            err = apr_psprintf(cmd->pool, "WSGIDaemonProcess: option '%s' is "
+                               "not of the form name=value", opt);
+        else
+            err = wsgi_daemon_option(cmd, d, apr_pstrndup(cmd->pool, opt,
+                                                          eq - opt), eq + 1);
+    }
+    if (err == NULL)
+        APR_ARRAY_PUSH(wsgi_daemons, wsgi_daemon *) = d;
+    return err;
+}
+
+wsgi_daemon *wsgi_find_daemon(request_rec *r, const char *name)
+{
+    int i;
+
+    for (i = 0; wsgi_daemons && i < wsgi_daemons->nelts; i++) {
+        wsgi_daemon *d = APR_ARRAY_IDX(wsgi_daemons, i, wsgi_daemon *);
+
+        if (strcmp(d->name, name))
+            continue;
+        /* A group defined in a virtual host serves that host only (by
+         * ServerName), so one site cannot run its code in another's. */
+        if (d->server->is_virtual && d->server != r->server &&
+            (d->server->server_hostname == NULL ||
+             r->server->server_hostname == NULL ||
+             strcmp(d->server->server_hostname, r->server->server_hostname)))
+            return NULL;
+        return d;
+    }
+    return NULL;
+}
+
+/* ------------------------------------------------------ the daemon side */
+
+static volatile sig_atomic_t wsgi_daemon_stopping = 0;
+static int wsgi_wake_pipe[2] = {-1, -1};
+static apr_uint32_t wsgi_daemon_requests = 0;
+
+static void wsgi_daemon_signal(int sig)
+{
+    int saved = errno;
+
+    (void)sig;
+    wsgi_daemon_stopping = 1;
+    if (wsgi_wake_pipe[1] >= 0 && write(wsgi_wake_pipe[1], "x", 1) < 0) {
+        /* nothing to do: the flag is set */
+    }
+    errno = saved;
+}
+
+/*
+ * The listening socket is shared by every process of the group (and the
+ * parent keeps it open): nothing here may shut it down. Workers wait on
+ * it and on the wake pipe together; the socket is non-blocking, so the
+ * loser of a race for a connection just waits again.
+ */
+static int wsgi_daemon_accept(wsgi_daemon *d)
+{
+    struct pollfd pfd[2];
+    int fd, rc;
+
+    for (;;) {
+        if (wsgi_daemon_stopping) {
+            /* Stopping: take what is already queued, nothing more. The
+             * parent unlinked the socket path first, so the queue only
+             * shrinks. */
+            fd = accept(d->listen_fd, NULL, NULL);
+            return fd >= 0 ? fd : -1;
+        }
+        pfd[0].fd = d->listen_fd;
+        pfd[0].events = POLLIN;
+        pfd[1].fd = wsgi_wake_pipe[0];
+        pfd[1].events = POLLIN;
+        rc = poll(pfd, 2, -1);
+        if (rc < 0 && errno != EINTR)
+            return -1;
+        if (rc <= 0 || !(pfd[0].revents & POLLIN))
+            continue;
+        fd = accept(d->listen_fd, NULL, NULL);
+        if (fd >= 0)
+            return fd;
+        if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR &&
+            errno != ECONNABORTED) {
+            ap_log_error(APLOG_MARK, APLOG_ERR, errno, d->server,
+                         WSGI_LOGNO(0711) "daemon group '%s' (pid %d): "
+                         "accept() failed", d->name, (int)getpid());
+            apr_sleep(apr_time_from_msec(100));
+        }
+    }
+}
+
+static void *APR_THREAD_FUNC wsgi_daemon_worker(apr_thread_t *thread,
+                                                void *data)
+{
+    wsgi_daemon *d = data;
+    apr_pool_t *p;
+    int fd, flags;
+
+    apr_pool_create(&p, wsgi_process_pool);
+    while ((fd = wsgi_daemon_accept(d)) >= 0) {
+        /* The accepted socket inherits O_NONBLOCK; the wire code polls
+         * before every read and write, so that is what it wants. */
+        flags = fcntl(fd, F_GETFL);
+        if (flags >= 0)
+            fcntl(fd, F_SETFL, flags | O_NONBLOCK);
+        wsgi_daemon_serve(d, fd, p);
+        close(fd);
+        apr_pool_clear(p);
+        if (d->maximum_requests > 0 &&
+            apr_atomic_inc32(&wsgi_daemon_requests) + 1 ==
+                (apr_uint32_t)d->maximum_requests) {
+            /* Recycle: stop taking requests; the parent starts a fresh
+             * process when this one exits. */
+            ap_log_error(APLOG_MARK, APLOG_INFO, 0, d->server,
+                         "mod_wsgi (pid=%d): daemon group '%s' reached "
+                         "maximum-requests=%d; restarting", (int)getpid(),
+                         d->name, d->maximum_requests);
+            wsgi_daemon_signal(0);
+        }
+    }
+    apr_pool_destroy(p);
+    apr_thread_exit(thread, APR_SUCCESS);
+    return NULL;
+}
+
+static void wsgi_daemon_drop_privileges(wsgi_daemon *d)
+{
+    struct passwd *pw;
+    int rc;
+
+    if (geteuid() != 0)
+        return;
+    pw = getpwuid(d->uid);
+    rc = setgid(d->gid);
+    if (rc == 0 && d->ngroups > 0)
+        rc = setgroups(d->ngroups, d->groups);
+    else if (rc == 0)
+        rc = pw ? initgroups(pw->pw_name, d->gid) : setgroups(1, &d->gid);
+    if (rc < 0 || setuid(d->uid) < 0 || getuid() == 0 || geteuid() == 0) {
+        ap_log_error(APLOG_MARK, APLOG_ALERT, errno, d->server,
+                     WSGI_LOGNO(0712) "daemon group '%s' (pid %d): could "
+                     "not switch to uid %d gid %d; this process exits and "
+                     "never serves requests", d->name, (int)getpid(),
+                     (int)d->uid, (int)d->gid);
+        /* Slow the parent's restarts of a process that cannot work. */
+        sleep(2);
+        _exit(APEXIT_CHILDSICK);
+    }
+}
+
+static void wsgi_daemon_main(apr_pool_t *pconf, server_rec *s, wsgi_daemon *d)
+{
+    apr_thread_t **threads;
+    apr_threadattr_t *attr;
+    apr_pool_t *p;
+    int i;
+
+    wsgi_daemon_self = d;
+    ap_close_listeners();
+    for (i = 0; i < wsgi_daemons->nelts; i++) {
+        wsgi_daemon *o = APR_ARRAY_IDX(wsgi_daemons, i, wsgi_daemon *);
+
+        if (o != d && o->listen_fd >= 0)
+            close(o->listen_fd);
+    }
+    if (pipe(wsgi_wake_pipe) < 0)
+        _exit(APEXIT_CHILDFATAL);
+    apr_signal(SIGTERM, wsgi_daemon_signal);
+    apr_signal(SIGINT, wsgi_daemon_signal);
+    apr_signal(SIGHUP, wsgi_daemon_signal);
+    apr_signal(SIGUSR1, wsgi_daemon_signal);
+    apr_signal(SIGPIPE, SIG_IGN);
+
+    wsgi_daemon_drop_privileges(d);
+    if (d->umask != WSGI_UNSET)
+        umask((mode_t)d->umask);
+    if (d->home && chdir(d->home) < 0)
+        ap_log_error(APLOG_MARK, APLOG_ERR, errno, s, WSGI_LOGNO(0713)
+                     "daemon group '%s': cannot change to home=%s",
+                     d->name, d->home);
+    if (d->lang)
+        setenv("LANG", d->lang, 1);
+    if (d->locale)
+        setenv("LC_ALL", d->locale, 1);
+
+    /* Python's teardown hangs off this pool: destroying it at the end
+     * runs atexit handlers without touching the parent's cleanups. */
+    apr_pool_create(&p, pconf);
+    wsgi_python_child_init(p, s);
+    if (!wsgi_python_ready) {
+        sleep(2);
+        _exit(APEXIT_CHILDSICK);
+    }
+    ap_log_error(APLOG_MARK, APLOG_INFO, 0, s, "mod_wsgi (pid=%d): daemon "
+                 "group '%s' ready, %d threads", (int)getpid(), d->name,
+                 d->threads);
+
+    threads = apr_pcalloc(p, d->threads * sizeof(*threads));
+    apr_threadattr_create(&attr, p);
+    for (i = 0; i < d->threads; i++)
+        apr_thread_create(&threads[i], attr, wsgi_daemon_worker, d, p);
+
+    /* The byte in the wake pipe stays there: every worker sees it. */
+    while (!wsgi_daemon_stopping) {
+        struct pollfd pfd;
+
+        pfd.fd = wsgi_wake_pipe[0];
+        pfd.events = POLLIN;
+        if (poll(&pfd, 1, -1) < 0 && errno != EINTR)
+            break;
+    }
+    for (i = 0; i < d->threads; i++) {
+        apr_status_t ignored;
+
+        if (threads[i])
+            apr_thread_join(&ignored, threads[i]);
+    }
+    apr_pool_destroy(p);
+    _exit(0);
+}
+
+/* ------------------------------------------------------ the parent side */
+
+typedef struct {
+    wsgi_daemon *d;
+    int slot;
+    apr_pool_t *pconf;
+    server_rec *s;
+} wsgi_daemon_slot;
+
+static void wsgi_daemon_maint(int reason, void *data, apr_wait_t status);
+
+static apr_status_t wsgi_daemon_fork(wsgi_daemon_slot *ds)
+{
+    apr_proc_t *proc = &ds->d->procs[ds->slot];
+    apr_status_t rv = apr_proc_fork(proc, ds->pconf);
+
+    if (rv == APR_INCHILD)
+        wsgi_daemon_main(ds->pconf, ds->s, ds->d);     /* never returns */
+    if (rv != APR_INPARENT) {
+        ap_log_error(APLOG_MARK, APLOG_CRIT, rv, ds->s, WSGI_LOGNO(0714)
+                     "could not fork a process for daemon group '%s'",
+                     ds->d->name);
+        return rv;
+    }
+    apr_proc_other_child_register(proc, wsgi_daemon_maint, ds, NULL,
+                                  ds->pconf);
+    return APR_SUCCESS;
+}
+
+static void wsgi_daemon_maint(int reason, void *data, apr_wait_t status)
+{
+    wsgi_daemon_slot *ds = data;
+    apr_proc_t *proc = &ds->d->procs[ds->slot];
+    int mpm_state = AP_MPMQ_STARTING;
+
+    switch (reason) {
+    case APR_OC_REASON_DEATH:
+    case APR_OC_REASON_LOST:
+        apr_proc_other_child_unregister(ds);
+        ap_mpm_query(AP_MPMQ_MPM_STATE, &mpm_state);
+        if (mpm_state == AP_MPMQ_STOPPING)
+            break;
+        if (reason == APR_OC_REASON_DEATH && WIFSIGNALED(status) &&
+            WTERMSIG(status) != SIGTERM && WTERMSIG(status) != SIGUSR1)
+            ap_log_error(APLOG_MARK, APLOG_ERR, 0, ds->s, WSGI_LOGNO(0715)
+                         "daemon process %d of group '%s' died from signal "
+                         "%d; starting a new one", (int)proc->pid,
+                         ds->d->name, WTERMSIG(status));
+        wsgi_daemon_fork(ds);
+        break;
+    case APR_OC_REASON_RESTART:
+    case APR_OC_REASON_UNREGISTER:
+        /* Apache restarts or stops: this generation's daemons go. */
+        if (proc->pid > 0)
+            kill(proc->pid, SIGTERM);
+        break;
+    default:
+        break;
+    }
+}
+
+static apr_status_t wsgi_daemon_cleanup(void *data)
+{
+    wsgi_daemon *d = data;
+
+    if (d->listen_fd >= 0)
+        close(d->listen_fd);
+    if (d->socket_path && !wsgi_daemon_self)
+        unlink(d->socket_path);
+    return APR_SUCCESS;
+}
+
+static int wsgi_daemon_listen(apr_pool_t *pconf, server_rec *s,
+                              wsgi_daemon *d)
+{
+    struct sockaddr_un addr;
+    mode_t old;
+    int fd;
+
+    memset(&addr, 0, sizeof(addr));
+    addr.sun_family = AF_UNIX;
+    if (strlen(d->socket_path) >= sizeof(addr.sun_path)) {
+        ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s, WSGI_LOGNO(0716)
+                     "daemon group '%s': socket path '%s' is too long for "
+                     "a UNIX socket; set a shorter WSGISocketPrefix",
+                     d->name, d->socket_path);
+        return -1;
+    }
+    strcpy(addr.sun_path, d->socket_path);
+    unlink(d->socket_path);
+    fd = socket(AF_UNIX, SOCK_STREAM, 0);
+    /* Only Apache's user may connect: the mode is set by the umask at
+     * bind() and then for good measure (not all systems honour it). */
+    old = umask(0077);
+    if (fd < 0 || bind(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0 ||
+        listen(fd, d->listen_backlog) < 0) {
+        umask(old);
+        ap_log_error(APLOG_MARK, APLOG_CRIT, errno, s, WSGI_LOGNO(0717)
+                     "daemon group '%s': cannot listen on '%s'; check that "
+                     "the directory of WSGISocketPrefix exists and is "
+                     "writable by root and traversable by Apache's user",
+                     d->name, d->socket_path);
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    umask(old);
+    chmod(d->socket_path, 0600);
+    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+    if (geteuid() == 0 && chown(d->socket_path, d->socket_uid, -1) < 0)
+        ap_log_error(APLOG_MARK, APLOG_WARNING, errno, s, WSGI_LOGNO(0718)
+                     "daemon group '%s': cannot give socket '%s' to uid %d",
+                     d->name, d->socket_path, (int)d->socket_uid);
+    d->listen_fd = fd;
+    apr_pool_cleanup_register(pconf, d, wsgi_daemon_cleanup,
+                              apr_pool_cleanup_null);
+    return 0;
+}
+
+/* Checks the socket directory the way a 503 would find out too late. */
+static const char *wsgi_socket_dir_problem(apr_pool_t *p, const char *prefix)
+{
+    char *dir = ap_make_dirstr_parent(p, prefix);
+    struct stat st;
+
+    if (stat(dir, &st) < 0)
+        return apr_psprintf(p, "directory '%s' does not exist; create it "
+                            "or point WSGISocketPrefix elsewhere", dir);
+    if (!S_ISDIR(st.st_mode))
+        return apr_psprintf(p, "'%s' is not a directory", dir);
+    if ((st.st_mode & S_IWOTH) && !(st.st_mode & S_ISVTX))
+        return apr_psprintf(p, "directory '%s' is world-writable without "
+                            "the sticky bit, so anyone could replace the "
+                            "sockets; use a directory only root can write",
+                            dir);
+    if (geteuid() == 0 && st.st_uid != ap_unixd_config.user_id &&
+        !(st.st_mode & S_IXOTH) &&
+        !((st.st_mode & S_IXGRP) && st.st_gid == ap_unixd_config.group_id))
+        return apr_psprintf(p, "Apache's user cannot traverse directory "
+                            "'%s' to reach the sockets (mode %04o); make it "
+                            "executable for that user, e.g. chmod 0755",
+                            dir, (unsigned)(st.st_mode & 07777));
+    return NULL;
+}
+
+int wsgi_daemons_start(apr_pool_t *pconf, apr_pool_t *ptemp, server_rec *s)
+{
+    const char *prefix, *problem;
+    int i, k;
+
+    if (wsgi_daemons == NULL || wsgi_daemons->nelts == 0)
+        return OK;
+    prefix = wsgi_socket_prefix ? wsgi_socket_prefix
+                                : ap_runtime_dir_relative(pconf, "wsgi");
+    problem = wsgi_socket_dir_problem(ptemp, prefix);
+    if (problem != NULL) {
+        ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s, WSGI_LOGNO(0719)
+                     "WSGISocketPrefix '%s': %s", prefix, problem);
+        return HTTP_INTERNAL_SERVER_ERROR;
+    }
+    wsgi_generation++;
+    for (i = 0; i < wsgi_daemons->nelts; i++) {
+        wsgi_daemon *d = APR_ARRAY_IDX(wsgi_daemons, i, wsgi_daemon *);
+
+        /* Apache's User and Group are known only now, whatever the order
+         * of the directives. */
+        if (d->user == NULL)
+            d->uid = ap_unixd_config.user_id;
+        if (d->group == NULL)
+            d->gid = ap_unixd_config.group_id;
+        if (d->socket_user == NULL)
+            d->socket_uid = ap_unixd_config.user_id;
+        /* The same path across graceful restarts (unless
+         * WSGISocketRotation On): old children still serving keep-alive
+         * connections then reach the new daemons, instead of a socket
+         * that is gone. */
+        d->socket_path = wsgi_socket_rotation
+                             ? apr_psprintf(pconf, "%s.%d.%d.%d.sock", prefix,
+                                            (int)getpid(), wsgi_generation,
+                                            d->id)
+                             : apr_psprintf(pconf, "%s.%d.%d.sock", prefix,
+                                            (int)getpid(), d->id);
+        if (wsgi_daemon_listen(pconf, s, d) < 0)
+            return HTTP_INTERNAL_SERVER_ERROR;
+        if (d->not_enforced)
+            ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, s, WSGI_LOGNO(0720)
+                         "WSGIDaemonProcess %s (%s:%d): %s accepted but not "
+                         "enforced yet by this version", d->name, d->file,
+                         d->line, d->not_enforced);
+    }
+    for (i = 0; i < wsgi_daemons->nelts; i++) {
+        wsgi_daemon *d = APR_ARRAY_IDX(wsgi_daemons, i, wsgi_daemon *);
+
+        d->procs = apr_pcalloc(pconf, d->processes * sizeof(apr_proc_t));
+        for (k = 0; k < d->processes; k++) {
+            wsgi_daemon_slot *ds = apr_pcalloc(pconf, sizeof(*ds));
+
+            ds->d = d;
+            ds->slot = k;
+            ds->pconf = pconf;
+            ds->s = s;
+            if (wsgi_daemon_fork(ds) != APR_SUCCESS)
+                return HTTP_INTERNAL_SERVER_ERROR;
+        }
+    }
+    return OK;
+}

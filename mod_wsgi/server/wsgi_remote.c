@@ -1,0 +1,300 @@
+/*
+ * wsgi_remote.c: the Apache child's side of a daemon-mode request.
+ *
+ * Connect to the group's socket (retrying while a daemon restarts), send
+ * the environ and the request body as frames, then relay the response:
+ * status and headers into the request_rec, body frames down the output
+ * filters as they arrive. Each way this can fail has its own status and
+ * message code, so "the daemon is down" never looks like "the daemon
+ * sent garbage".
+ */
+
+#include "wsgi_common.h"
+
+typedef struct {
+    apr_array_header_t *pairs;      /* of wsgi_pair */
+    apr_pool_t *p;
+} wsgi_remote_env;
+
+static int wsgi_remote_collect(void *ctx, const char *key, const char *value,
+                               int kind)
+{
+    wsgi_remote_env *env = ctx;
+    wsgi_pair *pair = apr_array_push(env->pairs);
+
+    (void)kind;     /* the daemon knows which keys are paths */
+    pair->name = key;
+    pair->name_len = (uint32_t)strlen(key);
+    pair->value = value;
+    pair->value_len = (uint32_t)strlen(value);
+    return 0;
+}
+
+/* Connects, retrying for connect-timeout while the daemon (re)starts.
+ * Returns the socket or -1. */
+static int wsgi_remote_connect(request_rec *r, wsgi_daemon *d)
+{
+    struct sockaddr_un addr;
+    apr_time_t deadline = apr_time_now() +
+                          apr_time_from_sec(d->connect_timeout);
+    apr_interval_time_t pause = apr_time_from_msec(20);
+    int fd = -1, err = 0;
+
+    memset(&addr, 0, sizeof(addr));
+    addr.sun_family = AF_UNIX;
+    apr_cpystrn(addr.sun_path, d->socket_path, sizeof(addr.sun_path));
+    for (;;) {
+        fd = socket(AF_UNIX, SOCK_STREAM, 0);
+        if (fd < 0) {
+            err = errno;
+            break;
+        }
+        if (connect(fd, (struct sockaddr *)&addr, sizeof(addr)) == 0)
+            return fd;
+        err = errno;
+        close(fd);
+        fd = -1;
+        if ((err != ECONNREFUSED && err != ENOENT && err != EAGAIN) ||
+            apr_time_now() + pause > deadline)
+            break;
+        apr_sleep(pause);
+        if (pause < apr_time_from_msec(200))
+            pause *= 2;
+    }
+    ap_log_rerror(APLOG_MARK, APLOG_ERR, err, r, WSGI_LOGNO(0701)
+                  "daemon process group '%s' is unreachable at '%s' (gave "
+                  "up after %ds): it may be restarting or failing to start; "
+                  "see earlier messages of that group", d->name,
+                  d->socket_path, d->connect_timeout);
+    return -1;
+}
+
+static int wsgi_remote_send_request(request_rec *r, wsgi_request_config *rc,
+                                    int fd, int timeout_ms)
+{
+    wsgi_remote_env env;
+    wsgi_pair *extra;
+    unsigned char *buf;
+    apr_size_t size;
+
+    env.p = r->pool;
+    env.pairs = apr_array_make(r->pool, 64, sizeof(wsgi_pair));
+    if (wsgi_environ_emit(r, rc, wsgi_remote_collect, &env) < 0)
+        return -1;
+    extra = apr_array_push(env.pairs);
+    extra->name = ":request_start";
+    extra->name_len = 14;
+    extra->value = apr_psprintf(r->pool, "%" APR_TIME_T_FMT, r->request_time);
+    extra->value_len = (uint32_t)strlen(extra->value);
+    size = wsgi_proto_pairs_size((wsgi_pair *)env.pairs->elts,
+                                 env.pairs->nelts);
+    if (size == 0)
+        return -1;
+    buf = apr_palloc(r->pool, size);
+    if (wsgi_proto_put_pairs(buf, size, (wsgi_pair *)env.pairs->elts,
+                             env.pairs->nelts) < 0)
+        return -1;
+    return wsgi_wire_send(fd, WSGI_FRAME_REQUEST, buf, size, timeout_ms);
+}
+
+/* Streams the request body to the daemon. Returns 0, -1 when the client
+ * failed (read error), -2 when the daemon stopped reading. */
+static int wsgi_remote_send_body(request_rec *r, int fd, int timeout_ms)
+{
+    char *buf = apr_palloc(r->pool, 65536);
+    long got;
+
+    if (ap_should_client_block(r)) {
+        while ((got = ap_get_client_block(r, buf, 65536)) > 0) {
+            if (wsgi_wire_send(fd, WSGI_FRAME_BODY, buf, (apr_size_t)got,
+                               timeout_ms) < 0)
+                return -2;
+        }
+        if (got < 0)
+            return -1;
+    }
+    return wsgi_wire_send(fd, WSGI_FRAME_BODY_END, NULL, 0, timeout_ms) < 0
+               ? -2 : 0;
+}
+
+/* Reads one frame head and, up to max, its payload. */
+static int wsgi_remote_frame(int fd, apr_pool_t *p, uint32_t max,
+                             int timeout_ms, wsgi_frame_head *h,
+                             unsigned char **payload, int *proto)
+{
+    unsigned char raw[WSGI_PROTO_HEAD_SIZE];
+
+    *proto = WSGI_PROTO_OK;
+    if (wsgi_wire_read(fd, raw, sizeof(raw), timeout_ms) < 0)
+        return -1;
+    *proto = wsgi_proto_get_head(raw, sizeof(raw), max, h);
+    if (*proto != WSGI_PROTO_OK)
+        return -1;
+    *payload = apr_palloc(p, h->length ? h->length : 1);
+    return h->length ? wsgi_wire_read(fd, *payload, h->length, timeout_ms)
+                     : 0;
+}
+
+/* Status and headers from the RESPONSE frame into r. Returns OK, or an
+ * error status (":error" from the daemon, or 502 for a bad frame). */
+static int wsgi_remote_head(request_rec *r, wsgi_daemon *d,
+                            const unsigned char *payload, uint32_t len)
+{
+    int max = (int)(len / 8 + 1), n = 0, i, code = 0;
+    wsgi_pair *pairs = apr_palloc(r->pool, max * sizeof(*pairs));
+
+    if (wsgi_proto_get_pairs(payload, len, pairs, max, &n) != 0 || n < 1)
+        goto bad;
+    if (pairs[0].name_len == 6 && !memcmp(pairs[0].name, ":error", 6)) {
+        code = atoi(apr_pstrmemdup(r->pool, pairs[0].value,
+                                   pairs[0].value_len));
+        return code >= 400 && code <= 599 ? code : HTTP_INTERNAL_SERVER_ERROR;
+    }
+    if (pairs[0].name_len != 7 || memcmp(pairs[0].name, ":status", 7) ||
+        wsgi_validate_status(pairs[0].value, pairs[0].value_len, &code))
+        goto bad;
+    r->status = code;
+    r->status_line = apr_pstrmemdup(r->pool, pairs[0].value,
+                                    pairs[0].value_len);
+    for (i = 1; i < n; i++) {
+        const char *name, *value;
+        apr_off_t clen;
+
+        /* The daemon checked them already; checked again here, as what
+         * crosses a process boundary is not trusted blindly. */
+        if (wsgi_validate_header_name(pairs[i].name, pairs[i].name_len) ||
+            wsgi_validate_header_value(pairs[i].value, pairs[i].value_len))
+            goto bad;
+        name = apr_pstrmemdup(r->pool, pairs[i].name, pairs[i].name_len);
+        value = apr_pstrmemdup(r->pool, pairs[i].value, pairs[i].value_len);
+        if (!strcasecmp(name, "Content-Type"))
+            ap_set_content_type(r, value);
+        else if (!strcasecmp(name, "Content-Length")) {
+            if (!wsgi_parse_content_length(value, &clen))
+                goto bad;
+            ap_set_content_length(r, clen);
+        }
+        else
+            apr_table_addn(r->headers_out, name, value);
+    }
+    return OK;
+bad:
+    apr_table_clear(r->headers_out);
+    r->status = HTTP_OK;
+    r->status_line = NULL;
+    ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, WSGI_LOGNO(0704)
+                  "daemon process group '%s' sent a malformed response "
+                  "head for %s", d->name, r->uri);
+    return HTTP_BAD_GATEWAY;
+}
+
+int wsgi_remote_handler(request_rec *r, wsgi_request_config *rc,
+                        wsgi_daemon *d)
+{
+    conn_rec *c = r->connection;
+    apr_bucket_brigade *bb;
+    unsigned char *payload;
+    wsgi_frame_head h;
+    int fd, timeout_ms, proto, status = OK, body;
+
+    timeout_ms = (d->socket_timeout > 0
+                      ? d->socket_timeout
+                      : (int)apr_time_sec(r->server->timeout)) * 1000;
+    fd = wsgi_remote_connect(r, d);
+    if (fd < 0)
+        return HTTP_SERVICE_UNAVAILABLE;
+    if (wsgi_remote_send_request(r, rc, fd, timeout_ms) < 0) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, errno, r, WSGI_LOGNO(0702)
+                      "could not send the request to daemon process group "
+                      "'%s'", d->name);
+        close(fd);
+        return HTTP_SERVICE_UNAVAILABLE;
+    }
+    body = wsgi_remote_send_body(r, fd, timeout_ms);
+    if (body == -1) {
+        /* The client stopped sending its body: nobody to answer. */
+        wsgi_wire_send(fd, WSGI_FRAME_ABORT, NULL, 0, timeout_ms);
+        close(fd);
+        return HTTP_BAD_REQUEST;
+    }
+    /* body == -2: the daemon stopped reading; its answer may explain. */
+
+    if (wsgi_remote_frame(fd, r->pool, (uint32_t)d->header_buffer_size,
+                          timeout_ms, &h, &payload, &proto) < 0 ||
+        h.type != WSGI_FRAME_RESPONSE) {
+        if (proto == WSGI_PROTO_TOO_BIG)
+            ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, WSGI_LOGNO(0705)
+                          "response headers from daemon process group '%s' "
+                          "are larger than header-buffer-size=%d; raise it "
+                          "in WSGIDaemonProcess, or send fewer headers",
+                          d->name, d->header_buffer_size);
+        else if (errno == ETIMEDOUT) {
+            ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, WSGI_LOGNO(0706)
+                          "daemon process group '%s' sent no response "
+                          "head within socket-timeout (%ds)", d->name,
+                          timeout_ms / 1000);
+            close(fd);
+            return HTTP_GATEWAY_TIME_OUT;
+        }
+        else
+            ap_log_rerror(APLOG_MARK, APLOG_ERR, errno, r, WSGI_LOGNO(0703)
+                          "daemon process of group '%s' closed the "
+                          "connection without a response (it crashed, was "
+                          "killed or restarted); see the error log around "
+                          "this time for its exit", d->name);
+        close(fd);
+        return HTTP_BAD_GATEWAY;
+    }
+    status = wsgi_remote_head(r, d, payload, h.length);
+    if (status != OK) {
+        close(fd);
+        return status;
+    }
+
+    /* The body, frame by frame, each flushed as it comes: streaming
+     * applications stream through daemon mode too. */
+    bb = apr_brigade_create(r->pool, c->bucket_alloc);
+    for (;;) {
+        apr_pool_t *sub;
+        int done = 0, complete = 0;
+
+        apr_pool_create(&sub, r->pool);
+        if (wsgi_remote_frame(fd, sub, WSGI_PROTO_MAX_PAYLOAD, timeout_ms,
+                              &h, &payload, &proto) < 0) {
+            ap_log_rerror(APLOG_MARK, APLOG_ERR, errno, r, WSGI_LOGNO(0707)
+                          "daemon process group '%s' stopped in the middle "
+                          "of the response to %s; the client gets it cut "
+                          "short", d->name, r->uri);
+            done = 1;
+        }
+        else if (h.type == WSGI_FRAME_DATA) {
+            APR_BRIGADE_INSERT_TAIL(bb, apr_bucket_transient_create(
+                                            (const char *)payload, h.length,
+                                            c->bucket_alloc));
+            APR_BRIGADE_INSERT_TAIL(bb, apr_bucket_flush_create(
+                                            c->bucket_alloc));
+        }
+        else if (h.type == WSGI_FRAME_END)
+            done = complete = 1;
+        else
+            done = 1;       /* ABORT, or a frame out of place */
+        if (done && !complete) {
+            c->keepalive = AP_CONN_CLOSE;
+            APR_BRIGADE_INSERT_TAIL(bb, ap_bucket_error_create(
+                                            HTTP_BAD_GATEWAY, NULL, r->pool,
+                                            c->bucket_alloc));
+        }
+        if (done)
+            APR_BRIGADE_INSERT_TAIL(bb, apr_bucket_eos_create(
+                                            c->bucket_alloc));
+        if (ap_pass_brigade(r->output_filters, bb) != APR_SUCCESS ||
+            c->aborted)
+            done = 1;       /* the client left: closing tells the daemon */
+        apr_brigade_cleanup(bb);
+        apr_pool_destroy(sub);
+        if (done)
+            break;
+    }
+    close(fd);
+    return OK;
+}

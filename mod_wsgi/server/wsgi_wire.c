@@ -1,0 +1,493 @@
+/*
+ * wsgi_wire.c: frames on a connected UNIX socket, and the daemon's side
+ * of a request: the environ from the REQUEST frame, wsgi.input from BODY
+ * frames, the response as RESPONSE, DATA and END frames.
+ *
+ * The Apache child sends the whole request body before it reads the
+ * response. So that an application answering before it has read its
+ * input cannot deadlock the two (each blocked writing to the other), the
+ * daemon reads whatever body is left into memory before its first
+ * response byte; the application can still read it afterwards.
+ */
+
+#include "wsgi_common.h"
+
+/* Waits until fd is ready for events; 0 ready, -1 timeout or error. */
+static int wsgi_wire_wait(int fd, short events, int timeout_ms)
+{
+    struct pollfd pfd;
+    int rc;
+
+    pfd.fd = fd;
+    pfd.events = events;
+    do {
+        rc = poll(&pfd, 1, timeout_ms > 0 ? timeout_ms : -1);
+    } while (rc < 0 && errno == EINTR);
+    if (rc == 0)
+        errno = ETIMEDOUT;
+    return rc > 0 ? 0 : -1;
+}
+
+static int wsgi_wire_write(int fd, const char *buf, apr_size_t len,
+                           int timeout_ms)
+{
+    while (len > 0) {
+        ssize_t n = send(fd, buf, len, MSG_NOSIGNAL);
+
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            if ((errno == EAGAIN || errno == EWOULDBLOCK) &&
+                wsgi_wire_wait(fd, POLLOUT, timeout_ms) == 0)
+                continue;
+            return -1;
+        }
+        buf += n;
+        len -= (apr_size_t)n;
+    }
+    return 0;
+}
+
+/* Reads exactly len bytes. Returns 0, or -1 (errno 0 for end of
+ * stream, ETIMEDOUT, or the error). */
+int wsgi_wire_read(int fd, void *buf, apr_size_t len, int timeout_ms)
+{
+    char *p = buf;
+
+    while (len > 0) {
+        ssize_t n;
+
+        if (wsgi_wire_wait(fd, POLLIN, timeout_ms) < 0)
+            return -1;
+        n = recv(fd, p, len, 0);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            if (n == 0)
+                errno = 0;
+            return -1;
+        }
+        p += n;
+        len -= (apr_size_t)n;
+    }
+    return 0;
+}
+
+int wsgi_wire_send(int fd, int type, const void *payload, apr_size_t len,
+                   int timeout_ms)
+{
+    unsigned char head[WSGI_PROTO_HEAD_SIZE];
+
+    if (len > WSGI_PROTO_MAX_PAYLOAD) {
+        errno = EMSGSIZE;
+        return -1;
+    }
+    wsgi_proto_put_head(head, type, (uint32_t)len);
+    if (wsgi_wire_write(fd, (const char *)head, sizeof(head), timeout_ms) < 0)
+        return -1;
+    return len ? wsgi_wire_write(fd, payload, len, timeout_ms) : 0;
+}
+
+/* ---------------------------------------------------- daemon transport */
+
+typedef struct {
+    wsgi_transport base;
+    int fd;
+    int timeout_ms;
+    uint32_t frame_left;        /* bytes left in the current BODY frame */
+    int body_done;              /* BODY_END seen */
+    int failed;
+    char *spool;                /* body read ahead, see the top */
+    apr_size_t spool_len;
+    apr_size_t spool_pos;
+} wsgi_wire_transport;
+
+/* Reads up to n body bytes off the socket. */
+static long wsgi_wire_body(wsgi_wire_transport *w, char *buf, apr_size_t n)
+{
+    unsigned char raw[WSGI_PROTO_HEAD_SIZE];
+    wsgi_frame_head h;
+    ssize_t got;
+
+    while (w->frame_left == 0) {
+        if (w->body_done || w->failed)
+            return w->failed ? -1 : 0;
+        if (wsgi_wire_read(w->fd, raw, sizeof(raw), w->timeout_ms) < 0 ||
+            wsgi_proto_get_head(raw, sizeof(raw), WSGI_PROTO_MAX_PAYLOAD,
+                                &h) != WSGI_PROTO_OK ||
+            (h.type != WSGI_FRAME_BODY && h.type != WSGI_FRAME_BODY_END)) {
+            w->failed = 1;
+            return -1;
+        }
+        if (h.type == WSGI_FRAME_BODY_END)
+            w->body_done = 1;
+        else
+            w->frame_left = h.length;
+    }
+    if (n > w->frame_left)
+        n = w->frame_left;
+    if (wsgi_wire_wait(w->fd, POLLIN, w->timeout_ms) < 0)
+        got = -1;
+    else
+        do {
+            got = recv(w->fd, buf, n, 0);
+        } while (got < 0 && errno == EINTR);
+    if (got <= 0) {
+        w->failed = 1;
+        return -1;
+    }
+    w->frame_left -= (uint32_t)got;
+    return (long)got;
+}
+
+static long wsgi_wire_transport_read(wsgi_transport *t, char *buf,
+                                     apr_size_t n)
+{
+    wsgi_wire_transport *w = (wsgi_wire_transport *)t;
+
+    if (w->spool_pos < w->spool_len) {
+        apr_size_t avail = w->spool_len - w->spool_pos;
+
+        if (n > avail)
+            n = avail;
+        memcpy(buf, w->spool + w->spool_pos, n);
+        w->spool_pos += n;
+        return (long)n;
+    }
+    return wsgi_wire_body(w, buf, n);
+}
+
+/* Reads what is left of the body into memory (see the top). */
+static void wsgi_wire_spool(wsgi_wire_transport *w)
+{
+    apr_size_t cap = w->spool_len;
+
+    while (!w->body_done && !w->failed) {
+        long got;
+
+        if (cap - w->spool_len < 65536) {
+            char *grown;
+
+            cap = cap ? cap * 2 : 65536;
+            grown = realloc(w->spool, cap);
+            if (grown == NULL) {
+                w->failed = 1;
+                break;
+            }
+            w->spool = grown;
+        }
+        got = wsgi_wire_body(w, w->spool + w->spool_len, cap - w->spool_len);
+        if (got <= 0)
+            break;
+        w->spool_len += (apr_size_t)got;
+    }
+}
+
+static int wsgi_wire_transport_start(wsgi_transport *t, int status,
+                                     const char *status_line,
+                                     const wsgi_header *headers, int n,
+                                     apr_off_t content_length)
+{
+    wsgi_wire_transport *w = (wsgi_wire_transport *)t;
+    wsgi_pair *pairs = apr_palloc(t->pool, (n + 2) * sizeof(*pairs));
+    const char *clen = NULL;
+    unsigned char *buf;
+    apr_size_t size;
+    int i, k = 0;
+
+    (void)status;
+    wsgi_wire_spool(w);
+    pairs[k].name = ":status";
+    pairs[k].name_len = 7;
+    pairs[k].value = status_line;
+    pairs[k++].value_len = (uint32_t)strlen(status_line);
+    for (i = 0; i < n; i++) {
+        if (!strcasecmp(headers[i].name, "Content-Length"))
+            continue;
+        pairs[k].name = headers[i].name;
+        pairs[k].name_len = (uint32_t)strlen(headers[i].name);
+        pairs[k].value = headers[i].value;
+        pairs[k++].value_len = (uint32_t)strlen(headers[i].value);
+    }
+    if (content_length >= 0) {
+        clen = apr_off_t_toa(t->pool, content_length);
+        pairs[k].name = "Content-Length";
+        pairs[k].name_len = 14;
+        pairs[k].value = clen;
+        pairs[k++].value_len = (uint32_t)strlen(clen);
+    }
+    size = wsgi_proto_pairs_size(pairs, k);
+    if (size == 0)
+        return -1;
+    buf = apr_palloc(t->pool, size);
+    if (wsgi_proto_put_pairs(buf, size, pairs, k) < 0)
+        return -1;
+    return wsgi_wire_send(w->fd, WSGI_FRAME_RESPONSE, buf, size,
+                          w->timeout_ms);
+}
+
+static int wsgi_wire_transport_write(wsgi_transport *t, const char *data,
+                                     apr_size_t n, int flush)
+{
+    wsgi_wire_transport *w = (wsgi_wire_transport *)t;
+
+    (void)flush;        /* every frame is written through at once */
+    while (n > 0) {
+        apr_size_t piece = n > 1048576 ? 1048576 : n;
+
+        if (wsgi_wire_send(w->fd, WSGI_FRAME_DATA, data, piece,
+                           w->timeout_ms) < 0)
+            return -1;
+        data += piece;
+        n -= piece;
+    }
+    return 0;
+}
+
+static int wsgi_wire_transport_send_file(wsgi_transport *t, int fd,
+                                         apr_off_t offset, apr_off_t len)
+{
+    char *buf = apr_palloc(t->pool, 65536);
+    int rc = 0;
+
+    while (rc == 0 && len > 0) {
+        ssize_t got = pread(fd, buf, len > 65536 ? 65536 : (size_t)len,
+                            (off_t)offset);
+
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got <= 0)
+            return -1;      /* the file shrank or failed under us */
+        rc = wsgi_wire_transport_write(t, buf, (apr_size_t)got, 0);
+        offset += got;
+        len -= got;
+    }
+    return rc;
+}
+
+static int wsgi_wire_transport_finish(wsgi_transport *t, int complete)
+{
+    wsgi_wire_transport *w = (wsgi_wire_transport *)t;
+
+    return wsgi_wire_send(w->fd, complete ? WSGI_FRAME_END
+                                          : WSGI_FRAME_ABORT,
+                          NULL, 0, w->timeout_ms);
+}
+
+/* ------------------------------------------------- daemon request side */
+
+static const char *wsgi_pair_get(const wsgi_pair *pairs, int n,
+                                 const char *name, apr_pool_t *p)
+{
+    size_t len = strlen(name);
+    int i;
+
+    for (i = n - 1; i >= 0; i--) {
+        if (pairs[i].name_len == len && !memcmp(pairs[i].name, name, len))
+            return apr_pstrmemdup(p, pairs[i].value, pairs[i].value_len);
+    }
+    return NULL;
+}
+
+/* The CGI variables that are filesystem paths, not latin-1 text. */
+static int wsgi_is_path_key(const wsgi_pair *pair)
+{
+    static const char *const keys[] = {"SCRIPT_FILENAME", "DOCUMENT_ROOT",
+                                       "CONTEXT_DOCUMENT_ROOT", NULL};
+    int i;
+
+    for (i = 0; keys[i]; i++) {
+        if (pair->name_len == strlen(keys[i]) &&
+            !memcmp(pair->name, keys[i], pair->name_len))
+            return 1;
+    }
+    return 0;
+}
+
+static PyObject *wsgi_daemon_environ(wsgi_interp *wi, const wsgi_pair *pairs,
+                                     int n, PyObject *input, PyObject *errors,
+                                     apr_time_t accepted)
+{
+    PyObject *env = PyDict_Copy(wi->environ_template), *k, *v;
+    int i, err = 0;
+
+    for (i = 0; env != NULL && i < n && !err; i++) {
+        if (pairs[i].name_len > 0 && pairs[i].name[0] == ':')
+            continue;       /* carrier entries, not for the application */
+        k = PyUnicode_DecodeLatin1(pairs[i].name, pairs[i].name_len, NULL);
+        v = wsgi_is_path_key(&pairs[i])
+                ? PyUnicode_DecodeFSDefaultAndSize(pairs[i].value,
+                                                   pairs[i].value_len)
+                : PyUnicode_DecodeLatin1(pairs[i].value, pairs[i].value_len,
+                                         NULL);
+        err = k == NULL || v == NULL || PyDict_SetItem(env, k, v) < 0;
+        Py_XDECREF(k);
+        Py_XDECREF(v);
+    }
+    if (env == NULL || err)
+        goto fail;
+    for (i = 0; i < n; i++) {
+        /* Times travel as microseconds; the environ has float seconds. */
+        if (pairs[i].name_len == 14 &&
+            !memcmp(pairs[i].name, ":request_start", 14)) {
+            char tmp[32];
+            apr_size_t l = pairs[i].value_len < 31 ? pairs[i].value_len : 31;
+
+            memcpy(tmp, pairs[i].value, l);
+            tmp[l] = '\0';
+            v = PyFloat_FromDouble(apr_atoi64(tmp) / 1e6);
+            err |= v == NULL ||
+                   PyDict_SetItemString(env, "mod_wsgi.request_start", v) < 0;
+            Py_XDECREF(v);
+        }
+    }
+    v = PyFloat_FromDouble(accepted / 1e6);
+    err |= v == NULL || PyDict_SetItemString(env, "mod_wsgi.daemon_start",
+                                             v) < 0;
+    err |= v == NULL || PyDict_SetItemString(env, "mod_wsgi.queue_start",
+                                             v) < 0;
+    Py_XDECREF(v);
+    v = PyFloat_FromDouble(apr_time_now() / 1e6);
+    err |= v == NULL ||
+           PyDict_SetItemString(env, "mod_wsgi.application_start", v) < 0;
+    Py_XDECREF(v);
+    v = PyLong_FromUnsignedLong(PyThread_get_thread_ident());
+    err |= v == NULL || PyDict_SetItemString(env, "mod_wsgi.thread_id", v) < 0;
+    Py_XDECREF(v);
+    err |= PyDict_SetItemString(env, "wsgi.input", input) < 0;
+    err |= PyDict_SetItemString(env, "wsgi.errors", errors) < 0;
+    if (!err)
+        return env;
+fail:
+    Py_XDECREF(env);
+    return NULL;
+}
+
+/* Nothing went out yet: ask the Apache child to answer with this status
+ * itself, so its ErrorDocument and error page apply. */
+static void wsgi_daemon_error(wsgi_wire_transport *w, int status)
+{
+    unsigned char buf[64];
+    wsgi_pair pair;
+    char code[8];
+    long size;
+
+    snprintf(code, sizeof(code), "%d", status);
+    pair.name = ":error";
+    pair.name_len = 6;
+    pair.value = code;
+    pair.value_len = (uint32_t)strlen(code);
+    size = wsgi_proto_put_pairs(buf, sizeof(buf), &pair, 1);
+    if (size > 0)
+        wsgi_wire_send(w->fd, WSGI_FRAME_RESPONSE, buf, (apr_size_t)size,
+                       w->timeout_ms);
+}
+
+void wsgi_daemon_serve(wsgi_daemon *d, int fd, apr_pool_t *p)
+{
+    wsgi_wire_transport *w = apr_pcalloc(p, sizeof(*w));
+    unsigned char raw[WSGI_PROTO_HEAD_SIZE], *payload;
+    apr_time_t accepted = apr_time_now();
+    const char *script, *agroup, *callable, *reload;
+    PyObject *module = NULL, *app = NULL, *input = NULL, *errors = NULL;
+    PyObject *environ = NULL;
+    wsgi_pair *pairs;
+    wsgi_frame_head h;
+    wsgi_interp *wi;
+    int n = 0, status = HTTP_INTERNAL_SERVER_ERROR;
+
+    w->fd = fd;
+    w->timeout_ms = (d->socket_timeout > 0 ? d->socket_timeout
+                                           : (int)apr_time_sec(
+                                                 wsgi_main_server->timeout)) *
+                    1000;
+    w->base.pool = p;
+    w->base.s = d->server;
+    w->base.read = wsgi_wire_transport_read;
+    w->base.start = wsgi_wire_transport_start;
+    w->base.write = wsgi_wire_transport_write;
+    w->base.send_file = wsgi_wire_transport_send_file;
+    w->base.finish = wsgi_wire_transport_finish;
+
+    /* The environ is bounded like Apache bounds request headers. */
+    if (wsgi_wire_read(fd, raw, sizeof(raw), w->timeout_ms) < 0 ||
+        wsgi_proto_get_head(raw, sizeof(raw), 1048576, &h) != 0 ||
+        h.type != WSGI_FRAME_REQUEST) {
+        ap_log_error(APLOG_MARK, APLOG_ERR, errno, d->server,
+                     WSGI_LOGNO(0721) "daemon group '%s' (pid %d): no valid "
+                     "request frame from the Apache child; connection "
+                     "dropped", d->name, (int)getpid());
+        goto out;
+    }
+    payload = apr_palloc(p, h.length ? h.length : 1);
+    pairs = apr_palloc(p, (h.length / 8 + 1) * sizeof(*pairs));
+    if (wsgi_wire_read(fd, payload, h.length, w->timeout_ms) < 0 ||
+        wsgi_proto_get_pairs(payload, h.length, pairs,
+                             (int)(h.length / 8 + 1), &n) != 0) {
+        ap_log_error(APLOG_MARK, APLOG_ERR, errno, d->server,
+                     WSGI_LOGNO(0722) "daemon group '%s' (pid %d): "
+                     "malformed request frame; connection dropped",
+                     d->name, (int)getpid());
+        goto out;
+    }
+    script = wsgi_pair_get(pairs, n, "SCRIPT_FILENAME", p);
+    agroup = wsgi_pair_get(pairs, n, "mod_wsgi.application_group", p);
+    callable = wsgi_pair_get(pairs, n, "mod_wsgi.callable_object", p);
+    reload = wsgi_pair_get(pairs, n, "mod_wsgi.script_reloading", p);
+    w->base.target = script ? script : "?";
+    if (script == NULL || agroup == NULL || callable == NULL) {
+        wsgi_daemon_error(w, HTTP_INTERNAL_SERVER_ERROR);
+        goto out;
+    }
+
+    wi = wsgi_acquire_interp(agroup, NULL);
+    if (wi == NULL) {
+        wsgi_daemon_error(w, HTTP_INTERNAL_SERVER_ERROR);
+        goto out;
+    }
+    wsgi_request_begin();
+    module = wsgi_load_script(wi, NULL, d->server, script,
+                              reload == NULL || strcmp(reload, "0"));
+    if (module == NULL) {
+        wsgi_log_python_error(NULL, d->server, WSGI_LOGNO(0506) "failed to "
+                              "load WSGI script '%s'", script);
+        goto fail;
+    }
+    app = PyObject_GetAttrString(module, callable);
+    if (app == NULL) {
+        PyErr_Clear();
+        ap_log_error(APLOG_MARK, APLOG_ERR, 0, d->server,
+                     WSGI_LOGNO(0507) "WSGI script '%s' does not define "
+                     "'%s'; name the callable 'application' or set "
+                     "WSGICallableObject (or callable-object=) to its name",
+                     script, callable);
+        status = HTTP_NOT_FOUND;
+        goto fail;
+    }
+    input = wsgi_input_new(&w->base);
+    errors = wsgi_log_new(NULL, APLOG_ERR, "wsgi.errors");
+    if (input != NULL && errors != NULL)
+        environ = wsgi_daemon_environ(wi, pairs, n, input, errors, accepted);
+    if (environ == NULL) {
+        wsgi_log_python_error(NULL, d->server, WSGI_LOGNO(0508) "could not "
+                              "build the WSGI environ for '%s'", script);
+        goto fail;
+    }
+    status = wsgi_run_application(&w->base, app, environ, input, errors);
+fail:
+    if (status != OK) {
+        PyErr_Clear();
+        Py_BEGIN_ALLOW_THREADS
+        wsgi_daemon_error(w, status);
+        Py_END_ALLOW_THREADS
+    }
+    Py_XDECREF(environ);
+    Py_XDECREF(errors);
+    Py_XDECREF(input);
+    Py_XDECREF(app);
+    Py_XDECREF(module);
+    wsgi_release_interp(wi);
+    wsgi_request_end();
+out:
+    free(w->spool);
+}
