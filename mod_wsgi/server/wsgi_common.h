@@ -318,6 +318,16 @@ struct wsgi_transport {
 
 wsgi_transport *wsgi_embedded_transport(request_rec *r, int sendfile);
 
+/* Logs with the request's context where there is one (an Apache child),
+ * else with the server's (a daemon has no request_rec). */
+#define wsgi_log_transport(t, level, ...)                                \
+    do {                                                                \
+        if ((t)->r != NULL)                                             \
+            ap_log_rerror(APLOG_MARK, level, 0, (t)->r, __VA_ARGS__);   \
+        else                                                            \
+            ap_log_error(APLOG_MARK, level, 0, (t)->s, __VA_ARGS__);    \
+    } while (0)
+
 /* ---------------------------------------------------------- Python types */
 
 extern PyTypeObject wsgi_input_type;
@@ -369,8 +379,9 @@ const char *wsgi_expand_group(request_rec *r, const char *value,
                               const char *dflt);
 
 /* wsgi_script.c */
+/* p: a pool of the calling thread's own (request or connection). */
 PyObject *wsgi_load_script(wsgi_interp *wi, request_rec *r, server_rec *s,
-                           const char *filename, int reload);
+                           const char *filename, int reload, apr_pool_t *p);
 void wsgi_preload_scripts(apr_pool_t *p, server_rec *s);
 
 /* wsgi_response.c: runs the application on an environ that already holds

@@ -369,14 +369,21 @@ static int wsgi_daemon_accept(wsgi_daemon *d)
     }
 }
 
+/* APR pools are not thread-safe: each worker gets its own pool, made by
+ * the main thread before any worker runs. */
+typedef struct {
+    wsgi_daemon *d;
+    apr_pool_t *pool;
+} wsgi_worker;
+
 static void *APR_THREAD_FUNC wsgi_daemon_worker(apr_thread_t *thread,
                                                 void *data)
 {
-    wsgi_daemon *d = data;
-    apr_pool_t *p;
+    wsgi_worker *w = data;
+    wsgi_daemon *d = w->d;
+    apr_pool_t *p = w->pool;
     int fd, flags;
 
-    apr_pool_create(&p, wsgi_process_pool);
     while ((fd = wsgi_daemon_accept(d)) >= 0) {
         /* The accepted socket inherits O_NONBLOCK; the wire code polls
          * before every read and write, so that is what it wants. */
@@ -398,7 +405,6 @@ static void *APR_THREAD_FUNC wsgi_daemon_worker(apr_thread_t *thread,
             wsgi_daemon_signal(0);
         }
     }
-    apr_pool_destroy(p);
     apr_thread_exit(thread, APR_SUCCESS);
     return NULL;
 }
@@ -432,7 +438,8 @@ static void wsgi_daemon_main(apr_pool_t *pconf, server_rec *s, wsgi_daemon *d)
 {
     apr_thread_t **threads;
     apr_threadattr_t *attr;
-    apr_pool_t *p;
+    wsgi_worker *workers;
+    apr_pool_t *p, *tp;
     int i;
 
     wsgi_daemon_self = d;
@@ -475,10 +482,19 @@ static void wsgi_daemon_main(apr_pool_t *pconf, server_rec *s, wsgi_daemon *d)
                  "group '%s' ready, %d threads", (int)getpid(), d->name,
                  d->threads);
 
-    threads = apr_pcalloc(p, d->threads * sizeof(*threads));
-    apr_threadattr_create(&attr, p);
+    /* Python owns p from here on (interpreters are created in it, under
+     * a lock); threads and worker pools come from tp, this thread's. */
+    apr_pool_create(&tp, pconf);
+    threads = apr_pcalloc(tp, d->threads * sizeof(*threads));
+    workers = apr_pcalloc(tp, d->threads * sizeof(*workers));
+    for (i = 0; i < d->threads; i++) {
+        workers[i].d = d;
+        apr_pool_create(&workers[i].pool, tp);
+    }
+    apr_threadattr_create(&attr, tp);
     for (i = 0; i < d->threads; i++)
-        apr_thread_create(&threads[i], attr, wsgi_daemon_worker, d, p);
+        apr_thread_create(&threads[i], attr, wsgi_daemon_worker, &workers[i],
+                          tp);
 
     /* The byte in the wake pipe stays there: every worker sees it. */
     while (!wsgi_daemon_stopping) {

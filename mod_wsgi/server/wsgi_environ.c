@@ -60,9 +60,12 @@ PyObject *wsgi_environ_template(void)
                                       AP_SERVER_PATCHLEVEL_NUMBER));
     err |= wsgi_env_str(env, "GATEWAY_INTERFACE", "CGI/1.1");
     err |= wsgi_env_str(env, "SERVER_SOFTWARE", ap_get_server_banner());
-    err |= wsgi_env_str(env, "mod_wsgi.server_pid",
-                        apr_psprintf(wsgi_process_pool, "%d",
-                                     (int)getpid()));
+    {
+        char pid[32];
+
+        snprintf(pid, sizeof(pid), "%d", (int)getpid());
+        err |= wsgi_env_str(env, "mod_wsgi.server_pid", pid);
+    }
     if (wsgi_daemon_self != NULL)
         err |= wsgi_env_str(env, "mod_wsgi.process_group",
                             wsgi_daemon_self->name);

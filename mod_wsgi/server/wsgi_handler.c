@@ -251,7 +251,7 @@ static int wsgi_handler(request_rec *r)
     wsgi_current_request = r;
 
     module = wsgi_load_script(wi, r, NULL, r->filename,
-                              rc->script_reloading);
+                              rc->script_reloading, r->pool);
     if (module == NULL) {
         wsgi_log_python_error(r, NULL, WSGI_LOGNO(0506) "failed to load "
                               "WSGI script '%s'", r->filename);

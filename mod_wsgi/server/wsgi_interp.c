@@ -20,6 +20,10 @@ apr_pool_t *wsgi_process_pool = NULL;
 server_rec *wsgi_main_server = NULL;
 
 static apr_thread_mutex_t *wsgi_interp_lock = NULL;
+/* What interpreters are made of; used only with wsgi_interp_lock held
+ * (or before threads exist): APR pools are not thread-safe, and the
+ * MPM's own threads create pools under the process pool at any time. */
+static apr_pool_t *wsgi_interp_pool = NULL;
 static apr_hash_t *wsgi_interps = NULL;         /* name -> wsgi_interp */
 static apr_array_header_t *wsgi_interp_list = NULL; /* creation order */
 static wsgi_interp *wsgi_main_interp = NULL;
@@ -191,7 +195,7 @@ static int wsgi_interp_setup(wsgi_interp *wi)
         Py_DECREF(s);
     }
     if (wsgi_daemon_self && wsgi_daemon_self->python_path) {
-        char *copy = apr_pstrdup(wsgi_process_pool,
+        char *copy = apr_pstrdup(wsgi_interp_pool,
                                  wsgi_daemon_self->python_path);
         char *tok, *state;
 
@@ -259,12 +263,12 @@ static wsgi_interp *wsgi_create_interp(const char *name)
         PyEval_SaveThread();
         goto done;
     }
-    made = apr_pcalloc(wsgi_process_pool, sizeof(*made));
-    made->name = apr_pstrdup(wsgi_process_pool, name);
+    made = apr_pcalloc(wsgi_interp_pool, sizeof(*made));
+    made->name = apr_pstrdup(wsgi_interp_pool, name);
     made->index = wsgi_interp_list->nelts;
     made->interp = PyThreadState_GetInterpreter(ts);
     apr_thread_mutex_create(&made->load_lock, APR_THREAD_MUTEX_DEFAULT,
-                            wsgi_process_pool);
+                            wsgi_interp_pool);
     *wsgi_tstate_slot(made->index) = ts;
     if (wsgi_interp_setup(made) == 0) {
         apr_hash_set(wsgi_interps, made->name, APR_HASH_KEY_STRING, made);
@@ -393,6 +397,7 @@ void wsgi_python_child_init(apr_pool_t *p, server_rec *s)
     }
 
     apr_thread_mutex_create(&wsgi_interp_lock, APR_THREAD_MUTEX_DEFAULT, p);
+    apr_pool_create(&wsgi_interp_pool, p);
     wsgi_interps = apr_hash_make(p);
     wsgi_interp_list = apr_array_make(p, 4, sizeof(wsgi_interp *));
 
@@ -558,7 +563,7 @@ static apr_status_t wsgi_python_term(void *data)
     if (main_ts == NULL)
         return APR_SUCCESS;
     n = wsgi_interp_list->nelts;
-    states = apr_pcalloc(wsgi_process_pool, n * sizeof(*states));
+    states = apr_pcalloc(wsgi_interp_pool, n * sizeof(*states));
     states[0] = main_ts;
     PyEval_RestoreThread(main_ts);
     for (i = n - 1; i >= 0; i--) {

@@ -338,7 +338,7 @@ void wsgi_log_python_error(request_rec *r, server_rec *s, const char *fmt,
     PyObject *sep = NULL;
     const char *utf8;
     Py_ssize_t len;
-    char *msg;
+    char msg[2048];
     va_list ap;
 
     PyErr_Fetch(&type, &value, &tb);
@@ -346,8 +346,9 @@ void wsgi_log_python_error(request_rec *r, server_rec *s, const char *fmt,
     if (s == NULL)
         s = r ? r->server : wsgi_main_server;
 
+    /* No pool: this runs in daemon threads that share none. */
     va_start(ap, fmt);
-    msg = apr_pvsprintf(r ? r->pool : wsgi_process_pool, fmt, ap);
+    apr_vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
     wsgi_log_lines(r, s, APLOG_ERR, msg, strlen(msg));
 

@@ -401,7 +401,7 @@ static int wsgi_finish(wsgi_adapter_object *self)
         return -1;
     if (!self->no_body && self->content_length >= 0 &&
         self->output_length < self->content_length) {
-        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, t->r,
+        wsgi_log_transport(t, APLOG_ERR,
                       WSGI_LOGNO(0601) "response body shorter than its "
                       "Content-Length (%" APR_OFF_T_FMT " of %"
                       APR_OFF_T_FMT " bytes) from '%s'; closing the "
@@ -513,7 +513,7 @@ error:
     if (self != NULL && self->aborted) {
         /* Not the application's fault: no traceback. */
         PyErr_Clear();
-        ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, t->r,
+        wsgi_log_transport(t, APLOG_INFO,
                       "mod_wsgi: client closed the connection before the "
                       "response from '%s' was complete", t->target);
         status = OK;

@@ -124,9 +124,8 @@ done:
 }
 
 PyObject *wsgi_load_script(wsgi_interp *wi, request_rec *r, server_rec *s,
-                           const char *filename, int reload)
+                           const char *filename, int reload, apr_pool_t *p)
 {
-    apr_pool_t *p = r ? r->pool : wsgi_process_pool;
     const char *name = wsgi_module_name(p, filename);
     PyObject *modules = PyImport_GetModuleDict();       /* borrowed */
     PyObject *module;
@@ -173,7 +172,6 @@ static void wsgi_preload_one(apr_pool_t *p, server_rec *s,
     wsgi_interp *wi;
     PyObject *module;
 
-    (void)p;
     /* Each process loads the scripts meant for it: Apache's children
      * those of %{GLOBAL}, a daemon those of its group. */
     if (wsgi_daemon_self != NULL ? strcmp(pgroup, wsgi_daemon_self->name)
@@ -183,7 +181,7 @@ static void wsgi_preload_one(apr_pool_t *p, server_rec *s,
     wi = wsgi_acquire_interp(name, NULL);
     if (wi == NULL)
         return;
-    module = wsgi_load_script(wi, NULL, s, script, 0);
+    module = wsgi_load_script(wi, NULL, s, script, 0, p);
     if (module == NULL)
         wsgi_log_python_error(NULL, s, WSGI_LOGNO(0401) "failed to preload "
                               "WSGI script '%s' into application group "
