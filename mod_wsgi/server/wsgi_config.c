@@ -364,16 +364,20 @@ static const char *wsgi_set_switch_interval(cmd_parms *cmd, void *dummy,
     return NULL;
 }
 
+static const char *wsgi_set_obsolete(cmd_parms *cmd, void *dummy,
+                                     const char *args);
+
+/* Eggs are gone from Python packaging; the directive still sets
+ * PYTHON_EGG_CACHE for old code that reads it, with the notice. */
 static const char *wsgi_set_python_eggs(cmd_parms *cmd, void *dummy,
                                         const char *v)
 {
     const char *err = wsgi_global_only(cmd);
 
-    (void)dummy;
     if (err)
         return err;
     wsgi_sconf(cmd)->python_eggs = apr_pstrdup(cmd->pool, v);
-    return NULL;
+    return wsgi_set_obsolete(cmd, dummy, v);
 }
 
 /* Process-wide On/Off flags: the offset of the int in the server config

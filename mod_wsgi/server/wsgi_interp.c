@@ -500,8 +500,7 @@ static void wsgi_call_stopping(wsgi_interp *wi, int run_atexit)
     }
     if (!run_atexit)
         return;
-    /* Runs and forgets the handlers, so a later Py_EndInterpreter or
-     * Py_FinalizeEx cannot run them twice. */
+    /* Runs and forgets the handlers: they run once, whatever follows. */
     atexit = PyImport_ImportModule("atexit");
     res = atexit ? PyObject_CallMethod(atexit, "_run_exitfuncs", NULL)
                  : NULL;
@@ -513,41 +512,21 @@ static void wsgi_call_stopping(wsgi_interp *wi, int run_atexit)
     Py_XDECREF(atexit);
 }
 
-/* Whether a thread other than the caller is inside Python code in this
- * interpreter: a daemon thread asleep in time.sleep(), a worker the MPM
- * gave up on. Freeing such a thread's state would crash it when it wakes,
- * and joining it may never end. Called with the GIL held. */
-static int wsgi_threads_busy(PyInterpreterState *interp, PyThreadState *me)
-{
-    PyThreadState *t;
-    int busy = 0;
-
-    for (t = PyInterpreterState_ThreadHead(interp); t && !busy;
-         t = PyThreadState_Next(t)) {
-        PyFrameObject *f;
-
-        if (t == me)
-            continue;
-        f = PyThreadState_GetFrame(t);                  /* new ref */
-        busy = f != NULL;
-        Py_XDECREF(f);
-    }
-    return busy;
-}
-
 /*
- * Child exit. Every interpreter runs its shutdown callbacks and atexit
- * handlers first, in its own context. Then, unless some thread is still
- * inside Python, the sub-interpreters are ended and the main one is
- * finalised. With such a thread Python is left as it is and the process
- * just exits: waiting for it could hang the child for good (Apache would
- * then kill it), and freeing its state would crash it.
+ * Child exit. Every interpreter runs its shutdown callbacks and (with
+ * WSGIDestroyInterpreter On, the default) its atexit handlers, in its own
+ * context, and flushes what it wrote to the log. Python is then left as it
+ * is: the process exits right after. Finalising would wait for every
+ * non-daemon thread an application started (the "hang at stop" Apache
+ * ends with SIGKILL after seconds), and tearing down thread states that
+ * worker threads or daemon threads still hold has crashed children on
+ * their way out. What applications rely on at exit, atexit handlers and
+ * shutdown callbacks, runs either way.
  */
 static apr_status_t wsgi_python_term(void *data)
 {
-    PyThreadState *main_ts, **states;
-    int i, n, busy = 0;
-    int destroy = wsgi_flag(wsgi_server->destroy_interpreter, 1);
+    PyThreadState *main_ts;
+    int i, n, run_atexit = wsgi_flag(wsgi_server->destroy_interpreter, 1);
     apr_uint32_t active = apr_atomic_read32(&wsgi_active_requests);
 
     (void)data;
@@ -555,7 +534,7 @@ static apr_status_t wsgi_python_term(void *data)
     if (active > 0) {
         ap_log_error(APLOG_MARK, APLOG_WARNING, 0, wsgi_main_server,
                      WSGI_LOGNO(0108) "process %d exits with %u requests "
-                     "still running; Python is not finalised",
+                     "still running; atexit handlers are not run",
                      (int)getpid(), active);
         return APR_SUCCESS;
     }
@@ -563,52 +542,24 @@ static apr_status_t wsgi_python_term(void *data)
     if (main_ts == NULL)
         return APR_SUCCESS;
     n = wsgi_interp_list->nelts;
-    states = apr_pcalloc(wsgi_interp_pool, n * sizeof(*states));
-    states[0] = main_ts;
     PyEval_RestoreThread(main_ts);
     for (i = n - 1; i >= 0; i--) {
         wsgi_interp *wi = APR_ARRAY_IDX(wsgi_interp_list, i, wsgi_interp *);
+        PyThreadState *ts = i ? *wsgi_tstate_slot(wi->index) : main_ts;
+        PyObject *res;
 
-        if (i > 0) {
-            states[i] = *wsgi_tstate_slot(wi->index);
-            if (states[i] == NULL)
-                states[i] = PyThreadState_New(wi->interp);
-        }
-        PyThreadState_Swap(states[i]);
-        wsgi_call_stopping(wi, destroy);
-        busy |= wsgi_threads_busy(wi->interp, states[i]);
+        if (ts == NULL)
+            ts = PyThreadState_New(wi->interp);
+        PyThreadState_Swap(ts);
+        wsgi_call_stopping(wi, run_atexit);
+        res = PyObject_CallMethod(wi->log_stdout, "flush", NULL);
+        Py_XDECREF(res);
+        res = PyObject_CallMethod(wi->log_stderr, "flush", NULL);
+        Py_XDECREF(res);
+        PyErr_Clear();
     }
-    if (!destroy || busy) {
-        if (busy)
-            ap_log_error(APLOG_MARK, APLOG_INFO, 0, wsgi_main_server,
-                         "mod_wsgi (pid=%d): threads are still running "
-                         "Python code; exiting without finalising Python",
-                         (int)getpid());
-        PyThreadState_Swap(main_ts);
-        PyEval_SaveThread();
-        return APR_SUCCESS;
-    }
-    for (i = n - 1; i > 0; i--) {
-        wsgi_interp *wi = APR_ARRAY_IDX(wsgi_interp_list, i, wsgi_interp *);
-        PyThreadState *t, *next;
-
-        PyThreadState_Swap(states[i]);
-        /* Py_EndInterpreter wants the caller's state to be the last one
-         * of the interpreter; the others are idle worker states. */
-        for (t = PyInterpreterState_ThreadHead(wi->interp); t; t = next) {
-            next = PyThreadState_Next(t);
-            if (t != states[i]) {
-                PyThreadState_Clear(t);
-                PyThreadState_Delete(t);
-            }
-        }
-        Py_EndInterpreter(states[i]);
-        PyThreadState_Swap(main_ts);
-    }
-    if (Py_FinalizeEx() < 0)
-        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, wsgi_main_server,
-                     WSGI_LOGNO(0109) "Python finalisation reported an "
-                     "error (a buffered stream could not be flushed)");
+    PyThreadState_Swap(main_ts);
+    PyEval_SaveThread();
     return APR_SUCCESS;
 }
 

@@ -25,8 +25,11 @@ static const char *wsgi_module_name(apr_pool_t *p, const char *filename)
     return hex;
 }
 
-/* Returns 1 when the cached module was loaded from an older file. */
-static int wsgi_module_stale(PyObject *module, apr_time_t mtime)
+/* Returns 1 when the cached module cannot be used as it is: loaded from
+ * an older file (when reloading), or still being loaded by another
+ * thread: __mtime__ is set only once the script ran to its end, so a
+ * half-run module, which sys.modules already holds, is never served. */
+static int wsgi_module_stale(PyObject *module, apr_time_t mtime, int reload)
 {
     PyObject *v = PyObject_GetAttrString(module, "__mtime__");
     long long loaded;
@@ -34,6 +37,10 @@ static int wsgi_module_stale(PyObject *module, apr_time_t mtime)
     if (v == NULL) {
         PyErr_Clear();
         return 1;
+    }
+    if (!reload) {
+        Py_DECREF(v);
+        return 0;
     }
     loaded = PyLong_AsLongLong(v);
     Py_DECREF(v);
@@ -91,10 +98,6 @@ static PyObject *wsgi_exec_script(apr_pool_t *p, const char *name,
     if (PyDict_SetItemString(dict, "__file__", fname) < 0 ||
         PyDict_SetItemString(dict, "__builtins__", PyEval_GetBuiltins()) < 0)
         goto fail;
-    res = PyLong_FromLongLong((long long)mtime);
-    if (res == NULL || PyDict_SetItemString(dict, "__mtime__", res) < 0)
-        goto fail;
-    Py_CLEAR(res);
     /* In sys.modules while it runs, as the import system does, so the
      * script's own imports of itself see the module being built. */
     if (PyDict_SetItemString(modules, name, module) < 0)
@@ -109,6 +112,14 @@ static PyObject *wsgi_exec_script(apr_pool_t *p, const char *name,
         if (PyDict_DelItemString(modules, name) < 0)
             PyErr_Clear();
         PyErr_Restore(t, v, tb);
+        goto fail;
+    }
+    Py_CLEAR(res);
+    /* Marks the module complete (see wsgi_module_stale). */
+    res = PyLong_FromLongLong((long long)mtime);
+    if (res == NULL || PyDict_SetItemString(dict, "__mtime__", res) < 0) {
+        if (PyDict_DelItemString(modules, name) < 0)
+            PyErr_Clear();
         goto fail;
     }
     goto done;
@@ -139,7 +150,7 @@ PyObject *wsgi_load_script(wsgi_interp *wi, request_rec *r, server_rec *s,
         mtime = fi.mtime;
 
     module = PyDict_GetItemString(modules, name);        /* borrowed */
-    if (module != NULL && (!reload || !wsgi_module_stale(module, mtime))) {
+    if (module != NULL && !wsgi_module_stale(module, mtime, reload)) {
         Py_INCREF(module);
         return module;
     }
@@ -150,7 +161,7 @@ PyObject *wsgi_load_script(wsgi_interp *wi, request_rec *r, server_rec *s,
     apr_thread_mutex_lock(wi->load_lock);
     Py_END_ALLOW_THREADS
     module = PyDict_GetItemString(modules, name);        /* borrowed */
-    if (module != NULL && (!reload || !wsgi_module_stale(module, mtime))) {
+    if (module != NULL && !wsgi_module_stale(module, mtime, reload)) {
         Py_INCREF(module);
     }
     else {
