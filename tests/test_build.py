@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from apache_server import apxs_query
+from harness import apxs_query
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 TOP = os.path.dirname(HERE)

@@ -6,7 +6,7 @@ import subprocess
 
 import pytest
 
-from apache_server import Apache, python_version
+from harness import ApacheServer as Apache, python_version
 
 VENVS = os.environ.get("MOD_WSGI_TEST_VENVS", "").split()
 HERE = os.path.dirname(os.path.abspath(__file__))

@@ -1,0 +1,84 @@
+"""Daemon-mode test application: PATH_INFO picks the behaviour."""
+
+import hashlib
+import json
+import os
+import sys
+import time
+
+import mod_wsgi
+
+
+def application(environ, start_response):
+    path = environ["PATH_INFO"]
+    qs = environ["QUERY_STRING"]
+    if path == "/environ":
+        env = {}
+        for k, v in environ.items():
+            if isinstance(v, (str, int, float, bool)) or v is None:
+                env[k] = v
+            elif isinstance(v, tuple):
+                env[k] = list(v)
+            else:
+                env[k] = "<%s>" % type(v).__name__
+        env["interp.pid"] = os.getpid()
+        env["interp.uid"] = os.getuid()
+        env["interp.gid"] = os.getgid()
+        env["interp.groups"] = sorted(os.getgroups())
+        env["interp.sys_prefix"] = sys.prefix
+        env["interp.process_group"] = mod_wsgi.process_group
+        env["interp.application_group"] = mod_wsgi.application_group
+        start_response("200 OK", [("Content-Type", "application/json")])
+        return [json.dumps(env).encode()]
+    if path == "/pid":
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [str(os.getpid()).encode()]
+    if path == "/stream":
+        start_response("200 OK", [("Content-Type", "text/plain")])
+
+        def gen():
+            for i in range(4):
+                yield ("%d %.3f\n" % (i, time.time())).encode()
+                time.sleep(0.5)
+        return gen()
+    if path == "/sha256":
+        h = hashlib.sha256()
+        n = 0
+        while True:
+            block = environ["wsgi.input"].read(65536)
+            if not block:
+                break
+            h.update(block)
+            n += len(block)
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [("%d %s" % (n, h.hexdigest())).encode()]
+    if path == "/answer-first":
+        # Responds before reading its input, then reads it all.
+        write = start_response("200 OK", [("Content-Type", "text/plain")])
+        write(b"x" * 300000)
+        data = environ["wsgi.input"].read()
+        return [("\n%d" % len(data)).encode()]
+    if path == "/download":
+        size = int(qs)
+        block = bytes(range(256)) * 256
+
+        def gen():
+            left = size
+            while left > 0:
+                b = block[:min(left, len(block))]
+                left -= len(b)
+                yield b
+        start_response("200 OK", [("Content-Type", "application/octet-stream"),
+                                  ("Content-Length", str(size))])
+        return gen()
+    if path == "/raise":
+        raise ValueError("raised on purpose in a daemon")
+    if path == "/big-headers":
+        start_response("200 OK", [("X-Big", "x" * int(qs))])
+        return [b"big"]
+    if path == "/sleep":
+        time.sleep(float(qs))
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [str(os.getpid()).encode()]
+    start_response("404 Not Found", [("Content-Type", "text/plain")])
+    return [b"no such path"]

@@ -1,0 +1,43 @@
+"""Constants and small helpers shared by the test files."""
+
+import os
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+APPS = os.path.join(HERE, "apps")
+DATA = bytes(range(256)) * 400       # 102400 bytes served by file_wrapper
+
+
+def environ_of(srv, path, **kw):
+    """GET path from environ.wsgi and return the environ it saw."""
+    r = srv.get(path, **kw)
+    assert r.status_code == 200, (r.status_code, r.text[:2000])
+    return r.json()
+
+
+def unique(prefix):
+    return "%s-%d-%d" % (prefix, os.getpid(), time.monotonic_ns())
+
+
+def read_lines_when_present(path, timeout=15, settle=0.3):
+    """Waits (bounded) for a state file the app writes, then a little
+    longer so that a second write would be seen too; [] if it never came."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and not os.path.exists(path):
+        time.sleep(0.05)
+    time.sleep(settle)
+    if not os.path.exists(path):
+        return []
+    with open(path) as f:
+        return f.read().splitlines()
+
+
+def write_script(path, text):
+    with open(path, "w") as f:
+        f.write(text)
+    os.chmod(path, 0o644)
+
+
+def bump_mtime(path, seconds=5):
+    st = os.stat(path)
+    os.utime(path, (st.st_atime, st.st_mtime + seconds))

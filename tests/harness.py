@@ -1,0 +1,495 @@
+"""A real Apache for the tests: private ServerRoot, free loopback port.
+
+`ApacheServer` writes its own httpd.conf into a fresh temp directory (mode
+0755, so the unprivileged user Apache's children run as can read it),
+starts `apache2 -f CONF -DFOREGROUND` in a session of its own, and stops it
+by the pid it started: never by name.  Everything else Apache needs
+(binary, modules directory) is found at run time through apxs.
+"""
+
+import glob
+import os
+import pwd
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+
+# Lines that mean something went badly wrong in Apache or in our module.
+BAD_LOG = re.compile(r"\[(?:[a-z_]+:)?(?:crit|alert|emerg)\]|"
+                     r"Segmentation fault|segfault|AddressSanitizer|"
+                     r"runtime error:|exit signal|"
+                     # A child that ignored SIGTERM and had to be killed.
+                     r"AH00046|still did not exit, sending a SIGKILL")
+
+START_TIMEOUT = 15
+STOP_TIMEOUT = 10
+
+
+# ----------------------------------------------------------- discovery
+
+def _apxs():
+    for name in (os.environ.get("APXS"), "apxs2", "apxs"):
+        if name and shutil.which(name):
+            return shutil.which(name)
+    raise RuntimeError("apxs not found: install apache2-dev")
+
+
+def apxs_query(var):
+    return subprocess.run([_apxs(), "-q", var], check=True, text=True,
+                          capture_output=True, timeout=60).stdout.strip()
+
+
+def httpd_binary():
+    name = apxs_query("PROGNAME") or "apache2"
+    path = os.path.join(apxs_query("SBINDIR"), name)
+    if os.access(path, os.X_OK):
+        return path
+    found = shutil.which(name) or shutil.which("apache2") or shutil.which("httpd")
+    if not found:
+        raise RuntimeError("Apache binary not found (apxs SBINDIR=%s)" % path)
+    return found
+
+
+def modules_dir():
+    return apxs_query("LIBEXECDIR")
+
+
+def compiled_in_modules():
+    out = subprocess.run([httpd_binary(), "-l"], capture_output=True,
+                         text=True, timeout=60).stdout
+    return {l.strip() for l in out.splitlines() if l.strip().endswith(".c")}
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def module_for(venv):
+    """Path of the mod_wsgi .so installed in venv."""
+    express = os.path.join(venv, "bin", "mod_wsgi-express")
+    if os.access(express, os.X_OK):
+        out = subprocess.run([express, "module-location"], capture_output=True,
+                             text=True, timeout=60, cwd="/")
+        path = out.stdout.strip()
+        if out.returncode == 0 and os.path.isfile(path):
+            return path
+    found = sorted(glob.glob(os.path.join(
+        venv, "lib", "python*", "site-packages", "mod_wsgi", "server",
+        "mod_wsgi-py*.so")))
+    if found:
+        return found[-1]
+    return None
+
+
+def python_version(venv):
+    out = subprocess.run(
+        [os.path.join(venv, "bin", "python"), "-c",
+         "import sys; print('%d.%d' % sys.version_info[:2])"],
+        capture_output=True, text=True, timeout=60, check=True)
+    return out.stdout.strip()
+
+
+def run_user():
+    """User/Group lines for httpd.conf: needed only when we are root."""
+    if os.geteuid() != 0:
+        return ""
+    for name in ("www-data", "apache", "daemon", "nobody"):
+        try:
+            pw = pwd.getpwnam(name)
+        except KeyError:
+            continue
+        return "User %s\nGroup #%d\n" % (name, pw.pw_gid)
+    raise RuntimeError("no unprivileged user for Apache's children")
+
+
+def make_dir(prefix="mod_wsgi-test-", mode=0o755):
+    d = tempfile.mkdtemp(prefix=prefix)
+    os.chmod(d, mode)
+    return d
+
+
+def write_file(path, text, mode=0o644):
+    with open(path, "w") as f:
+        f.write(text)
+    os.chmod(path, mode)
+    return path
+
+
+# ----------------------------------------------------------- processes
+
+def _stat_fields(pid):
+    try:
+        with open("/proc/%s/stat" % pid) as f:
+            return f.read().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+
+
+def pids_where(pred):
+    out = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            fields = _stat_fields(entry)
+            # fields[0] state, [1] ppid, [2] pgrp
+            if fields and fields[0] != "Z" and pred(int(fields[1]), int(fields[2])):
+                out.append(int(entry))
+    return out
+
+
+def alive(pid):
+    fields = _stat_fields(pid)
+    return fields is not None and fields[0] != "Z"
+
+
+# ----------------------------------------------------------- the server
+
+MPM_TUNING = """\
+<IfModule mpm_event_module>
+    StartServers 1
+    ServerLimit 2
+    ThreadsPerChild 8
+    ThreadLimit 8
+    MaxRequestWorkers 16
+    MinSpareThreads 1
+    MaxSpareThreads 16
+</IfModule>
+<IfModule mpm_worker_module>
+    StartServers 1
+    ServerLimit 2
+    ThreadsPerChild 8
+    ThreadLimit 8
+    MaxRequestWorkers 16
+    MinSpareThreads 1
+    MaxSpareThreads 16
+</IfModule>
+<IfModule mpm_prefork_module>
+    StartServers 2
+    MinSpareServers 1
+    MaxSpareServers 4
+    MaxRequestWorkers 6
+</IfModule>
+"""
+
+STANDARD_MODULES = ["authz_core", "authz_host", "mime", "alias", "dir", "env",
+                    "headers", "log_config", "filter", "deflate", "setenvif"]
+
+
+class ApacheServer:
+    """One private Apache.
+
+    venv       Python environment whose mod_wsgi .so is loaded and which is
+               used as WSGIPythonHome (None together with wsgi=False: a
+               plain Apache).
+    mpm        'event', 'worker' or 'prefork'.
+    conf       extra configuration text; @ROOT@ is replaced by the
+               ServerRoot.
+    apps       list of (url, source) pairs: each source is written to a
+               script in the ServerRoot and mounted with WSGIScriptAlias.
+    apps_dir   a directory whose *.wsgi files are mounted at /<name>.
+    """
+
+    def __init__(self, venv=None, mpm="event", conf="", apps=(), apps_dir=None,
+                 loglevel="info", python_home=None, module=None, wsgi=True,
+                 modules=()):
+        self.venv = venv
+        self.mpm = mpm
+        self.root = make_dir()
+        self.port = free_port()
+        self.proc = None
+        self.conf_path = os.path.join(self.root, "httpd.conf")
+        self.log_path = os.path.join(self.root, "error.log")
+        self.stdout_path = os.path.join(self.root, "stdout.log")
+        self._mark = 0
+        mods = modules_dir()
+        builtin = compiled_in_modules()
+        lines = [
+            'ServerRoot "%s"' % self.root,
+            "Listen 127.0.0.1:%d" % self.port,
+            "ServerName 127.0.0.1",
+            'PidFile "%s/httpd.pid"' % self.root,
+            'ErrorLog "%s"' % self.log_path,
+            "LogLevel %s" % loglevel,
+            'DefaultRuntimeDir "%s"' % self.root,
+            'DocumentRoot "%s/htdocs"' % self.root,
+            "Timeout 20",
+            "GracefulShutdownTimeout 5",
+            "KeepAliveTimeout 5",
+            run_user(),
+            'LoadModule mpm_%s_module "%s/mod_mpm_%s.so"' % (mpm, mods, mpm),
+        ]
+        for name in list(STANDARD_MODULES) + list(modules):
+            if "mod_%s.c" % name in builtin:
+                continue
+            so = os.path.join(mods, "mod_%s.so" % name)
+            if os.path.exists(so):
+                lines.append('LoadModule %s_module "%s"' % (name, so))
+        if os.path.exists("/etc/mime.types"):
+            lines.append("TypesConfig /etc/mime.types")
+        lines.append(MPM_TUNING)
+        if wsgi:
+            module = module or module_for(venv)
+            if not module:
+                raise RuntimeError("no built mod_wsgi module in %s" % venv)
+            self.module = module
+            lines.append('LoadModule wsgi_module "%s"' % module)
+            lines.append('WSGIPythonHome "%s"' % (python_home or venv))
+        os.makedirs(os.path.join(self.root, "htdocs"))
+        os.chmod(os.path.join(self.root, "htdocs"), 0o755)
+        lines.append('<Directory "%s/htdocs">\n    Require all granted\n'
+                     '</Directory>' % self.root)
+        if apps:
+            appdir = os.path.join(self.root, "apps")
+            os.makedirs(appdir)
+            os.chmod(appdir, 0o755)
+            for i, (url, source) in enumerate(apps):
+                script = write_file(os.path.join(appdir, "app%d.wsgi" % i), source)
+                lines.append('WSGIScriptAlias %s "%s"' % (url, script))
+            lines.append('<Directory "%s">\n    Require all granted\n'
+                         '</Directory>' % appdir)
+        if apps_dir:
+            for script in sorted(glob.glob(os.path.join(apps_dir, "*.wsgi"))):
+                name = os.path.splitext(os.path.basename(script))[0]
+                lines.append('WSGIScriptAlias /%s "%s"' % (name, script))
+            lines.append('<Directory "%s">\n    Require all granted\n'
+                         '</Directory>' % apps_dir)
+        lines.append(conf.replace("@ROOT@", self.root))
+        write_file(self.conf_path, "\n".join(lines) + "\n")
+
+    # -- control ----------------------------------------------------------
+
+    def _env(self):
+        # Python reads PYTHON* variables at initialisation; the test
+        # runner's own (PYTHONDONTWRITEBYTECODE, PYTHONPATH...) must not
+        # leak into Apache's interpreters.
+        env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
+        preload = os.environ.get("MOD_WSGI_TEST_PRELOAD")
+        if preload:
+            # `make asan`: the sanitizer runtime must be loaded first.
+            env["LD_PRELOAD"] = preload
+            env["ASAN_OPTIONS"] = "detect_leaks=0:log_path=%s/asan" % self.root
+        return env
+
+    def configtest(self):
+        """Runs `apache2 -t` on our config: (returncode, output)."""
+        out = subprocess.run([httpd_binary(), "-t", "-f", self.conf_path],
+                             capture_output=True, text=True, timeout=60,
+                             env=self._env())
+        return out.returncode, out.stdout + out.stderr
+
+    def start(self, timeout=START_TIMEOUT, expect_fail=False, ready_path="/"):
+        """Starts Apache and waits until it answers HTTP.  With expect_fail,
+        returns the exit status instead of raising when Apache exits."""
+        out = open(self.stdout_path, "w")
+        try:
+            self.proc = subprocess.Popen(
+                [httpd_binary(), "-f", self.conf_path, "-DFOREGROUND"],
+                stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                start_new_session=True, env=self._env())
+        finally:
+            out.close()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                if expect_fail:
+                    return self.proc.returncode
+                raise RuntimeError("apache exited with %s:\n%s\n%s" % (
+                    self.proc.returncode, self.stdout(), self.error_log()))
+            if self._answers(ready_path):
+                if expect_fail:
+                    self.stop()
+                    raise AssertionError("apache started but should have failed:\n"
+                                         + self.error_log())
+                return 0
+            time.sleep(0.1)
+        self.stop()
+        raise RuntimeError("apache did not answer within %ss:\n%s" % (
+            timeout, self.error_log()))
+
+    def _answers(self, path):
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), 1) as s:
+                s.settimeout(5)
+                s.sendall(("GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                           "Connection: close\r\n\r\n" % path).encode())
+                return s.recv(12).startswith(b"HTTP/1.")
+        except OSError:
+            return False
+
+    @property
+    def pid(self):
+        return self.proc.pid
+
+    def running(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def children(self):
+        """Pids whose parent is the Apache we started."""
+        if self.proc is None:
+            return []
+        return pids_where(lambda ppid, pgrp: ppid == self.proc.pid)
+
+    def group_members(self):
+        """Every live process in the session we started Apache in (the
+        parent and its children, including orphans the parent left)."""
+        if self.proc is None:
+            return []
+        return pids_where(lambda ppid, pgrp: pgrp == self.proc.pid)
+
+    def signal(self, sig):
+        os.kill(self.proc.pid, sig)
+
+    def stop(self, timeout=STOP_TIMEOUT):
+        """SIGTERM to our pid, bounded wait, then SIGKILL.  Returns the
+        seconds the graceful part took and the pids that had to be killed
+        afterwards (children left behind)."""
+        if self.proc is None:
+            return 0.0, []
+        t0 = time.monotonic()
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        took = time.monotonic() - t0
+        # Children outliving the parent: they are in the process group we
+        # created, so ours to clean up.
+        left = []
+        deadline = time.monotonic() + 2
+        while time.monotonic() < deadline:
+            left = self.group_members()
+            if not left:
+                break
+            time.sleep(0.05)
+        for pid in left:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        return took, left
+
+    def cleanup(self):
+        self.stop()
+        shutil.rmtree(self.root, ignore_errors=True)
+
+    # -- talking to it ----------------------------------------------------
+
+    def url(self, path):
+        return "http://127.0.0.1:%d%s" % (self.port, path)
+
+    def get(self, path, **kw):
+        import requests
+        kw.setdefault("timeout", 30)
+        return requests.get(self.url(path), **kw)
+
+    def post(self, path, **kw):
+        import requests
+        kw.setdefault("timeout", 60)
+        return requests.post(self.url(path), **kw)
+
+    def raw(self, data, timeout=10):
+        """Sends raw bytes, returns every byte received until the server
+        closes (or `timeout` seconds of silence)."""
+        chunks = []
+        with socket.create_connection(("127.0.0.1", self.port), timeout) as s:
+            s.sendall(data)
+            try:
+                while True:
+                    b = s.recv(65536)
+                    if not b:
+                        break
+                    chunks.append(b)
+            except socket.timeout:
+                pass
+        return b"".join(chunks)
+
+    # -- logs -------------------------------------------------------------
+
+    def stdout(self):
+        try:
+            with open(self.stdout_path, errors="replace") as f:
+                return f.read()
+        except OSError:
+            return ""
+
+    def error_log(self):
+        try:
+            with open(self.log_path, errors="replace") as f:
+                return f.read()
+        except OSError:
+            return ""
+
+    log = error_log
+
+    def log_mark(self):
+        """An opaque position in the error log; see log_since()."""
+        return len(self.error_log())
+
+    def log_since(self, mark):
+        return self.error_log()[mark:]
+
+    # A single implicit mark, for tests that only need one.
+    def mark(self):
+        self._mark = self.log_mark()
+        return self._mark
+
+    def log_since_mark(self):
+        return self.log_since(self._mark)
+
+    def wait_log(self, pattern, timeout=10, mark=None):
+        """Waits (bounded) until pattern appears after mark; returns the
+        log text after the mark either way."""
+        mark = self._mark if mark is None else mark
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            text = self.log_since(mark)
+            if re.search(pattern, text):
+                return text
+            time.sleep(0.1)
+        return self.log_since(mark)
+
+    def count_log(self, pattern, expected, timeout=5, mark=None):
+        """Waits until pattern occurs `expected` times after mark, then a
+        little longer so that extra occurrences are seen too; returns the
+        count."""
+        mark = self._mark if mark is None else mark
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if len(re.findall(pattern, self.log_since(mark))) >= expected:
+                break
+            time.sleep(0.1)
+        time.sleep(0.3)
+        return len(re.findall(pattern, self.log_since(mark)))
+
+    def bad_lines(self, since=0, allow=()):
+        """Error-log lines (and sanitizer reports) that mean a crash or a
+        critical failure, minus those matching an `allow` pattern."""
+        text = self.error_log()[since:]
+        if since == 0:
+            text += "\n" + self.stdout()
+        for report in glob.glob(os.path.join(self.root, "asan*")):
+            with open(report, errors="replace") as f:
+                text += "\n" + f.read()
+        return [line for line in text.splitlines()
+                if BAD_LOG.search(line) and not any(re.search(a, line) for a in allow)]
+
+    def check_log(self, since=0, allow=()):
+        bad = self.bad_lines(since, allow)
+        assert not bad, "unexpected lines in the error log:\n" + "\n".join(bad)
+
+
+def configtest(conf_text, venv=None, mpm="event", **kw):
+    """`apache2 -t` on the standard config plus conf_text, without starting
+    a server: (returncode, output)."""
+    srv = ApacheServer(venv, mpm, conf_text, **kw)
+    try:
+        return srv.configtest()
+    finally:
+        srv.cleanup()

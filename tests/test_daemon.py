@@ -1,0 +1,282 @@
+"""Daemon mode: WSGIDaemonProcess groups that Apache forks, supervises and
+restarts, reached over UNIX sockets."""
+
+import concurrent.futures
+import hashlib
+import http.client
+import os
+import pwd
+import grp
+import re
+import signal
+import stat
+import subprocess
+import time
+
+import pytest
+import requests
+
+from common import APPS, environ_of
+from conftest import VENVS
+from harness import make_dir, pids_where
+
+DAEMON = """
+WSGISocketPrefix "@ROOT@/wsgi"
+WSGIDaemonProcess demo %s
+WSGIScriptAlias /d "@APPS@/daemon.wsgi" process-group=demo application-group=%%{GLOBAL}
+WSGIScriptAlias /e "@APPS@/daemon.wsgi"
+<Directory "@APPS@">
+    Require all granted
+</Directory>
+"""
+
+
+def daemon_conf(options="processes=2 threads=4", extra=""):
+    return DAEMON % options + extra
+
+
+def get_status(srv, path):
+    try:
+        return srv.get(path, timeout=30).status_code
+    except requests.RequestException:
+        return 0
+
+
+def test_request_runs_in_daemon(make_server):
+    srv = make_server(daemon_conf())
+    d = environ_of(srv, "/d/environ")
+    e = environ_of(srv, "/e/environ")
+    assert d["mod_wsgi.process_group"] == "demo"
+    assert d["interp.process_group"] == "demo"
+    assert e["mod_wsgi.process_group"] == ""
+    assert d["interp.pid"] != e["interp.pid"]
+    assert d["interp.pid"] in srv.children()
+    assert d["wsgi.multithread"] is True
+    assert d["wsgi.multiprocess"] is True
+    if os.geteuid() == 0:
+        assert d["interp.uid"] == e["interp.uid"] != 0
+
+
+def test_environ_parity_with_embedded(make_server):
+    srv = make_server(daemon_conf())
+    headers = {"X-Custom": "yes", "Cookie": "a=b"}
+    d = environ_of(srv, "/d/environ?q=1", headers=headers)
+    e = environ_of(srv, "/e/environ?q=1", headers=headers)
+    differ = {"mod_wsgi.process_group", "wsgi.multithread", "wsgi.multiprocess",
+              "SCRIPT_NAME", "REQUEST_URI", "mod_wsgi.script_name",
+              "mod_wsgi.application_group", "REMOTE_PORT", "mod_wsgi.request_id",
+              "mod_wsgi.connection_id", "mod_wsgi.request_start",
+              "mod_wsgi.queue_start", "mod_wsgi.daemon_start",
+              "mod_wsgi.application_start", "mod_wsgi.thread_id",
+              "mod_wsgi.server_pid"}
+    dk = {k for k in d if not k.startswith("interp.")}
+    ek = {k for k in e if not k.startswith("interp.")}
+    assert dk == ek, (dk ^ ek)
+    for k in sorted(dk - differ):
+        assert d[k] == e[k], k
+    assert d["SCRIPT_NAME"] == "/d" and e["SCRIPT_NAME"] == "/e"
+    assert d["mod_wsgi.daemon_start"] > 0 and e["mod_wsgi.daemon_start"] == 0
+
+
+def test_streaming_through_daemon(make_server):
+    srv = make_server(daemon_conf())
+    conn = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=20)
+    conn.request("GET", "/d/stream")
+    resp = conn.getresponse()
+    lags = []
+    for _ in range(4):
+        line = resp.readline()
+        lags.append(time.time() - float(line.split()[1]))
+    conn.close()
+    assert max(lags) < 0.4, lags
+
+
+def test_large_bodies_both_ways(make_server):
+    srv = make_server(daemon_conf())
+    body = os.urandom(10 * 1024 * 1024)
+    r = srv.post("/d/sha256", data=body)
+    assert r.text == "%d %s" % (len(body), hashlib.sha256(body).hexdigest())
+    size = 10 * 1024 * 1024 + 5
+    r = srv.get("/d/download?%d" % size)
+    block = bytes(range(256)) * 256
+    expected = (block * (size // len(block) + 1))[:size]
+    assert hashlib.sha256(r.content).digest() == hashlib.sha256(expected).digest()
+
+
+def test_response_before_reading_input_does_not_deadlock(make_server):
+    srv = make_server(daemon_conf())
+    body = os.urandom(3 * 1024 * 1024)
+    r = srv.post("/d/answer-first", data=body, timeout=30)
+    assert r.status_code == 200
+    assert r.content.endswith(b"\n%d" % len(body))
+
+
+def test_application_error_is_500_with_one_traceback(make_server):
+    srv = make_server(daemon_conf())
+    srv.mark()
+    assert srv.get("/d/raise").status_code == 500
+    assert srv.count_log("WSGI0603", 1) == 1
+    assert "raised on purpose in a daemon" in srv.log_since_mark()
+    assert srv.get("/d/environ").status_code == 200
+
+
+def test_oversized_response_headers_are_named(make_server):
+    srv = make_server(daemon_conf("header-buffer-size=8192"))
+    srv.mark()
+    assert srv.get("/d/big-headers?20000").status_code == 502
+    assert srv.count_log("WSGI0705", 1) == 1
+    assert "header-buffer-size" in srv.log_since_mark()
+    assert srv.get("/d/big-headers?100").status_code == 200
+
+
+@pytest.mark.allow_log("WSGI0715", "exit signal")
+def test_sigkill_recovery(make_server):
+    srv = make_server(daemon_conf("processes=1 threads=2"))
+    old = int(srv.get("/d/pid").text)
+    os.kill(old, signal.SIGKILL)
+    t0 = time.monotonic()
+    new = None
+    while time.monotonic() - t0 < 10:
+        r = srv.get("/d/pid", timeout=10)
+        if r.status_code == 200:
+            new = int(r.text)
+            break
+        time.sleep(0.05)
+    took = time.monotonic() - t0
+    assert new is not None and new != old
+    assert took < 3, took
+    assert srv.count_log("WSGI0715", 1, mark=0) >= 1
+
+
+def load(srv, path, n, workers=8, during=None):
+    def one(i):
+        if during is not None and i == n // 3:
+            during()
+        return get_status(srv, path)
+    with concurrent.futures.ThreadPoolExecutor(workers) as ex:
+        return list(ex.map(one, range(n)))
+
+
+def test_maximum_requests_recycles_without_failures(make_server):
+    srv = make_server(daemon_conf("processes=2 threads=4 maximum-requests=20"))
+    pids = set()
+
+    def one(i):
+        r = srv.get("/d/pid", timeout=30)
+        return r.status_code, r.text
+    with concurrent.futures.ThreadPoolExecutor(8) as ex:
+        results = list(ex.map(one, range(200)))
+    codes = [c for c, _ in results]
+    pids = {t for c, t in results if c == 200}
+    assert codes.count(200) == 200, {c: codes.count(c) for c in set(codes)}
+    assert len(pids) >= 4       # recycled several times
+
+
+def test_graceful_restart_under_load(make_server):
+    srv = make_server(daemon_conf("processes=2 threads=4"))
+    codes = load(srv, "/d/sleep?0.02", 300,
+                 during=lambda: srv.signal(signal.SIGUSR1))
+    assert codes.count(200) == 300, {c: codes.count(c) for c in set(codes)}
+    assert get_status(srv, "/d/pid") == 200
+
+
+def test_stop_leaves_no_process_or_socket(make_server):
+    srv = make_server(daemon_conf("processes=3 threads=2"))
+    assert srv.get("/d/pid").status_code == 200
+    socks = [f for f in os.listdir(srv.root) if f.endswith(".sock")]
+    assert len(socks) == 1
+    kids = srv.children()
+    srv.stop()
+    assert not [p for p in kids if os.path.exists("/proc/%d" % p)]
+    assert not [f for f in os.listdir(srv.root) if f.endswith(".sock")]
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to switch users")
+def test_socket_mode_and_owner(make_server):
+    srv = make_server(daemon_conf())
+    sock = [os.path.join(srv.root, f) for f in os.listdir(srv.root)
+            if f.endswith(".sock")][0]
+    st = os.stat(sock)
+    assert stat.S_ISSOCK(st.st_mode)
+    assert stat.S_IMODE(st.st_mode) == 0o600
+    assert st.st_uid == pwd.getpwnam("www-data").pw_uid
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to switch users")
+def test_user_group_and_supplementary_groups(make_server):
+    user = pwd.getpwnam("nobody")
+    group = grp.getgrnam("nogroup")
+    extra = grp.getgrnam("www-data")
+    srv = make_server(daemon_conf("processes=1 threads=2 user=nobody group=nogroup "
+                                  "supplementary-groups=www-data"))
+    d = environ_of(srv, "/d/environ")
+    assert d["interp.uid"] == user.pw_uid
+    assert d["interp.gid"] == group.gr_gid
+    assert d["interp.groups"] == [extra.gr_gid]
+
+
+def test_two_groups_two_venvs(make_server):
+    other = make_dir("mod_wsgi-venv2-")
+    subprocess.run([os.path.join(VENVS[0], "bin", "python"), "-m", "venv",
+                    "--without-pip", other], check=True, timeout=120)
+    srv = make_server(daemon_conf("processes=1 threads=2") + """
+WSGIDaemonProcess other processes=1 threads=2 python-home=%s
+WSGIScriptAlias /o "@APPS@/daemon.wsgi" process-group=other application-group=%%{GLOBAL}
+""" % other)
+    d = environ_of(srv, "/d/environ")
+    o = environ_of(srv, "/o/environ")
+    assert os.path.realpath(d["interp.sys_prefix"]) == os.path.realpath(VENVS[0])
+    assert os.path.realpath(o["interp.sys_prefix"]) == os.path.realpath(other)
+    assert o["mod_wsgi.process_group"] == "other"
+
+
+def test_restrict_embedded(make_server):
+    srv = make_server("WSGIRestrictEmbedded On\n" + daemon_conf())
+    assert srv.get("/d/pid").status_code == 200
+    srv.mark()
+    assert srv.get("/e/pid").status_code == 500
+    assert srv.count_log("WSGI0509", 1) == 1
+
+
+def test_unknown_group_is_500_with_message(make_server):
+    srv = make_server(daemon_conf() + """
+WSGIScriptAlias /x "@APPS@/daemon.wsgi" process-group=nosuchgroup
+""")
+    srv.mark()
+    assert srv.get("/x/pid").status_code == 500
+    assert srv.count_log("WSGI0505", 1) == 1
+
+
+@pytest.mark.parametrize("options,named", [
+    ("processes=2 bogus=1", "bogus"),
+    ("processes=two", "processes"),
+    ("threads=0x", "threads"),
+    ("user=no_such_user_xyz", "user"),
+    ("user=root", "root"),
+    ("group=no_such_group_xyz", "group"),
+    ("umask=999", "umask"),
+    ("home=/no/such/dir", "home"),
+    ("header-buffer-size=10", "header-buffer-size"),
+    ("request-timeout=soon", "request-timeout"),
+    ("processes", "name=value"),
+])
+def test_bad_options_fail_configtest(make_server, options, named):
+    srv = make_server(daemon_conf(options), start=False)
+    rc, out = srv.configtest()
+    assert rc != 0, out
+    assert "WSGIDaemonProcess" in out and named in out, out
+
+
+def test_duplicate_group_name_fails_configtest(make_server):
+    srv = make_server(daemon_conf() + "WSGIDaemonProcess demo\n", start=False)
+    rc, out = srv.configtest()
+    assert rc != 0 and "already used" in out, out
+
+
+@pytest.mark.allow_log("WSGI0719")
+def test_world_writable_socket_dir_refused(make_server):
+    srv = make_server(daemon_conf().replace('"@ROOT@/wsgi"', '"@STATE@/wsgi"'),
+                      start=False)
+    assert srv.start(expect_fail=True) != 0
+    assert "WSGI0719" in srv.error_log()
+    assert "world-writable" in srv.error_log()

@@ -1,0 +1,315 @@
+"""Directives with configurations of their own (first venv and MPM), and
+bad values refused by `apache2 -t` with a message naming the directive."""
+
+import os
+import shutil
+import subprocess
+import time
+
+import pytest
+
+from common import bump_mtime, environ_of, write_script
+from harness import make_dir
+
+ENV_APP = r"""
+SetEnv TEST_STATE_DIR "@STATE@"
+WSGIScriptAlias /e "@APPS@/environ.wsgi"
+WSGIScriptAlias /proc "@APPS@/process.wsgi"
+<Directory "@APPS@">
+    Require all granted
+</Directory>
+"""
+
+
+@pytest.fixture
+def tmp_dirs():
+    """World-readable temp dirs (pytest's tmp_path is 0700), removed after."""
+    made = []
+
+    def make():
+        made.append(make_dir())
+        return made[-1]
+    yield make
+    for d in made:
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def test_python_interpreter_directives(make_server, tmp_dirs):
+    extra = tmp_dirs()
+    second = tmp_dirs()
+    pth_target = tmp_dirs()
+    write_script(os.path.join(extra, "extra_mod_for_test.py"), "VALUE = 42\n")
+    # WSGIPythonPath entries are site dirs: their .pth files are processed.
+    write_script(os.path.join(second, "more.pth"), pth_target + "\n")
+    srv = make_server("""
+WSGIPythonPath "%s:%s"
+WSGIPythonOptimize 2
+WSGIDontWriteBytecode On
+WSGIPythonHashSeed 123
+WSGIPythonWarnings ignore::DeprecationWarning
+WSGIPythonWarnings error::ResourceWarning
+""" % (extra, second) + ENV_APP)
+    env = environ_of(srv, "/e")
+    assert extra in env["interp.sys_path"]
+    assert second in env["interp.sys_path"]
+    assert pth_target in env["interp.sys_path"]
+    assert env["interp.optimize"] == 2
+    assert env["interp.dont_write_bytecode"] is True
+    assert "ignore::DeprecationWarning" in env["interp.warnoptions"]
+    assert "error::ResourceWarning" in env["interp.warnoptions"]
+    expected = subprocess.run(
+        [os.path.join(srv.venv, "bin", "python"), "-c", "print(hash('abc'))"],
+        env=dict(os.environ, PYTHONHASHSEED="123"), capture_output=True,
+        text=True, check=True, timeout=60).stdout.strip()
+    assert env["interp.hash_abc"] == int(expected)
+
+
+def test_python_defaults(server):
+    env = environ_of(server, "/sub")
+    assert env["interp.optimize"] == 0
+    assert env["interp.dont_write_bytecode"] is False
+
+
+def test_hash_seed_random_by_default(make_server):
+    seen = set()
+    for _ in range(2):
+        srv = make_server(ENV_APP)
+        seen.add(environ_of(srv, "/e")["interp.hash_abc"])
+        srv.stop()
+    assert len(seen) == 2
+
+
+def test_restrict_directives(make_server):
+    srv = make_server("""
+WSGIRestrictStdout On
+WSGIRestrictStdin On
+WSGIRestrictSignal Off
+""" + ENV_APP)
+    text = srv.get("/proc/stdout-write").text
+    assert text.startswith("restricted: ")
+    assert "WSGIRestrictStdout" in text
+    assert srv.get("/proc/stdin-read").text.startswith("restricted: ")
+    mark = srv.log_mark()
+    # The call reaches Python's signal.signal, which itself only allows
+    # the main thread of the main interpreter.
+    assert srv.get("/proc/signal").text in ("changed", "error:ValueError")
+    assert "WSGI0301" not in srv.log_since(mark)
+
+
+def test_restrict_defaults(server):
+    # stdout goes to the log, stdin is not restricted-with-error-message,
+    # signal registration is swallowed with a warning.
+    assert server.get("/proc/stdout-write").text == "allowed"
+    mark = server.log_mark()
+    assert server.get("/proc/signal").text == "unchanged"
+    assert server.count_log("WSGI0301", 1, mark=mark) >= 1
+
+
+def test_handler_needs_execcgi(make_server):
+    srv = make_server("""
+Alias /noexec "@STATE@/noexec"
+Alias /exec "@STATE@/exec"
+Alias /addh "@STATE@/addh"
+<Directory "@STATE@/noexec">
+    AddHandler wsgi-script .wsgi
+    Require all granted
+</Directory>
+<Directory "@STATE@/exec">
+    Options +ExecCGI
+    SetHandler wsgi-script
+    Require all granted
+</Directory>
+<Directory "@STATE@/addh">
+    Options +ExecCGI
+    AddHandler wsgi-script .wsgi
+    Require all granted
+</Directory>
+""", start=False)
+    for d in ("noexec", "exec", "addh"):
+        os.makedirs(os.path.join(srv.state, d))
+        os.chmod(os.path.join(srv.state, d), 0o755)
+        write_script(os.path.join(srv.state, d, "h.wsgi"),
+                     "def application(e, sr):\n    sr('200 OK', [])\n"
+                     "    return [e['SCRIPT_NAME'].encode()]\n")
+    srv.start()
+    mark = srv.log_mark()
+    assert srv.get("/noexec/h.wsgi").status_code == 403
+    assert srv.count_log("WSGI0502", 1, mark=mark) == 1
+    for d in ("exec", "addh"):
+        r = srv.get("/%s/h.wsgi" % d)
+        assert r.status_code == 200
+        assert r.text == "/%s/h.wsgi" % d
+
+
+def test_callable_object_directive(make_server):
+    srv = make_server("""
+WSGIScriptAlias /other "@APPS@/other_callable.wsgi"
+WSGIScriptAlias /override "@APPS@/other_callable.wsgi" callable-object=application
+<Directory "@APPS@">
+    Require all granted
+    WSGICallableObject app2
+</Directory>
+""")
+    assert srv.get("/other").text == "app2 called"
+    # The option beats the directive.
+    assert srv.get("/override").text == "default called"
+
+
+def test_map_head_to_get(make_server):
+    srv = make_server("""
+SetEnv TEST_STATE_DIR "@STATE@"
+WSGIScriptAlias /auto "@APPS@/output.wsgi"
+WSGIScriptAlias /autofilter "@APPS@/output.wsgi"
+WSGIScriptAlias /on "@APPS@/output.wsgi"
+WSGIScriptAlias /off "@APPS@/output.wsgi"
+<Location /autofilter>
+    SetOutputFilter DEFLATE
+</Location>
+<Location /on>
+    WSGIMapHEADToGET On
+</Location>
+<Location /off>
+    WSGIMapHEADToGET Off
+    SetOutputFilter DEFLATE
+</Location>
+<Directory "@APPS@">
+    Require all granted
+</Directory>
+""")
+    def method(path):
+        raw = srv.raw(("HEAD %s/method HTTP/1.1\r\nHost: x\r\nAccept-Encoding: gzip\r\n"
+                       "Connection: close\r\n\r\n" % path).encode())
+        head, _, body = raw.partition(b"\r\n\r\n")
+        assert body == b""
+        for line in head.split(b"\r\n"):
+            if line.startswith(b"X-Method: "):
+                return line[10:].decode()
+    # Auto (the default): GET only when an output filter needs the body.
+    assert method("/auto") == "HEAD"
+    assert method("/autofilter") == "GET"
+    assert method("/on") == "GET"
+    assert method("/off") == "HEAD"
+
+
+def test_script_reloading_off(make_server):
+    srv = make_server("""
+WSGIScriptReloading Off
+WSGIScriptAlias /reload "@STATE@/reload.wsgi"
+<Directory "@STATE@">
+    Require all granted
+</Directory>
+MaxRequestWorkers 1
+""", mpm="prefork", start=False)
+    path = os.path.join(srv.state, "reload.wsgi")
+    src = ("def application(environ, start_response):\n"
+           "    start_response('200 OK', [])\n"
+           "    return [b'%s']\n")
+    write_script(path, src % "version one")
+    srv.start()
+    assert srv.get("/reload").text == "version one"
+    write_script(path, src % "version two")
+    bump_mtime(path)
+    assert srv.get("/reload").text == "version one"
+
+
+def test_import_script_preloads(make_server):
+    srv = make_server("""
+WSGIImportScript "@APPS@/preload.wsgi" process-group=%{GLOBAL} application-group=%{GLOBAL}
+WSGIScriptAlias /pre "@APPS@/preload.wsgi" application-group=%{GLOBAL}
+<Directory "@APPS@">
+    Require all granted
+</Directory>
+""")
+    time.sleep(1.5)
+    asked = time.time()
+    pid, loaded_at = srv.get("/pre").text.split()
+    assert float(loaded_at) < asked - 1.0
+
+
+def test_script_alias_with_both_groups_preloads(make_server):
+    srv = make_server("""
+WSGIScriptAlias /pre "@APPS@/preload.wsgi" process-group=%{GLOBAL} application-group=%{GLOBAL}
+<Directory "@APPS@">
+    Require all granted
+</Directory>
+""")
+    time.sleep(1.5)
+    asked = time.time()
+    pid, loaded_at = srv.get("/pre").text.split()
+    assert float(loaded_at) < asked - 1.0
+
+
+def test_import_script_failure_is_logged_and_retried(make_server):
+    srv = make_server("""
+WSGIImportScript "@APPS@/syntax_error.wsgi" process-group=%{GLOBAL} application-group=%{GLOBAL}
+WSGIScriptAlias /s "@APPS@/syntax_error.wsgi" application-group=%{GLOBAL}
+<Directory "@APPS@">
+    Require all granted
+</Directory>
+""")
+    assert "WSGI0401" in srv.wait_log("WSGI0401", mark=0)
+    assert srv.get("/s").status_code == 500
+
+
+@pytest.mark.parametrize("line", [
+    "WSGILazyInitialization On",
+    "WSGIVerboseDebugging Off",
+    "WSGIPythonEggs /tmp",
+    "WSGIUserAuthoritative On",
+    "WSGIAcceptMutex default",
+])
+def test_obsolete_directives_accepted_with_notice(make_server, line):
+    srv = make_server(line + "\n" + ENV_APP)
+    assert srv.get("/e").status_code == 200
+    name = line.split()[0]
+    notices = [l for l in (srv.error_log() + srv.stdout()).splitlines()
+               if "WSGI0001" in l]
+    assert notices, srv.error_log()
+    assert any(name in l for l in notices), notices
+
+
+@pytest.mark.parametrize("line", [
+    "WSGICaseSensitivity On",
+    "WSGISwitchInterval 0.01",
+    "WSGIDestroyInterpreter On",
+    "WSGIEnableSendfile Off",
+    "WSGIErrorOverride Off",
+    "WSGIPassApacheRequest Off",
+    "WSGIApplicationGroup %{RESOURCE}",
+    "WSGIRestrictSignal On",
+])
+def test_other_directives_accepted(make_server, line):
+    srv = make_server(line + "\n" + ENV_APP, start=False)
+    rc, out = srv.configtest()
+    assert rc == 0, out
+    srv.start()
+    assert srv.get("/e").status_code == 200
+
+
+@pytest.mark.parametrize("line,directive", [
+    ("WSGIPythonOptimize 3", "WSGIPythonOptimize"),
+    ("WSGIPythonOptimize x", "WSGIPythonOptimize"),
+    ("WSGIPythonHashSeed abc", "WSGIPythonHashSeed"),
+    ("WSGIPythonHashSeed 4294967296", "WSGIPythonHashSeed"),
+    ("WSGIMapHEADToGET Sometimes", "WSGIMapHEADToGET"),
+    ("WSGIChunkedRequest Maybe", "WSGIChunkedRequest"),
+    ("WSGIPassAuthorization Perhaps", "WSGIPassAuthorization"),
+    ("WSGIRestrictStdout Sure", "WSGIRestrictStdout"),
+    ("WSGIApplicationGroup %{BOGUS}", "WSGIApplicationGroup"),
+    ('WSGIScriptAlias /x "@APPS@/environ.wsgi" bogus=1', "WSGIScriptAlias"),
+    ('WSGIScriptAlias /x "@APPS@/environ.wsgi" pass-authorization=maybe', "WSGIScriptAlias"),
+    ("WSGIScriptAlias /only-one-arg", "WSGIScriptAlias"),
+    ("WSGIScriptAliasMatch ^/(unclosed /x.wsgi", "WSGIScriptAliasMatch"),
+    ("WSGIScriptReloading Maybe", "WSGIScriptReloading"),
+    ("WSGIPythonHome /nonexistent/dir", "WSGIPythonHome"),
+    ("WSGICallableObject 1abc", "WSGICallableObject"),
+    ('WSGIImportScript "@APPS@/preload.wsgi"', "WSGIImportScript"),
+    ("WSGISwitchInterval -1", "WSGISwitchInterval"),
+    ("<VirtualHost *:80>\nWSGIPythonOptimize 1\n</VirtualHost>", "WSGIPythonOptimize"),
+    ("<Location /x>\nWSGIScriptAlias /y /z.wsgi\n</Location>", "WSGIScriptAlias"),
+])
+def test_bad_directive_fails_configtest(make_server, line, directive):
+    srv = make_server(line + "\n", start=False)
+    rc, out = srv.configtest()
+    assert rc != 0, out
+    assert directive in out, out

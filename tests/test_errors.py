@@ -1,0 +1,108 @@
+"""Exceptions: before the response started → 500 and one traceback; after
+→ the connection is cut so the client can tell the body is incomplete.
+Apache keeps serving either way."""
+
+import concurrent.futures
+import re
+
+import pytest
+import requests
+
+TRACEBACK = "Traceback (most recent call last)"
+
+
+def assert_one_traceback(server, mark, message):
+    assert server.count_log("WSGI0603", 1, mark=mark) == 1
+    text = server.wait_log(re.escape(message), mark=mark)
+    assert text.count(TRACEBACK) == 1, text
+    assert message in text
+
+
+@pytest.mark.parametrize("path,message", [
+    ("/before-start", "raised before start_response on purpose"),
+    ("/after-start", "raised after start_response on purpose"),
+    ("/first-next", "raised in __next__ on purpose"),
+])
+def test_exception_before_body_gives_500(server, path, message):
+    mark = server.log_mark()
+    r = server.get("/err" + path)
+    assert r.status_code == 500
+    assert "X-Should-Not-Appear" not in r.headers
+    # The traceback goes to the log, not to the client.
+    assert message not in r.text
+    assert_one_traceback(server, mark, message)
+    assert server.get("/err/ok").text == "fine"
+
+
+def test_error_after_start_cuts_chunked_response(server):
+    mark = server.log_mark()
+    raw = server.raw(b"GET /err/midway HTTP/1.1\r\nHost: x\r\n\r\n", timeout=10)
+    head, _, body = raw.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200")
+    assert b"Transfer-Encoding: chunked" in head
+    assert b"first part" in body
+    # No last chunk: the client can tell the body is incomplete.
+    assert not body.endswith(b"0\r\n\r\n")
+    assert_one_traceback(server, mark, "failed after the response started")
+    assert server.get("/err/ok").text == "fine"
+
+
+def test_error_after_start_cuts_fixed_length_response(server):
+    mark = server.log_mark()
+    raw = server.raw(b"GET /err/midway-cl HTTP/1.1\r\nHost: x\r\n\r\n", timeout=10)
+    head, _, body = raw.partition(b"\r\n\r\n")
+    assert b"Content-Length: 100" in head
+    assert body == b"x" * 10
+    assert_one_traceback(server, mark, "raised in __next__ on purpose")
+
+
+def test_error_after_write_cuts_response(server):
+    mark = server.log_mark()
+    raw = server.raw(b"GET /err/after-write HTTP/1.1\r\nHost: x\r\n\r\n", timeout=10)
+    head, _, body = raw.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200")
+    assert b"written" in body
+    assert not body.endswith(b"0\r\n\r\n")
+    assert_one_traceback(server, mark, "raised after write() on purpose")
+
+
+def test_str_after_bytes_cuts_response(server):
+    mark = server.log_mark()
+    raw = server.raw(b"GET /err/str-midway HTTP/1.1\r\nHost: x\r\n\r\n", timeout=10)
+    head, _, body = raw.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200")
+    assert b"bytes first" in body
+    assert b"then a str" not in body
+    assert not body.endswith(b"0\r\n\r\n")
+    assert server.count_log("WSGI0603", 1, mark=mark) == 1
+
+
+def test_requests_sees_incomplete_body(server):
+    with pytest.raises(requests.exceptions.RequestException):
+        server.get("/err/midway").content
+
+
+def test_concurrent_mix_of_failures_keeps_serving(server):
+    paths = ["/err/before-start", "/err/midway", "/err/ok", "/out/stream",
+             "/err/str-midway", "/syntax", "/input/echo", "/err/after-start"] * 4
+
+    def one(path):
+        try:
+            if path == "/input/echo":
+                r = requests.post(server.url(path), data=b"z" * 100000, timeout=30)
+                return path, r.status_code, r.content == b"z" * 100000
+            r = requests.get(server.url(path), timeout=30)
+            return path, r.status_code, None
+        except requests.exceptions.RequestException as e:
+            return path, type(e).__name__, None
+
+    with concurrent.futures.ThreadPoolExecutor(8) as ex:
+        results = list(ex.map(one, paths))
+    for path, status, ok in results:
+        if path in ("/err/before-start", "/err/after-start", "/syntax"):
+            assert status == 500, (path, status)
+        elif path in ("/err/ok", "/out/stream"):
+            assert status == 200, (path, status)
+        elif path == "/input/echo":
+            assert (status, ok) == (200, True)
+    assert server.get("/err/ok").text == "fine"

@@ -1,0 +1,76 @@
+"""wsgi.file_wrapper: real files (from the current offset, honouring
+Content-Length, with and without sendfile) and other file-likes."""
+
+import os
+
+import pytest
+
+from common import DATA, environ_of, read_lines_when_present, unique
+
+
+@pytest.fixture(params=["/fw", "/sendfile"], ids=["plain", "sendfile"])
+def prefix(request):
+    return request.param
+
+
+def test_whole_file(server, prefix):
+    r = server.get(prefix + "/file")
+    assert r.status_code == 200
+    assert r.content == DATA
+    assert int(r.headers["Content-Length"]) == len(DATA)
+
+
+def test_from_current_offset(server, prefix):
+    for offset in (1, 777, 4096, len(DATA) - 1):
+        r = server.get(prefix + "/file?offset=%d" % offset)
+        assert r.content == DATA[offset:], offset
+
+
+def test_honours_content_length(server, prefix):
+    r = server.get(prefix + "/file?cl=300")
+    assert r.headers["Content-Length"] == "300"
+    assert r.content == DATA[:300]
+    r = server.get(prefix + "/file-offset-cl")
+    assert r.content == DATA[1000:1500]
+
+
+def test_head_sends_no_body(server, prefix):
+    raw = server.raw(("HEAD %s/file HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+                      % prefix).encode())
+    head, _, body = raw.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200")
+    assert body == b""
+
+
+def test_sendfile_flag_in_environ(server):
+    assert environ_of(server, "/sendfile-env")["mod_wsgi.enable_sendfile"] == "1"
+
+
+def test_bytesio(server):
+    r = server.get("/fw/filelike")
+    assert r.content == bytes(range(256)) * 100
+
+
+def test_object_with_only_read(server):
+    r = server.get("/fw/readonly")
+    assert r.status_code == 200
+    assert r.content == b"abcdefghij" * 500
+
+
+def test_wrapper_is_iterable_with_close(server):
+    r = server.get("/fw/wrapper-type")
+    assert r.text.split()[1] == "__iter__,close"
+
+
+def test_real_file_closed_after_response(server, prefix):
+    tag = unique("real")
+    r = server.get(prefix + "/file-closed?tag=" + tag)
+    assert r.content == DATA
+    assert read_lines_when_present(os.path.join(server.state, "fwclose-" + tag)) == ["closed"]
+
+
+def test_filelike_closed_after_response(server):
+    tag = unique("bytesio")
+    r = server.get("/fw/filelike-closed?tag=" + tag)
+    assert r.content == b"0123456789" * 1000
+    assert read_lines_when_present(os.path.join(server.state, "fwclose-" + tag)) == ["closed"]
