@@ -1,4 +1,8 @@
-"""The mod_wsgi-express command line."""
+"""The mod_wsgi-express command line.
+
+Each subcommand is one entry in COMMANDS; its options come from the
+registry in mod_wsgi.express.options.
+"""
 
 import argparse
 import os
@@ -6,97 +10,118 @@ import shutil
 import sys
 
 from mod_wsgi.express import options
-from mod_wsgi.server import apxs_config, module_location
+from mod_wsgi import server
+from mod_wsgi.server import build_settings, module_location
 
-LATER = ("%s is not implemented yet in this version of mod_wsgi-express "
-         "(see the issue 'mod_wsgi-express'); module-config, "
-         "module-location and install-module work.")
+NOT_YET = ("mod_wsgi-express: %s is not implemented yet, see issue "
+           "'mod_wsgi-express'.\n")
 
 
-def _module_or_exit():
+class CommandError(Exception):
+    """A failure to report in one line and exit 1."""
+
+
+def built_module():
     path = module_location()
     if path is None:
-        sys.stderr.write(
-            "mod_wsgi-express: the Apache module for Python %d.%d is not "
-            "built in %s; reinstall with 'pip install mod_wsgi' (needs "
-            "apxs from apache2-dev / httpd-devel).\n"
-            % (sys.version_info[:2] + (os.path.dirname(
-                os.path.abspath(__file__)),)))
-        sys.exit(1)
+        raise CommandError(
+            "the Apache module for Python %d.%d is not built (no %s); "
+            "reinstall the package with 'pip install' (it needs apxs, from "
+            "apache2-dev or httpd-devel)."
+            % (sys.version_info[:2]
+               + (os.path.join(server.HERE, server.module_name()),)))
     return path
 
 
-def _config_lines(module_path):
-    return ['LoadModule wsgi_module "%s"' % module_path,
-            'WSGIPythonHome "%s"' % sys.prefix]
+def quoted(path):
+    """path as a double-quoted Apache argument."""
+    if '"' in path or any(ord(c) < 32 for c in path):
+        raise CommandError("%r cannot be written in an Apache configuration "
+                           "file (it holds a quote or a control character)."
+                           % path)
+    return '"%s"' % path
+
+
+def config_lines(module_path):
+    """The two lines that load the module into a system Apache."""
+    return ["LoadModule wsgi_module %s" % quoted(module_path),
+            "WSGIPythonHome %s" % quoted(os.path.normpath(sys.prefix))]
 
 
 def cmd_module_location(args):
-    print(_module_or_exit())
+    print(built_module())
     return 0
 
 
 def cmd_module_config(args):
-    for line in _config_lines(_module_or_exit()):
-        print(line)
+    print("\n".join(config_lines(built_module())))
     return 0
 
 
 def cmd_install_module(args):
-    source = _module_or_exit()
-    target_dir = args.modules_directory or apxs_config().get("LIBEXECDIR")
+    source = built_module()
+    target_dir = args.modules_directory or build_settings().get("LIBEXECDIR")
     if not target_dir:
-        sys.stderr.write("mod_wsgi-express: Apache's modules directory is "
-                         "unknown; pass --modules-directory DIR.\n")
-        return 1
-    target = os.path.join(target_dir, os.path.basename(source))
-    shutil.copyfile(source, target + ".tmp")
-    os.chmod(target + ".tmp", 0o644)
-    os.replace(target + ".tmp", target)
-    for line in _config_lines(target):
-        print(line)
+        raise CommandError("Apache's modules directory is unknown; pass "
+                           "--modules-directory DIR.")
+    target = os.path.join(os.path.abspath(target_dir),
+                          os.path.basename(source))
+    lines = config_lines(target)
+    try:
+        shutil.copyfile(source, target + ".tmp")
+        os.chmod(target + ".tmp", 0o644)
+        os.replace(target + ".tmp", target)
+    except OSError as exc:
+        raise CommandError("cannot install %s: %s" % (target, exc))
+    print("\n".join(lines))
     return 0
 
 
-def cmd_later(args):
-    sys.stderr.write("mod_wsgi-express: " + LATER % args.command + "\n")
+def cmd_not_yet(args):
+    sys.stderr.write(NOT_YET % args.command)
     return 2
 
 
+# (name, help, handler, positional arguments)
 COMMANDS = [
-    ("start-server", "Run Apache in the foreground for one WSGI application.",
-     cmd_later),
-    ("setup-server", "Write a server root for one WSGI application without "
-     "starting it.", cmd_later),
-    ("module-config", "Print the LoadModule and WSGIPythonHome lines for a "
-     "system Apache.", cmd_module_config),
+    ("start-server", "Run Apache in the foreground for one WSGI "
+     "application.", cmd_not_yet, ["script"]),
+    ("setup-server", "Write a server root for one WSGI application, "
+     "without starting it.", cmd_not_yet, ["script"]),
+    ("module-config", "Print the LoadModule and WSGIPythonHome lines that "
+     "load this module into a system Apache.", cmd_module_config, []),
     ("module-location", "Print the path of the Apache module built for this "
-     "Python.", cmd_module_location),
+     "Python.", cmd_module_location, []),
     ("install-module", "Copy the module into Apache's modules directory and "
-     "print the configuration lines.", cmd_install_module),
+     "print the lines that load it.", cmd_install_module, []),
 ]
 
 
 def build_parser():
     parser = argparse.ArgumentParser(
         prog="mod_wsgi-express",
-        description="Tools for the mod_wsgi Apache module built for this "
-                    "Python.")
+        description="Run and configure Apache with the mod_wsgi module "
+                    "built for this Python.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
-    for name, help, func in COMMANDS:
+    for name, help, handler, positionals in COMMANDS:
         p = sub.add_parser(name, help=help, description=help)
         for opt in options.options_for(name):
             opt.add_to(p)
-        if name in ("start-server", "setup-server"):
-            p.add_argument("script", nargs="?", help="WSGI script to serve")
-        p.set_defaults(func=func)
+        if "script" in positionals:
+            p.add_argument("script", nargs="?",
+                           help="the WSGI script file to serve")
+        p.set_defaults(handler=handler)
     return parser
 
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
-    return args.func(args)
+    try:
+        return args.handler(args)
+    except CommandError as exc:
+        sys.stderr.write("mod_wsgi-express: %s\n" % exc)
+        return 1
 
 
 if __name__ == "__main__":

@@ -1,25 +1,28 @@
 """Declarative registry of mod_wsgi-express options.
 
-Each option is declared once (name, flags, type, default, help, validator);
-the argument parser and, later, the config renderer are generated from
-this registry, so names, defaults and help text never drift apart.
+Each option is declared once: name, command-line flags, type, default,
+help and an optional validator, plus the subcommands that take it. The
+argument parsers (and later the generated Apache configuration and the
+docs) are derived from this registry, so names, defaults and help text
+cannot drift apart.
 """
 
 import argparse
+import os
 
 
 class Option:
     def __init__(self, name, flags, help, type=str, default=None,
                  validator=None, action=None, metavar=None, commands=()):
-        self.name = name
-        self.flags = flags
+        self.name = name            # attribute name on the parsed args
+        self.flags = flags          # e.g. ["--port"]
         self.help = help
-        self.type = type
+        self.type = type            # converts the command-line text
         self.default = default
-        self.validator = validator
-        self.action = action
+        self.validator = validator  # value -> None, or a problem message
+        self.action = action        # argparse action, e.g. "store_true"
         self.metavar = metavar
-        self.commands = commands
+        self.commands = commands    # subcommands that accept the option
 
     def add_to(self, parser):
         kwargs = {"dest": self.name, "help": self.help,
@@ -27,13 +30,16 @@ class Option:
         if self.action:
             kwargs["action"] = self.action
         else:
-            kwargs["type"] = self._convert
+            kwargs["type"] = self.convert
             if self.metavar:
                 kwargs["metavar"] = self.metavar
         parser.add_argument(*self.flags, **kwargs)
 
-    def _convert(self, text):
-        value = self.type(text)
+    def convert(self, text):
+        try:
+            value = self.type(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc))
         if self.validator is not None:
             problem = self.validator(value)
             if problem:
@@ -42,7 +48,6 @@ class Option:
 
 
 def directory_exists(value):
-    import os
     if not os.path.isdir(value):
         return "%r is not a directory" % value
     return None
@@ -58,4 +63,5 @@ REGISTRY = [
 
 
 def options_for(command):
+    """The registered options of one subcommand, in registry order."""
     return [o for o in REGISTRY if command in o.commands]

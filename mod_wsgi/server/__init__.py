@@ -1,34 +1,43 @@
-"""The Apache module built for this Python, and where to find it."""
+"""The Apache module built for this Python, and where to find it.
+
+setup.py builds it as mod_wsgi-py<X><Y><EXT_SUFFIX> in this directory,
+e.g. mod_wsgi-py311.cpython-311-x86_64-linux-gnu.so, so several Pythons
+can share one source tree without overwriting each other's module.
+"""
 
 import glob
-import importlib.machinery
+import importlib
 import os
 import sys
+import sysconfig
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
 def module_name():
     """File name of the module built for the running Python."""
-    return "mod_wsgi-py%d%d%s" % (sys.version_info[:2]
-                                   + (importlib.machinery.EXTENSION_SUFFIXES[0],))
+    suffix = sysconfig.get_config_var("EXT_SUFFIX") or ".so"
+    return "mod_wsgi-py%d%d%s" % (sys.version_info[:2] + (suffix,))
 
 
 def module_location():
-    """Absolute path of the built module, or None if it was not built."""
+    """Absolute path of the module built for the running Python, or None
+    if it was not built (or not installed with this package)."""
     path = os.path.join(HERE, module_name())
-    if os.path.exists(path):
+    if os.path.isfile(path):
         return path
-    # A build for this X.Y with another ABI tag (e.g. a debug build).
+    # Same X.Y, another ABI tag (e.g. a debug build of the interpreter).
     found = sorted(glob.glob(os.path.join(
-        HERE, "mod_wsgi-py%d%d*.so" % sys.version_info[:2])))
+        HERE, "mod_wsgi-py%d%d.*.so" % sys.version_info[:2])))
     return found[0] if found else None
 
 
-def apxs_config():
-    """What apxs said at build time (a dict), empty if unknown."""
+def build_settings():
+    """What apxs reported when the module was built, as a dict (APXS,
+    LIBEXECDIR, SBINDIR, TARGET, PROGNAME, SYSCONFDIR, INCLUDEDIR); empty
+    if unknown. setup.py writes them to the generated apxs_config.py."""
     try:
-        from mod_wsgi.server import apxs_config as cfg
+        generated = importlib.import_module("mod_wsgi.server.apxs_config")
     except ImportError:
         return {}
-    return {k: v for k, v in vars(cfg).items() if k.isupper()}
+    return {k: v for k, v in vars(generated).items() if k.isupper()}
