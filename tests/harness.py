@@ -25,6 +25,23 @@ BAD_LOG = re.compile(r"\[(?:[a-z_]+:)?(?:crit|alert|emerg)\]|"
                      # A child that ignored SIGTERM and had to be killed.
                      r"AH00046|still did not exit, sending a SIGKILL")
 
+# Apache 2.4.71's event MPM has a race of its own on `apachectl stop`
+# (SIGTERM): the child's main thread closes the sockets of connections
+# still listed as held by workers (close_worker_sockets) while the
+# listener thread has already freed the pool of one that was being
+# lingering-closed; the child segfaults in apr_os_sock_get.  It needs a
+# client to close its connection just as the stop arrives; seen 2 times in
+# 150 stops of a plain Apache with no mod_wsgi loaded, more often after a
+# slower (WSGI) request.  A crash is excused only when its core dump shows
+# exactly that frame: any other crash, or one without a core to look at,
+# fails the test.
+APACHE_RACE_FRAMES = (r"#0 .* in apr_os_sock_get \(\)",
+                      r"#1 .* in \?\? \(\) from .*mod_mpm_event\.so")
+CRASH_LINE = re.compile(r"AH0005[12]: child pid (\d+) exit signal "
+                        r"Segmentation fault")
+
+GRACEFUL_STOP = signal.SIGWINCH
+
 START_TIMEOUT = 15
 STOP_TIMEOUT = 10
 
@@ -147,6 +164,33 @@ def alive(pid):
     return fields is not None and fields[0] != "Z"
 
 
+# ----------------------------------------------------------- crashes
+
+def _allow_cores():
+    """In the child before exec: let Apache's processes dump core (up to
+    the hard limit) into their CoreDumpDirectory."""
+    import resource
+    soft, hard = resource.getrlimit(resource.RLIMIT_CORE)
+    if hard != 0 and soft != hard:
+        resource.setrlimit(resource.RLIMIT_CORE, (hard, hard))
+
+
+def core_backtrace(core):
+    """The crashing thread's backtrace in a core of our httpd, or None
+    when gdb is not there to read it."""
+    gdb = shutil.which("gdb")
+    if gdb is None:
+        return None
+    out = subprocess.run([gdb, "-batch", "-nx", "-ex", "bt 4", httpd_binary(),
+                          core], capture_output=True, text=True, timeout=120)
+    return out.stdout
+
+
+def is_apache_stop_race(core):
+    bt = core_backtrace(core)
+    return bt is not None and all(re.search(f, bt) for f in APACHE_RACE_FRAMES)
+
+
 # ----------------------------------------------------------- the server
 
 MPM_TUNING = """\
@@ -205,7 +249,13 @@ class ApacheServer:
         self.conf_path = os.path.join(self.root, "httpd.conf")
         self.log_path = os.path.join(self.root, "error.log")
         self.stdout_path = os.path.join(self.root, "stdout.log")
+        # Writable by the unprivileged children: a crash leaves a core
+        # here, which bad_lines() reads to tell Apache's race from ours.
+        self.cores = os.path.join(self.root, "cores")
+        os.makedirs(self.cores)
+        os.chmod(self.cores, 0o777)
         self._mark = 0
+        self.excused = []       # crash lines shown to be Apache's own race
         mods = modules_dir()
         builtin = compiled_in_modules()
         lines = [
@@ -217,6 +267,7 @@ class ApacheServer:
             "LogLevel %s" % loglevel,
             'DefaultRuntimeDir "%s"' % self.root,
             'DocumentRoot "%s/htdocs"' % self.root,
+            'CoreDumpDirectory "%s"' % self.cores,
             "Timeout 20",
             "GracefulShutdownTimeout 5",
             "KeepAliveTimeout 5",
@@ -290,7 +341,8 @@ class ApacheServer:
             self.proc = subprocess.Popen(
                 [httpd_binary(), "-f", self.conf_path, "-DFOREGROUND"],
                 stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                start_new_session=True, env=self._env())
+                start_new_session=True, env=self._env(),
+                preexec_fn=_allow_cores)
         finally:
             out.close()
         deadline = time.monotonic() + timeout
@@ -344,15 +396,16 @@ class ApacheServer:
     def signal(self, sig):
         os.kill(self.proc.pid, sig)
 
-    def stop(self, timeout=STOP_TIMEOUT):
-        """SIGTERM to our pid, bounded wait, then SIGKILL.  Returns the
-        seconds the graceful part took and the pids that had to be killed
-        afterwards (children left behind)."""
+    def stop(self, timeout=STOP_TIMEOUT, sig=None):
+        """Stops our pid (SIGTERM, `apachectl stop`, unless told: e.g.
+        GRACEFUL_STOP, `apachectl graceful-stop`), bounded wait, then
+        SIGKILL.  Returns the seconds the graceful part took and the pids
+        that had to be killed afterwards (children left behind)."""
         if self.proc is None:
             return 0.0, []
         t0 = time.monotonic()
         if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
+            self.proc.send_signal(signal.SIGTERM if sig is None else sig)
             try:
                 self.proc.wait(timeout)
             except subprocess.TimeoutExpired:
@@ -477,8 +530,38 @@ class ApacheServer:
         for report in glob.glob(os.path.join(self.root, "asan*")):
             with open(report, errors="replace") as f:
                 text += "\n" + f.read()
-        return [line for line in text.splitlines()
-                if BAD_LOG.search(line) and not any(re.search(a, line) for a in allow)]
+        bad = [line for line in text.splitlines()
+               if BAD_LOG.search(line) and not any(re.search(a, line) for a in allow)]
+        return self._excuse_apache_race(bad)
+
+    def _cores_of(self, pid, ncrashes):
+        """Core files of the crashed child pid: core.PID, or a lone `core`
+        when only one child crashed (kernel.core_uses_pid=0)."""
+        named = os.path.join(self.cores, "core.%d" % pid)
+        if os.path.exists(named):
+            return named
+        plain = os.path.join(self.cores, "core")
+        if ncrashes == 1 and os.path.exists(plain):
+            return plain
+        return None
+
+    def _excuse_apache_race(self, bad):
+        crashes = [CRASH_LINE.search(line) for line in bad]
+        ncrashes = sum(1 for m in crashes if m)
+        kept = []
+        for line, m in zip(bad, crashes):
+            if m and self.mpm == "event":
+                core = self._cores_of(int(m.group(1)), ncrashes)
+                if core and is_apache_stop_race(core):
+                    if line not in self.excused:
+                        self.excused.append(line)
+                    continue
+                line += ("  [no core to tell it from Apache's stop race: "
+                         "install gdb]" if shutil.which("gdb") is None
+                         else "" if core else "  [no core dump found in %s]"
+                         % self.cores)
+            kept.append(line)
+        return kept
 
     def check_log(self, since=0, allow=()):
         bad = self.bad_lines(since, allow)

@@ -280,3 +280,113 @@ def test_world_writable_socket_dir_refused(make_server):
     assert srv.start(expect_fail=True) != 0
     assert "WSGI0719" in srv.error_log()
     assert "world-writable" in srv.error_log()
+
+
+# ------------------------------------------------- timeouts and limits
+
+def wait_new_pid(srv, old, timeout=15):
+    """The pid serving /d/pid once it is not `old` (bounded)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            r = srv.get("/d/pid", timeout=10)
+            if r.status_code == 200 and int(r.text) != old:
+                return int(r.text)
+        except requests.RequestException:
+            pass
+        time.sleep(0.1)
+    return None
+
+
+@pytest.mark.allow_log("WSGI0730", "WSGI0732")
+def test_request_timeout_is_504_and_the_process_is_replaced(make_server):
+    srv = make_server(daemon_conf("processes=1 threads=4 request-timeout=2"))
+    old = int(srv.get("/d/pid").text)
+    t0 = time.monotonic()
+    r = srv.get("/d/sleep?30", timeout=25)
+    took = time.monotonic() - t0
+    assert r.status_code == 504
+    assert took < 10, took
+    assert "WSGI0730" in srv.wait_log("WSGI0730", mark=0)
+    new = wait_new_pid(srv, old)
+    assert new is not None and new != old
+    # The stuck thread did not keep the old process alive.
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and os.path.exists("/proc/%d" % old):
+        time.sleep(0.1)
+    assert not os.path.exists("/proc/%d/status" % old) or \
+        "zombie" in open("/proc/%d/status" % old).read()
+
+
+def test_request_timeout_spares_requests_that_finish(make_server):
+    srv = make_server(daemon_conf("processes=1 threads=4 request-timeout=5"))
+    pid = int(srv.get("/d/pid").text)
+    codes = load(srv, "/d/sleep?0.5", 12, workers=4)
+    assert codes == [200] * 12
+    assert int(srv.get("/d/pid").text) == pid
+    assert "WSGI0730" not in srv.log()
+
+
+@pytest.mark.allow_log("WSGI0735")
+def test_queue_timeout_is_503(make_server):
+    srv = make_server(daemon_conf("processes=1 threads=1 queue-timeout=1"))
+    assert srv.get("/d/pid").status_code == 200
+    with concurrent.futures.ThreadPoolExecutor(2) as ex:
+        slow = ex.submit(get_status, srv, "/d/sleep?3")
+        time.sleep(0.3)
+        queued = ex.submit(get_status, srv, "/d/pid")
+        assert slow.result() == 200
+        assert queued.result() == 503
+    assert "WSGI0735" in srv.wait_log("WSGI0735", mark=0)
+    assert srv.get("/d/pid").status_code == 200
+
+
+def test_inactivity_timeout_replaces_an_idle_process(make_server):
+    srv = make_server(daemon_conf("processes=1 threads=2 inactivity-timeout=1"),
+                      loglevel="info")
+    old = int(srv.get("/d/pid").text)
+    time.sleep(2.5)
+    new = wait_new_pid(srv, old)
+    assert new is not None and new != old
+    assert re.search(r"WSGI0731.*inactivity-timeout", srv.log())
+
+
+def test_restart_interval_recycles_under_load_without_failures(make_server):
+    srv = make_server(daemon_conf("processes=1 threads=4 restart-interval=1 "
+                                  "graceful-timeout=5"))
+
+    def one(i):
+        time.sleep(i * 0.01)
+        try:
+            r = srv.get("/d/sleep?0.1", timeout=30)
+            return r.status_code, r.text
+        except requests.RequestException as e:
+            return 0, str(e)
+    with concurrent.futures.ThreadPoolExecutor(4) as ex:
+        results = list(ex.map(one, range(60)))
+    codes = [c for c, _ in results]
+    assert codes.count(200) == 60, {c: codes.count(c) for c in set(codes)}
+    assert len({t for _, t in results}) >= 2
+    assert re.search(r"WSGI0731.*restart-interval", srv.log())
+
+
+@pytest.mark.allow_log("WSGI0703", "WSGI0715")
+def test_daemon_dying_mid_request_is_502_naming_the_pid(make_server):
+    srv = make_server(daemon_conf("processes=1 threads=2"))
+    pid = int(srv.get("/d/pid").text)
+    assert srv.get("/d/die").status_code == 502
+    log = srv.wait_log(r"WSGI0715.*signal 9", mark=0)
+    assert re.search(r"WSGI0703.*daemon process %d of group 'demo'" % pid, log)
+    assert re.search(r"WSGI0715.*%d.*signal 9" % pid, log)
+    assert wait_new_pid(srv, pid) is not None
+
+
+def test_resource_limits_are_applied(make_server):
+    srv = make_server(daemon_conf(
+        "processes=1 threads=2 cpu-time-limit=300 memory-limit=3000000000 "
+        "virtual-memory-limit=6000000000 stack-size=524288"))
+    lim = srv.get("/d/limits").json()
+    assert lim == {"RLIMIT_CPU": 300, "RLIMIT_DATA": 3000000000,
+                   "RLIMIT_AS": 6000000000}
+    # Embedded mode is left alone.
+    assert srv.get("/e/limits").json()["RLIMIT_CPU"] != 300

@@ -46,6 +46,7 @@
 #include <sys/un.h>
 #include <sys/stat.h>
 #include <poll.h>
+#include <signal.h>
 #include <unistd.h>
 #include <pwd.h>
 #include <grp.h>
@@ -200,6 +201,15 @@ typedef struct wsgi_daemon {
     int socket_timeout;
     int connect_timeout;
     int shutdown_timeout;
+    int graceful_timeout;
+    int request_timeout;
+    int inactivity_timeout;
+    int restart_interval;
+    int queue_timeout;
+    int cpu_time_limit;             /* seconds, RLIMIT_CPU */
+    apr_int64_t memory_limit;       /* bytes, RLIMIT_DATA */
+    apr_int64_t virtual_memory_limit;   /* bytes, RLIMIT_AS */
+    apr_int64_t stack_size;         /* bytes, per worker thread */
     int listen_backlog;
     int header_buffer_size;
     int response_buffer_size;
@@ -229,7 +239,18 @@ void wsgi_daemons_pre_config(apr_pool_t *pconf);
 int wsgi_remote_handler(request_rec *r, wsgi_request_config *rc,
                         wsgi_daemon *d);
 
+/* wsgi_monitor.c: a daemon process watching its own requests. */
+extern WSGI_THREAD_LOCAL int wsgi_monitor_slot;
+extern int wsgi_daemon_recycling;       /* maximum-requests reached */
+void wsgi_monitor_init(apr_pool_t *p, int nslots);
+void wsgi_monitor_begin(int fd);
+void wsgi_monitor_end(void);
+int wsgi_monitor_claim_head(void);
+int wsgi_monitor_run(wsgi_daemon *d, int wake_fd,
+                     volatile sig_atomic_t *stopping, void (*stop)(int));
+
 /* wsgi_wire.c: frame I/O on a connected socket, and the daemon's side. */
+int wsgi_wire_send_error(int fd, int status, int timeout_ms);
 int wsgi_wire_send(int fd, int type, const void *payload, apr_size_t len,
                    int timeout_ms);
 int wsgi_wire_read(int fd, void *buf, apr_size_t len, int timeout_ms);

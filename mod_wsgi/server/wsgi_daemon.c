@@ -21,6 +21,9 @@
 
 #include <limits.h>
 #include <fcntl.h>
+#include <sys/wait.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 #include <signal.h>
 
 apr_array_header_t *wsgi_daemons = NULL;
@@ -104,16 +107,29 @@ static const char *wsgi_opt_group(cmd_parms *cmd, const char *key,
     return NULL;
 }
 
-/* Time options: whole seconds, 0 disables. Accepted and checked now,
- * acted on by the daemon supervision as it grows. */
+/* Time options accepted and checked, not acted on yet: named at start-up
+ * in a WSGI0720 notice, so nobody believes they are enforced. */
 static const char *const wsgi_time_options[] = {
-    "inactivity-timeout", "request-timeout", "graceful-timeout",
     "eviction-timeout", "startup-timeout", "deadlock-timeout",
-    "restart-interval", "queue-timeout", "cpu-time-limit",
     "interrupt-timeout", "response-socket-timeout", NULL};
 
-static const char *const wsgi_size_options[] = {
-    "stack-size", "memory-limit", "virtual-memory-limit", NULL};
+/* A byte count: digits, at least min. */
+static const char *wsgi_opt_bytes(cmd_parms *cmd, const char *key,
+                                  const char *val, apr_int64_t min,
+                                  apr_int64_t *out)
+{
+    char *end;
+    apr_int64_t v;
+
+    errno = 0;
+    v = apr_strtoi64(val, &end, 10);
+    if (errno || *end || !*val || v < min)
+        return apr_psprintf(cmd->pool, "WSGIDaemonProcess: %s=%s is not a "
+                            "byte count of at least %" APR_INT64_T_FMT,
+                            key, val, min);
+    *out = v;
+    return NULL;
+}
 
 static int wsgi_in_list(const char *const *list, const char *key)
 {
@@ -198,6 +214,25 @@ static const char *wsgi_daemon_option(cmd_parms *cmd, wsgi_daemon *d,
         err = wsgi_opt_int(cmd, key, val, 0, 86400, &d->connect_timeout);
     else if (!strcmp(key, "shutdown-timeout"))
         err = wsgi_opt_int(cmd, key, val, 0, 86400, &d->shutdown_timeout);
+    else if (!strcmp(key, "graceful-timeout"))
+        err = wsgi_opt_int(cmd, key, val, 0, 86400, &d->graceful_timeout);
+    else if (!strcmp(key, "request-timeout"))
+        err = wsgi_opt_int(cmd, key, val, 0, INT_MAX, &d->request_timeout);
+    else if (!strcmp(key, "inactivity-timeout"))
+        err = wsgi_opt_int(cmd, key, val, 0, INT_MAX,
+                           &d->inactivity_timeout);
+    else if (!strcmp(key, "restart-interval"))
+        err = wsgi_opt_int(cmd, key, val, 0, INT_MAX, &d->restart_interval);
+    else if (!strcmp(key, "queue-timeout"))
+        err = wsgi_opt_int(cmd, key, val, 0, INT_MAX, &d->queue_timeout);
+    else if (!strcmp(key, "cpu-time-limit"))
+        err = wsgi_opt_int(cmd, key, val, 0, INT_MAX, &d->cpu_time_limit);
+    else if (!strcmp(key, "memory-limit"))
+        err = wsgi_opt_bytes(cmd, key, val, 0, &d->memory_limit);
+    else if (!strcmp(key, "virtual-memory-limit"))
+        err = wsgi_opt_bytes(cmd, key, val, 0, &d->virtual_memory_limit);
+    else if (!strcmp(key, "stack-size"))
+        err = wsgi_opt_bytes(cmd, key, val, 0, &d->stack_size);
     else if (!strcmp(key, "listen-backlog"))
         err = wsgi_opt_int(cmd, key, val, 1, 65535, &d->listen_backlog);
     else if (!strcmp(key, "header-buffer-size"))
@@ -219,8 +254,7 @@ static const char *wsgi_daemon_option(cmd_parms *cmd, wsgi_daemon *d,
         if (strcasecmp(val, "on") && strcasecmp(val, "off"))
             err = "WSGIDaemonProcess: server-metrics= must be On or Off";
     }
-    else if (wsgi_in_list(wsgi_time_options, key) ||
-             wsgi_in_list(wsgi_size_options, key)) {
+    else if (wsgi_in_list(wsgi_time_options, key)) {
         err = wsgi_opt_int(cmd, key, val, 0, INT_MAX, &ignored);
         d->not_enforced = d->not_enforced
                               ? apr_pstrcat(cmd->pool, d->not_enforced, ", ",
@@ -272,6 +306,7 @@ const char *wsgi_add_daemon(cmd_parms *cmd, void *dummy, const char *args)
     d->listen_backlog = 100;
     d->header_buffer_size = 32768;
     d->shutdown_timeout = 5;
+    d->graceful_timeout = 15;
     d->connect_timeout = 15;
     d->listen_fd = -1;
     while (err == NULL && *(opt = ap_getword_conf(cmd->pool, &args))) {
@@ -315,6 +350,7 @@ wsgi_daemon *wsgi_find_daemon(request_rec *r, const char *name)
 static volatile sig_atomic_t wsgi_daemon_stopping = 0;
 static int wsgi_wake_pipe[2] = {-1, -1};
 static apr_uint32_t wsgi_daemon_requests = 0;
+int wsgi_daemon_recycling = 0;
 
 static void wsgi_daemon_signal(int sig)
 {
@@ -341,9 +377,13 @@ static int wsgi_daemon_accept(wsgi_daemon *d)
 
     for (;;) {
         if (wsgi_daemon_stopping) {
-            /* Stopping: take what is already queued, nothing more. The
+            /* A recycle leaves the queue to the process that replaces
+             * this one: the parent keeps the socket. Apache stopping or
+             * restarting: take what is already queued, nothing more (the
              * parent unlinked the socket path first, so the queue only
-             * shrinks. */
+             * shrinks), or those connections would be lost. */
+            if (wsgi_daemon_recycling)
+                return -1;
             fd = accept(d->listen_fd, NULL, NULL);
             return fd >= 0 ? fd : -1;
         }
@@ -374,6 +414,7 @@ static int wsgi_daemon_accept(wsgi_daemon *d)
 typedef struct {
     wsgi_daemon *d;
     apr_pool_t *pool;
+    int slot;               /* its slot in wsgi_monitor.c */
 } wsgi_worker;
 
 static void *APR_THREAD_FUNC wsgi_daemon_worker(apr_thread_t *thread,
@@ -384,24 +425,31 @@ static void *APR_THREAD_FUNC wsgi_daemon_worker(apr_thread_t *thread,
     apr_pool_t *p = w->pool;
     int fd, flags;
 
+    wsgi_monitor_slot = w->slot;
     while ((fd = wsgi_daemon_accept(d)) >= 0) {
         /* The accepted socket inherits O_NONBLOCK; the wire code polls
          * before every read and write, so that is what it wants. */
         flags = fcntl(fd, F_GETFL);
         if (flags >= 0)
             fcntl(fd, F_SETFL, flags | O_NONBLOCK);
+        wsgi_monitor_begin(fd);
         wsgi_daemon_serve(d, fd, p);
+        wsgi_monitor_end();
         close(fd);
         apr_pool_clear(p);
         if (d->maximum_requests > 0 &&
             apr_atomic_inc32(&wsgi_daemon_requests) + 1 ==
                 (apr_uint32_t)d->maximum_requests) {
             /* Recycle: stop taking requests; the parent starts a fresh
-             * process when this one exits. */
+             * process when this one exits, and the connections queued on
+             * the group's socket meanwhile wait for it (or go to the
+             * group's other processes). */
             ap_log_error(APLOG_MARK, APLOG_INFO, 0, d->server,
-                         "mod_wsgi (pid=%d): daemon group '%s' reached "
-                         "maximum-requests=%d; restarting", (int)getpid(),
-                         d->name, d->maximum_requests);
+                         WSGI_LOGNO(0733) "daemon group '%s' (pid %d): "
+                         "maximum-requests=%d reached; restarting this "
+                         "process", d->name, (int)getpid(),
+                         d->maximum_requests);
+            wsgi_daemon_recycling = 1;
             wsgi_daemon_signal(0);
         }
     }
@@ -434,6 +482,34 @@ static void wsgi_daemon_drop_privileges(wsgi_daemon *d)
     }
 }
 
+/* cpu-time-limit, memory-limit, virtual-memory-limit: the kernel
+ * enforces them; a process over its CPU time gets SIGXCPU (and the
+ * parent starts a new one), one over a memory limit gets MemoryError from
+ * Python's allocator. Only the soft CPU limit is set, so that SIGXCPU
+ * comes (the hard one would be SIGKILL). */
+static void wsgi_daemon_rlimit(wsgi_daemon *d, int resource, const char *opt,
+                               apr_int64_t value, int soft_only)
+{
+    struct rlimit rl;
+
+    if (value <= 0)
+        return;
+    rl.rlim_cur = (rlim_t)value;
+    rl.rlim_max = soft_only ? RLIM_INFINITY : (rlim_t)value;
+    if (setrlimit(resource, &rl) < 0)
+        ap_log_error(APLOG_MARK, APLOG_WARNING, errno, d->server,
+                     WSGI_LOGNO(0734) "daemon group '%s': cannot set "
+                     "%s=%" APR_INT64_T_FMT, d->name, opt, value);
+}
+
+static void wsgi_daemon_limits(wsgi_daemon *d)
+{
+    wsgi_daemon_rlimit(d, RLIMIT_CPU, "cpu-time-limit", d->cpu_time_limit, 1);
+    wsgi_daemon_rlimit(d, RLIMIT_DATA, "memory-limit", d->memory_limit, 0);
+    wsgi_daemon_rlimit(d, RLIMIT_AS, "virtual-memory-limit",
+                       d->virtual_memory_limit, 0);
+}
+
 static void wsgi_daemon_main(apr_pool_t *pconf, server_rec *s, wsgi_daemon *d)
 {
     apr_thread_t **threads;
@@ -456,15 +532,24 @@ static void wsgi_daemon_main(apr_pool_t *pconf, server_rec *s, wsgi_daemon *d)
     apr_signal(SIGINT, wsgi_daemon_signal);
     apr_signal(SIGHUP, wsgi_daemon_signal);
     apr_signal(SIGUSR1, wsgi_daemon_signal);
+    /* apachectl graceful-stop signals the process group with SIGWINCH,
+     * whose default is to be ignored: daemons would outlive Apache. */
+    apr_signal(SIGWINCH, wsgi_daemon_signal);
     apr_signal(SIGPIPE, SIG_IGN);
 
     wsgi_daemon_drop_privileges(d);
+    /* And whatever way the parent goes, its daemons go too (set after the
+     * credential change, which clears it). */
+    prctl(PR_SET_PDEATHSIG, SIGTERM);
+    if (getppid() == 1)
+        _exit(0);
     if (d->umask != WSGI_UNSET)
         umask((mode_t)d->umask);
     if (d->home && chdir(d->home) < 0)
         ap_log_error(APLOG_MARK, APLOG_ERR, errno, s, WSGI_LOGNO(0713)
                      "daemon group '%s': cannot change to home=%s",
                      d->name, d->home);
+    wsgi_daemon_limits(d);
     if (d->lang)
         setenv("LANG", d->lang, 1);
     if (d->locale)
@@ -487,24 +572,30 @@ static void wsgi_daemon_main(apr_pool_t *pconf, server_rec *s, wsgi_daemon *d)
     apr_pool_create(&tp, pconf);
     threads = apr_pcalloc(tp, d->threads * sizeof(*threads));
     workers = apr_pcalloc(tp, d->threads * sizeof(*workers));
+    wsgi_monitor_init(tp, d->threads);
     for (i = 0; i < d->threads; i++) {
         workers[i].d = d;
+        workers[i].slot = i;
         apr_pool_create(&workers[i].pool, tp);
     }
     apr_threadattr_create(&attr, tp);
+    if (d->stack_size > 0)
+        apr_threadattr_stacksize_set(attr, (apr_size_t)d->stack_size);
     for (i = 0; i < d->threads; i++)
         apr_thread_create(&threads[i], attr, wsgi_daemon_worker, &workers[i],
                           tp);
 
-    /* The byte in the wake pipe stays there: every worker sees it. */
-    while (!wsgi_daemon_stopping) {
-        struct pollfd pfd;
-
-        pfd.fd = wsgi_wake_pipe[0];
-        pfd.events = POLLIN;
-        if (poll(&pfd, 1, -1) < 0 && errno != EINTR)
-            break;
+    /* The byte in the wake pipe stays there: every worker sees it. The
+     * monitor returns once stopping and the requests in flight finished,
+     * or were given up on. */
+    if (wsgi_monitor_run(d, wsgi_wake_pipe[0], &wsgi_daemon_stopping,
+                         wsgi_daemon_signal) > 0) {
+        /* A thread still in the application holds Python: no atexit, no
+         * teardown, just go (the WSGI0732 warning said why). */
+        _exit(0);
     }
+    ap_log_error(APLOG_MARK, APLOG_INFO, 0, s, "mod_wsgi (pid=%d): daemon "
+                 "group '%s' stopping", (int)getpid(), d->name);
     for (i = 0; i < d->threads; i++) {
         apr_status_t ignored;
 
@@ -634,6 +725,54 @@ static int wsgi_daemon_listen(apr_pool_t *pconf, server_rec *s,
     return 0;
 }
 
+/*
+ * The parent's configuration pool goes: at a restart the old generation
+ * is told to finish (the new one starts from post_config); at a stop the
+ * parent also waits for them, bounded by shutdown-timeout, so that no
+ * daemon outlives Apache, however it was stopped (graceful-stop signals
+ * only Apache's own children).
+ */
+static apr_status_t wsgi_daemons_stop(void *data)
+{
+    apr_array_header_t *groups = data;
+    int i, k, state = AP_MPMQ_STARTING, wait_secs = 0;
+    apr_time_t deadline;
+
+    ap_mpm_query(AP_MPMQ_MPM_STATE, &state);
+    for (i = 0; i < groups->nelts; i++) {
+        wsgi_daemon *d = APR_ARRAY_IDX(groups, i, wsgi_daemon *);
+
+        for (k = 0; d->procs && k < d->processes; k++) {
+            if (d->procs[k].pid > 0)
+                kill(d->procs[k].pid, SIGTERM);
+        }
+        if (d->shutdown_timeout > wait_secs)
+            wait_secs = d->shutdown_timeout;
+    }
+    /* A restart only clears the pool; a stop ends with Apache exiting. */
+    if (state != AP_MPMQ_STOPPING &&
+        ap_state_query(AP_SQ_MAIN_STATE) != AP_SQ_MS_EXITING)
+        return APR_SUCCESS;
+    deadline = apr_time_now() + apr_time_from_sec(wait_secs + 1);
+    for (i = 0; i < groups->nelts; i++) {
+        wsgi_daemon *d = APR_ARRAY_IDX(groups, i, wsgi_daemon *);
+
+        for (k = 0; d->procs && k < d->processes; k++) {
+            pid_t pid = d->procs[k].pid;
+
+            while (pid > 0 && waitpid(pid, NULL, WNOHANG) == 0) {
+                if (apr_time_now() > deadline) {
+                    kill(pid, SIGKILL);
+                    waitpid(pid, NULL, 0);
+                    break;
+                }
+                apr_sleep(apr_time_from_msec(20));
+            }
+        }
+    }
+    return APR_SUCCESS;
+}
+
 /* Checks the socket directory the way a 503 would find out too late. */
 static const char *wsgi_socket_dir_problem(apr_pool_t *p, const char *prefix)
 {
@@ -705,6 +844,8 @@ int wsgi_daemons_start(apr_pool_t *pconf, apr_pool_t *ptemp, server_rec *s)
                          "enforced yet by this version", d->name, d->file,
                          d->line, d->not_enforced);
     }
+    apr_pool_cleanup_register(pconf, wsgi_daemons, wsgi_daemons_stop,
+                              apr_pool_cleanup_null);
     for (i = 0; i < wsgi_daemons->nelts; i++) {
         wsgi_daemon *d = APR_ARRAY_IDX(wsgi_daemons, i, wsgi_daemon *);
 

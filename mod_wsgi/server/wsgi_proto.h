@@ -27,7 +27,7 @@
 
 #define WSGI_PROTO_MAGIC0 'W'
 #define WSGI_PROTO_MAGIC1 'G'
-#define WSGI_PROTO_VERSION 1
+#define WSGI_PROTO_VERSION 2
 #define WSGI_PROTO_HEAD_SIZE 8
 
 /* The largest payload any peer may send, whatever the configuration. */
@@ -41,7 +41,8 @@ enum wsgi_frame_type {
     WSGI_FRAME_DATA = 5,        /* response body bytes */
     WSGI_FRAME_END = 6,         /* response complete */
     WSGI_FRAME_ABORT = 7,       /* either side gives up on the request */
-    WSGI_FRAME_MAX = 7
+    WSGI_FRAME_HELLO = 8,       /* daemon to child, first: 4-byte BE pid */
+    WSGI_FRAME_MAX = 8
 };
 
 enum wsgi_proto_status {

@@ -195,7 +195,8 @@ int wsgi_remote_handler(request_rec *r, wsgi_request_config *rc,
     apr_bucket_brigade *bb;
     unsigned char *payload;
     wsgi_frame_head h;
-    int fd, timeout_ms, proto, status = OK, body;
+    int fd, timeout_ms, proto, status = OK, body, got;
+    long pid = 0;               /* the daemon process, from its HELLO */
 
     timeout_ms = (d->socket_timeout > 0
                       ? d->socket_timeout
@@ -219,9 +220,17 @@ int wsgi_remote_handler(request_rec *r, wsgi_request_config *rc,
     }
     /* body == -2: the daemon stopped reading; its answer may explain. */
 
-    if (wsgi_remote_frame(fd, r->pool, (uint32_t)d->header_buffer_size,
-                          timeout_ms, &h, &payload, &proto) < 0 ||
-        h.type != WSGI_FRAME_RESPONSE) {
+    got = wsgi_remote_frame(fd, r->pool, (uint32_t)d->header_buffer_size,
+                            timeout_ms, &h, &payload, &proto);
+    if (got == 0 && h.type == WSGI_FRAME_HELLO) {
+        if (h.length == 4)
+            pid = ((long)payload[0] << 24) | ((long)payload[1] << 16) |
+                  ((long)payload[2] << 8) | (long)payload[3];
+        got = wsgi_remote_frame(fd, r->pool,
+                                (uint32_t)d->header_buffer_size, timeout_ms,
+                                &h, &payload, &proto);
+    }
+    if (got < 0 || h.type != WSGI_FRAME_RESPONSE) {
         if (proto == WSGI_PROTO_TOO_BIG)
             ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, WSGI_LOGNO(0705)
                           "response headers from daemon process group '%s' "
@@ -238,10 +247,11 @@ int wsgi_remote_handler(request_rec *r, wsgi_request_config *rc,
         }
         else
             ap_log_rerror(APLOG_MARK, APLOG_ERR, errno, r, WSGI_LOGNO(0703)
-                          "daemon process of group '%s' closed the "
-                          "connection without a response (it crashed, was "
-                          "killed or restarted); see the error log around "
-                          "this time for its exit", d->name);
+                          "daemon process %ld of group '%s' closed the "
+                          "connection without a response to %s: it "
+                          "crashed, was killed or restarted (the WSGI0715 "
+                          "line of the Apache parent names the signal)",
+                          pid, d->name, r->uri);
         close(fd);
         return HTTP_BAD_GATEWAY;
     }
@@ -262,9 +272,9 @@ int wsgi_remote_handler(request_rec *r, wsgi_request_config *rc,
         if (wsgi_remote_frame(fd, sub, WSGI_PROTO_MAX_PAYLOAD, timeout_ms,
                               &h, &payload, &proto) < 0) {
             ap_log_rerror(APLOG_MARK, APLOG_ERR, errno, r, WSGI_LOGNO(0707)
-                          "daemon process group '%s' stopped in the middle "
-                          "of the response to %s; the client gets it cut "
-                          "short", d->name, r->uri);
+                          "daemon process %ld of group '%s' stopped in the "
+                          "middle of the response to %s; the client gets "
+                          "it cut short", pid, d->name, r->uri);
             done = 1;
         }
         else if (h.type == WSGI_FRAME_DATA) {

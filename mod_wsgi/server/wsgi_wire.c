@@ -196,6 +196,11 @@ static int wsgi_wire_transport_start(wsgi_transport *t, int status,
     int i, k = 0;
 
     (void)status;
+    /* request-timeout may have answered this request already (504). */
+    if (!wsgi_monitor_claim_head()) {
+        w->failed = 1;
+        return -1;
+    }
     wsgi_wire_spool(w);
     pairs[k].name = ":status";
     pairs[k].name_len = 7;
@@ -365,7 +370,9 @@ fail:
 
 /* Nothing went out yet: ask the Apache child to answer with this status
  * itself, so its ErrorDocument and error page apply. */
-static void wsgi_daemon_error(wsgi_wire_transport *w, int status)
+/* An error status instead of a response head: the Apache child answers
+ * the client with it (its own error page, ErrorDocument and all). */
+int wsgi_wire_send_error(int fd, int status, int timeout_ms)
 {
     unsigned char buf[64];
     wsgi_pair pair;
@@ -378,9 +385,29 @@ static void wsgi_daemon_error(wsgi_wire_transport *w, int status)
     pair.value = code;
     pair.value_len = (uint32_t)strlen(code);
     size = wsgi_proto_put_pairs(buf, sizeof(buf), &pair, 1);
-    if (size > 0)
-        wsgi_wire_send(w->fd, WSGI_FRAME_RESPONSE, buf, (apr_size_t)size,
-                       w->timeout_ms);
+    return size > 0 ? wsgi_wire_send(fd, WSGI_FRAME_RESPONSE, buf,
+                                     (apr_size_t)size, timeout_ms)
+                    : -1;
+}
+
+static void wsgi_daemon_error(wsgi_wire_transport *w, int status)
+{
+    if (wsgi_monitor_claim_head())
+        wsgi_wire_send_error(w->fd, status, w->timeout_ms);
+}
+
+/* Who answers: the Apache child names this pid if the connection then
+ * closes without a response. */
+static void wsgi_daemon_hello(int fd, int timeout_ms)
+{
+    unsigned char pid[4];
+    uint32_t v = (uint32_t)getpid();
+
+    pid[0] = (unsigned char)(v >> 24);
+    pid[1] = (unsigned char)(v >> 16);
+    pid[2] = (unsigned char)(v >> 8);
+    pid[3] = (unsigned char)v;
+    wsgi_wire_send(fd, WSGI_FRAME_HELLO, pid, sizeof(pid), timeout_ms);
 }
 
 void wsgi_daemon_serve(wsgi_daemon *d, int fd, apr_pool_t *p)
@@ -408,6 +435,7 @@ void wsgi_daemon_serve(wsgi_daemon *d, int fd, apr_pool_t *p)
     w->base.write = wsgi_wire_transport_write;
     w->base.send_file = wsgi_wire_transport_send_file;
     w->base.finish = wsgi_wire_transport_finish;
+    wsgi_daemon_hello(fd, w->timeout_ms);
 
     /* The environ is bounded like Apache bounds request headers. */
     if (wsgi_wire_read(fd, raw, sizeof(raw), w->timeout_ms) < 0 ||
@@ -429,6 +457,27 @@ void wsgi_daemon_serve(wsgi_daemon *d, int fd, apr_pool_t *p)
                      "malformed request frame; connection dropped",
                      d->name, (int)getpid());
         goto out;
+    }
+    /* queue-timeout: a request that waited this long (in Apache, in the
+     * socket's backlog) is answered 503 at once; its client has likely
+     * given up, and serving it would only delay those behind it. */
+    if (d->queue_timeout > 0) {
+        const char *start = wsgi_pair_get(pairs, n, ":request_start", p);
+        apr_time_t began = start ? (apr_time_t)apr_atoi64(start) : 0;
+
+        if (began > 0 && accepted - began >
+                             apr_time_from_sec(d->queue_timeout)) {
+            ap_log_error(APLOG_MARK, APLOG_ERR, 0, d->server,
+                         WSGI_LOGNO(0735) "daemon group '%s' (pid %d): a "
+                         "request waited %" APR_TIME_T_FMT " ms, more than "
+                         "queue-timeout=%ds; answering 503 (add processes= "
+                         "or threads= if this happens under normal load)",
+                         d->name, (int)getpid(),
+                         apr_time_as_msec(accepted - began),
+                         d->queue_timeout);
+            wsgi_daemon_error(w, HTTP_SERVICE_UNAVAILABLE);
+            goto out;
+        }
     }
     script = wsgi_pair_get(pairs, n, "SCRIPT_FILENAME", p);
     agroup = wsgi_pair_get(pairs, n, "mod_wsgi.application_group", p);

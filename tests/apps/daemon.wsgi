@@ -76,6 +76,17 @@ def application(environ, start_response):
     if path == "/big-headers":
         start_response("200 OK", [("X-Big", "x" * int(qs))])
         return [b"big"]
+    if path == "/limits":
+        import resource
+        lim = {name: resource.getrlimit(getattr(resource, name))[0]
+               for name in ("RLIMIT_CPU", "RLIMIT_DATA", "RLIMIT_AS")}
+        start_response("200 OK", [("Content-Type", "application/json")])
+        return [json.dumps(lim).encode()]
+    if path == "/die":
+        # The process dies in the middle of a request, before any answer.
+        import signal
+        os.kill(os.getpid(), signal.SIGKILL)
+        time.sleep(5)
     if path == "/sleep":
         time.sleep(float(qs))
         start_response("200 OK", [("Content-Type", "text/plain")])

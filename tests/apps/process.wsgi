@@ -24,6 +24,12 @@ def application(environ, start_response):
                 f.write("ran")
         atexit.register(bye)
         body = str(os.getpid())
+    elif path == "/segv":
+        # A crash of the child while it serves: what the harness must
+        # never mistake for Apache's own stop race.
+        import ctypes
+        ctypes.string_at(0)     # a NULL read: SIGSEGV in this thread
+        body = "still here"
     elif path == "/pid":
         body = str(os.getpid())
     elif path == "/signal":

@@ -51,7 +51,7 @@ static void test_head(void)
     CHECK(wsgi_proto_get_head(buf, 8, 100, &h) == WSGI_PROTO_BAD_MAGIC,
           "magic");
     buf[0] = 'W';
-    buf[2] = 2;
+    buf[2] = WSGI_PROTO_VERSION + 1;
     CHECK(wsgi_proto_get_head(buf, 8, 100, &h) == WSGI_PROTO_BAD_VERSION,
           "version");
 }

@@ -1,0 +1,217 @@
+/*
+ * wsgi_monitor.c: a daemon process watching its own requests.
+ *
+ * Each worker thread owns a slot: when it took a connection, whether the
+ * response head went out. The process's main thread runs the monitor: it
+ * enforces request-timeout, inactivity-timeout and restart-interval, and
+ * at the end bounds how long the process waits for requests still
+ * running (graceful-timeout for a recycle, shutdown-timeout for a stop).
+ * A stuck request cannot keep the process alive: its client gets a 504
+ * (or, past the head, a cut connection), the process exits, and the
+ * Apache parent starts a new one.
+ */
+
+#include "wsgi_common.h"
+
+#include <sys/socket.h>
+
+typedef struct {
+    apr_time_t started;     /* 0: idle */
+    int fd;
+    int head_sent;          /* the head (or our 504) went out */
+    int timed_out;          /* request-timeout fired for this request */
+} wsgi_slot;
+
+static apr_thread_mutex_t *wsgi_slots_lock = NULL;
+static wsgi_slot *wsgi_slots = NULL;
+static int wsgi_nslots = 0;
+static apr_time_t wsgi_last_activity = 0;
+
+WSGI_THREAD_LOCAL int wsgi_monitor_slot = -1;
+
+void wsgi_monitor_init(apr_pool_t *p, int nslots)
+{
+    apr_thread_mutex_create(&wsgi_slots_lock, APR_THREAD_MUTEX_DEFAULT, p);
+    wsgi_slots = apr_pcalloc(p, nslots * sizeof(*wsgi_slots));
+    wsgi_nslots = nslots;
+    wsgi_last_activity = apr_time_now();
+}
+
+void wsgi_monitor_begin(int fd)
+{
+    wsgi_slot *s;
+
+    if (wsgi_slots == NULL || wsgi_monitor_slot < 0)
+        return;
+    s = &wsgi_slots[wsgi_monitor_slot];
+    apr_thread_mutex_lock(wsgi_slots_lock);
+    s->started = apr_time_now();
+    s->fd = fd;
+    s->head_sent = 0;
+    s->timed_out = 0;
+    wsgi_last_activity = s->started;
+    apr_thread_mutex_unlock(wsgi_slots_lock);
+}
+
+void wsgi_monitor_end(void)
+{
+    wsgi_slot *s;
+
+    if (wsgi_slots == NULL || wsgi_monitor_slot < 0)
+        return;
+    s = &wsgi_slots[wsgi_monitor_slot];
+    apr_thread_mutex_lock(wsgi_slots_lock);
+    s->started = 0;
+    s->fd = -1;
+    wsgi_last_activity = apr_time_now();
+    apr_thread_mutex_unlock(wsgi_slots_lock);
+}
+
+/* The worker is about to send the response head: 1 if it may, 0 if the
+ * monitor already answered this request (with a 504) and the worker's
+ * response must be dropped. One of the two writes the head, never both:
+ * their frames would interleave on the socket. */
+int wsgi_monitor_claim_head(void)
+{
+    wsgi_slot *s;
+    int mine = 1;
+
+    if (wsgi_slots == NULL || wsgi_monitor_slot < 0)
+        return 1;
+    s = &wsgi_slots[wsgi_monitor_slot];
+    apr_thread_mutex_lock(wsgi_slots_lock);
+    if (s->head_sent)
+        mine = 0;
+    s->head_sent = 1;
+    apr_thread_mutex_unlock(wsgi_slots_lock);
+    return mine;
+}
+
+/* Called with the lock held. Upstream's rule, kept: a request running
+ * longer than request-timeout makes the whole process restart, since the
+ * thread cannot be taken back from Python. */
+static int wsgi_monitor_expire(wsgi_daemon *d, apr_time_t now)
+{
+    apr_interval_time_t limit = apr_time_from_sec(d->request_timeout);
+    int i, expired = 0;
+
+    for (i = 0; i < wsgi_nslots; i++) {
+        wsgi_slot *s = &wsgi_slots[i];
+
+        if (!s->started || s->timed_out || now - s->started <= limit)
+            continue;
+        s->timed_out = 1;
+        expired++;
+        ap_log_error(APLOG_MARK, APLOG_ERR, 0, d->server, WSGI_LOGNO(0730)
+                     "daemon group '%s' (pid %d): a request has run for "
+                     "more than request-timeout=%ds; answering it with 504 "
+                     "and replacing this process (raise request-timeout in "
+                     "WSGIDaemonProcess if such requests are expected)",
+                     d->name, (int)getpid(), d->request_timeout);
+        if (!s->head_sent) {
+            s->head_sent = 1;
+            wsgi_wire_send_error(s->fd, HTTP_GATEWAY_TIME_OUT, 1000);
+        }
+        /* Not closed: the worker still holds the descriptor and closes
+         * it; shutdown only makes its reads and writes fail. */
+        shutdown(s->fd, SHUT_RDWR);
+    }
+    return expired;
+}
+
+static int wsgi_monitor_busy(void)
+{
+    int i, busy = 0;
+
+    for (i = 0; i < wsgi_nslots; i++) {
+        if (wsgi_slots[i].started && !wsgi_slots[i].timed_out)
+            busy++;
+    }
+    return busy;
+}
+
+/* Slots still taken, stuck ones included: threads not to be joined. */
+static int wsgi_monitor_left(void)
+{
+    int i, left = 0;
+
+    apr_thread_mutex_lock(wsgi_slots_lock);
+    for (i = 0; i < wsgi_nslots; i++) {
+        if (wsgi_slots[i].started)
+            left++;
+    }
+    apr_thread_mutex_unlock(wsgi_slots_lock);
+    return left;
+}
+
+/*
+ * The main thread's loop until the process should stop (a signal,
+ * maximum-requests, or a timeout here), then the bounded wait for the
+ * requests in flight. Returns how many were still running when it gave
+ * up (0: all finished, the worker threads can be joined).
+ */
+int wsgi_monitor_run(wsgi_daemon *d, int wake_fd,
+                     volatile sig_atomic_t *stopping, void (*stop)(int))
+{
+    apr_time_t born = apr_time_now(), now, deadline;
+    const char *why = NULL;
+    int busy, waited_secs;
+
+    while (!*stopping) {
+        struct pollfd pfd;
+
+        pfd.fd = wake_fd;
+        pfd.events = POLLIN;
+        /* Timers have whole seconds: a quarter of a second is precise
+         * enough and costs nothing. */
+        if (poll(&pfd, 1, 250) < 0 && errno != EINTR)
+            break;
+        if (*stopping)
+            break;
+        now = apr_time_now();
+        apr_thread_mutex_lock(wsgi_slots_lock);
+        if (d->request_timeout > 0 && wsgi_monitor_expire(d, now) > 0)
+            why = "request-timeout";
+        busy = wsgi_monitor_busy();
+        if (why == NULL && d->inactivity_timeout > 0 && busy == 0 &&
+            now - wsgi_last_activity >
+                apr_time_from_sec(d->inactivity_timeout))
+            why = "inactivity-timeout";
+        apr_thread_mutex_unlock(wsgi_slots_lock);
+        if (why == NULL && d->restart_interval > 0 &&
+            now - born > apr_time_from_sec(d->restart_interval))
+            why = "restart-interval";
+        if (why != NULL) {
+            wsgi_daemon_recycling = 1;
+            ap_log_error(APLOG_MARK, APLOG_INFO, 0, d->server,
+                         WSGI_LOGNO(0731) "daemon group '%s' (pid %d): "
+                         "%s reached; restarting this process", d->name,
+                         (int)getpid(), why);
+            stop(0);
+        }
+    }
+
+    /* A recycle lets requests finish for graceful-timeout; a stop (or a
+     * process that already has a stuck request) for shutdown-timeout. */
+    waited_secs = (why != NULL && strcmp(why, "request-timeout")) ||
+                          (why == NULL && wsgi_daemon_recycling)
+                      ? d->graceful_timeout : d->shutdown_timeout;
+    deadline = apr_time_now() + apr_time_from_sec(waited_secs);
+    for (;;) {
+        apr_thread_mutex_lock(wsgi_slots_lock);
+        if (d->request_timeout > 0)
+            wsgi_monitor_expire(d, apr_time_now());
+        busy = wsgi_monitor_busy();
+        apr_thread_mutex_unlock(wsgi_slots_lock);
+        if (busy == 0 || apr_time_now() >= deadline)
+            break;
+        apr_sleep(apr_time_from_msec(20));
+    }
+    if (busy > 0)
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, d->server,
+                     WSGI_LOGNO(0732) "daemon group '%s' (pid %d): %d "
+                     "requests still running after %ds; exiting without "
+                     "them (their clients see the connection cut)",
+                     d->name, (int)getpid(), busy, waited_secs);
+    return wsgi_monitor_left();
+}
