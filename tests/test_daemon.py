@@ -8,6 +8,7 @@ import os
 import pwd
 import grp
 import re
+import shutil
 import signal
 import stat
 import subprocess
@@ -18,7 +19,7 @@ import requests
 
 from common import APPS, environ_of
 from conftest import VENVS
-from harness import make_dir, pids_where
+from harness import httpd_binary, make_dir, pids_where
 
 DAEMON = """
 WSGISocketPrefix "@ROOT@/wsgi"
@@ -390,3 +391,75 @@ def test_resource_limits_are_applied(make_server):
                    "RLIMIT_AS": 6000000000}
     # Embedded mode is left alone.
     assert srv.get("/e/limits").json()["RLIMIT_CPU"] != 300
+
+
+def test_touching_the_script_restarts_the_group(request, make_server):
+    # Upstream's daemon-mode reloading: the change restarts the processes,
+    # so the first request afterwards runs the new script *and* fresh
+    # copies of the modules it imports.
+    appdir = make_dir("mod_wsgi-reload-")
+    request.addfinalizer(lambda: shutil.rmtree(appdir, ignore_errors=True))
+    script = os.path.join(appdir, "app.wsgi")
+    helper = os.path.join(appdir, "helper_mod.py")
+
+    def write(version):
+        with open(helper, "w") as f:
+            f.write("VALUE = %r\n" % version)
+        with open(script, "w") as f:
+            f.write("import os, sys\nsys.path.insert(0, %r)\nimport helper_mod\n"
+                    "def application(environ, start_response):\n"
+                    "    start_response('200 OK', [('Content-Type', 'text/plain')])\n"
+                    "    return [('%%s %%s %%d' %% (%r, helper_mod.VALUE, os.getpid()))"
+                    ".encode()]\n" % (appdir, version))
+        t = time.time() + (10 if version == "two" else 0)
+        os.utime(script, (t, t))
+    write("one")
+    srv = make_server(DAEMON % "processes=2 threads=2"
+                      + 'WSGIScriptAlias /r "%s" process-group=demo '
+                        'application-group=%%{GLOBAL}\n<Directory "%s">\n'
+                        '    Require all granted\n</Directory>\n' % (script, appdir))
+    first = {srv.get("/r").text for _ in range(8)}
+    assert {t.split()[:2] == ["one", "one"] for t in first} == {True}
+    old_pids = {int(t.split()[2]) for t in first}
+    write("two")
+    r = srv.get("/r", timeout=30)
+    assert r.status_code == 200
+    version, value, pid = r.text.split()
+    assert (version, value) == ("two", "two")
+    assert int(pid) not in old_pids
+    assert re.search(r"WSGI0731.*app\.wsgi' changed", srv.wait_log("changed", mark=0))
+    # A POST (its body cannot be sent twice) also sees the new script.
+    after = {srv.post("/r", data=b"x" * 10).text.split()[0] for _ in range(6)}
+    assert after == {"two"}
+
+
+@pytest.mark.allow_log("WSGI0737", "WSGI0715")
+def test_a_group_that_cannot_start_backs_off(make_server):
+    # A preload that kills the process: every start fails at once. The
+    # parent must pause longer and longer instead of forking in a loop,
+    # and Apache itself stays up and serves embedded requests.
+    srv = make_server(DAEMON % "processes=1 threads=2"
+                      + 'WSGIImportScript "@APPS@/exit_at_import.py" '
+                        'process-group=demo application-group=%{GLOBAL}\n')
+    log = srv.wait_log(r"(WSGI0737.*\n(.*\n)*){4}", timeout=20, mark=0)
+    pauses = [int(m) for m in re.findall(r"WSGI0737.*starts in (\d+) ms", log)]
+    assert len(pauses) >= 4, log[-3000:]
+    assert pauses == sorted(pauses) and pauses[3] > pauses[0], pauses
+    assert srv.running()
+    assert srv.get("/e/pid").status_code == 200
+
+
+@pytest.mark.parametrize("value,shown", [("%{GROUP}", "(wsgi:demo)"),
+                                         ("myapp-daemon", "myapp-daemon")])
+def test_display_name(make_server, value, shown):
+    srv = make_server(daemon_conf("processes=1 threads=2 display-name=%s" % value))
+    pid = int(srv.get("/d/pid").text)
+    with open("/proc/%d/cmdline" % pid, "rb") as f:
+        cmdline = f.read().split(b"\0")[0].decode()
+    assert cmdline == shown
+    with open("/proc/%d/comm" % pid) as f:
+        assert f.read().strip() == shown[:15]
+    # Apache's own children keep their name.
+    child = int(srv.get("/e/pid").text)
+    with open("/proc/%d/cmdline" % child, "rb") as f:
+        assert os.path.basename(httpd_binary()).encode() in f.read()

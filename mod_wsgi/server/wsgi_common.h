@@ -246,6 +246,8 @@ void wsgi_monitor_init(apr_pool_t *p, int nslots);
 void wsgi_monitor_begin(int fd);
 void wsgi_monitor_end(void);
 int wsgi_monitor_claim_head(void);
+int wsgi_monitor_script_changed(const char *path);
+void wsgi_daemon_restart_self(const char *why);
 int wsgi_monitor_run(wsgi_daemon *d, int wake_fd,
                      volatile sig_atomic_t *stopping, void (*stop)(int));
 

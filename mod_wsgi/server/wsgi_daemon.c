@@ -364,6 +364,19 @@ static void wsgi_daemon_signal(int sig)
     errno = saved;
 }
 
+/* This process stops taking requests and exits once those in flight are
+ * done (graceful-timeout); the parent starts its replacement. */
+void wsgi_daemon_restart_self(const char *why)
+{
+    if (!wsgi_daemon_recycling && wsgi_daemon_self != NULL)
+        ap_log_error(APLOG_MARK, APLOG_INFO, 0, wsgi_daemon_self->server,
+                     WSGI_LOGNO(0731) "daemon group '%s' (pid %d): %s; "
+                     "restarting this process", wsgi_daemon_self->name,
+                     (int)getpid(), why);
+    wsgi_daemon_recycling = 1;
+    wsgi_daemon_signal(0);
+}
+
 /*
  * The listening socket is shared by every process of the group (and the
  * parent keeps it open): nothing here may shut it down. Workers wait on
@@ -510,6 +523,32 @@ static void wsgi_daemon_limits(wsgi_daemon *d)
                        d->virtual_memory_limit, 0);
 }
 
+/* display-name=: what ps shows for the process. The argv strings are
+ * contiguous; their whole span is rewritten (a longer name is cut to it),
+ * and the kernel's 15-byte task name follows. */
+static void wsgi_daemon_title(apr_pool_t *p, server_rec *s, wsgi_daemon *d)
+{
+    const char *name = d->display_name;
+    char *start, *end;
+    int i;
+
+    if (name == NULL || s->process == NULL || s->process->argc < 1)
+        return;
+    if (!strcmp(name, "%{GROUP}"))
+        name = apr_psprintf(p, "(wsgi:%s)", d->name);
+    start = end = (char *)s->process->argv[0];
+    for (i = 0; i < s->process->argc; i++) {
+        if (s->process->argv[i] != end)
+            break;
+        end += strlen(end) + 1;
+    }
+    if (end - start > 1) {
+        memset(start, 0, end - start);
+        apr_cpystrn(start, name, end - start);
+    }
+    prctl(PR_SET_NAME, name);
+}
+
 static void wsgi_daemon_main(apr_pool_t *pconf, server_rec *s, wsgi_daemon *d)
 {
     apr_thread_t **threads;
@@ -519,6 +558,7 @@ static void wsgi_daemon_main(apr_pool_t *pconf, server_rec *s, wsgi_daemon *d)
     int i;
 
     wsgi_daemon_self = d;
+    wsgi_daemon_title(pconf, s, d);
     ap_close_listeners();
     for (i = 0; i < wsgi_daemons->nelts; i++) {
         wsgi_daemon *o = APR_ARRAY_IDX(wsgi_daemons, i, wsgi_daemon *);
@@ -613,17 +653,45 @@ typedef struct {
     int slot;
     apr_pool_t *pconf;
     server_rec *s;
+    apr_time_t born;            /* when the current process was forked */
+    int quick_deaths;           /* in a row, each soon after its start */
 } wsgi_daemon_slot;
+
+/* A process that dies (signal or non-zero exit) within this of its
+ * start counts as failing to start; each such death in a row doubles the pause before the next
+ * start, up to the cap, so a broken group does not fork in a loop. */
+#define WSGI_QUICK_DEATH apr_time_from_sec(5)
+#define WSGI_BACKOFF_FIRST_MS 250
+#define WSGI_BACKOFF_MAX_MS 10000
 
 static void wsgi_daemon_maint(int reason, void *data, apr_wait_t status);
 
 static apr_status_t wsgi_daemon_fork(wsgi_daemon_slot *ds)
 {
     apr_proc_t *proc = &ds->d->procs[ds->slot];
-    apr_status_t rv = apr_proc_fork(proc, ds->pconf);
+    int pause_ms = 0;
+    apr_status_t rv;
 
-    if (rv == APR_INCHILD)
+    if (ds->quick_deaths > 0) {
+        int shift = ds->quick_deaths > 6 ? 6 : ds->quick_deaths - 1;
+
+        pause_ms = WSGI_BACKOFF_FIRST_MS << shift;
+        if (pause_ms > WSGI_BACKOFF_MAX_MS)
+            pause_ms = WSGI_BACKOFF_MAX_MS;
+        ap_log_error(APLOG_MARK, APLOG_ERR, 0, ds->s, WSGI_LOGNO(0737)
+                     "daemon group '%s': a process died within seconds of "
+                     "starting, %d times in a row; the next one starts in "
+                     "%d ms (see the messages before this one for why)",
+                     ds->d->name, ds->quick_deaths, pause_ms);
+    }
+    ds->born = apr_time_now() + apr_time_from_msec(pause_ms);
+    rv = apr_proc_fork(proc, ds->pconf);
+    if (rv == APR_INCHILD) {
+        /* The pause is the new process's own: the parent goes on. */
+        if (pause_ms > 0)
+            apr_sleep(apr_time_from_msec(pause_ms));
         wsgi_daemon_main(ds->pconf, ds->s, ds->d);     /* never returns */
+    }
     if (rv != APR_INPARENT) {
         ap_log_error(APLOG_MARK, APLOG_CRIT, rv, ds->s, WSGI_LOGNO(0714)
                      "could not fork a process for daemon group '%s'",
@@ -654,6 +722,14 @@ static void wsgi_daemon_maint(int reason, void *data, apr_wait_t status)
                          "daemon process %d of group '%s' died from signal "
                          "%d; starting a new one", (int)proc->pid,
                          ds->d->name, WTERMSIG(status));
+        /* A recycle exits 0 and is never a failure, however young. */
+        if (reason == APR_OC_REASON_DEATH &&
+            (WIFSIGNALED(status) ||
+             (WIFEXITED(status) && WEXITSTATUS(status) != 0)) &&
+            apr_time_now() - ds->born < WSGI_QUICK_DEATH)
+            ds->quick_deaths++;
+        else
+            ds->quick_deaths = 0;
         wsgi_daemon_fork(ds);
         break;
     case APR_OC_REASON_RESTART:

@@ -26,6 +26,8 @@ static apr_thread_mutex_t *wsgi_slots_lock = NULL;
 static wsgi_slot *wsgi_slots = NULL;
 static int wsgi_nslots = 0;
 static apr_time_t wsgi_last_activity = 0;
+static apr_hash_t *wsgi_scripts_seen = NULL;    /* path -> apr_time_t */
+static apr_pool_t *wsgi_scripts_pool = NULL;
 
 WSGI_THREAD_LOCAL int wsgi_monitor_slot = -1;
 
@@ -35,6 +37,42 @@ void wsgi_monitor_init(apr_pool_t *p, int nslots)
     wsgi_slots = apr_pcalloc(p, nslots * sizeof(*wsgi_slots));
     wsgi_nslots = nslots;
     wsgi_last_activity = apr_time_now();
+    wsgi_scripts_pool = p;
+    wsgi_scripts_seen = apr_hash_make(p);
+}
+
+/*
+ * Script reloading in daemon mode restarts the process, as upstream does:
+ * the new code must come with fresh copies of every module it imports,
+ * not only the script re-run over old ones. Returns 1 when path's mtime
+ * is not the one this process first saw it with.
+ */
+int wsgi_monitor_script_changed(const char *path)
+{
+    apr_time_t *seen;
+    apr_finfo_t fi;
+    apr_pool_t *tmp;
+    int changed = 0;
+
+    if (wsgi_scripts_seen == NULL)
+        return 0;
+    apr_pool_create(&tmp, NULL);
+    if (apr_stat(&fi, path, APR_FINFO_MTIME, tmp) == APR_SUCCESS) {
+        apr_thread_mutex_lock(wsgi_slots_lock);
+        seen = apr_hash_get(wsgi_scripts_seen, path, APR_HASH_KEY_STRING);
+        if (seen == NULL) {
+            seen = apr_palloc(wsgi_scripts_pool, sizeof(*seen));
+            *seen = fi.mtime;
+            apr_hash_set(wsgi_scripts_seen,
+                         apr_pstrdup(wsgi_scripts_pool, path),
+                         APR_HASH_KEY_STRING, seen);
+        }
+        else
+            changed = *seen != fi.mtime;
+        apr_thread_mutex_unlock(wsgi_slots_lock);
+    }
+    apr_pool_destroy(tmp);
+    return changed;
 }
 
 void wsgi_monitor_begin(int fd)

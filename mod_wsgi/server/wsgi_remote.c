@@ -135,6 +135,8 @@ static int wsgi_remote_frame(int fd, apr_pool_t *p, uint32_t max,
                      : 0;
 }
 
+#define WSGI_REMOTE_RESTART (-2)
+
 /* Status and headers from the RESPONSE frame into r. Returns OK, or an
  * error status (":error" from the daemon, or 502 for a bad frame). */
 static int wsgi_remote_head(request_rec *r, wsgi_daemon *d,
@@ -145,6 +147,8 @@ static int wsgi_remote_head(request_rec *r, wsgi_daemon *d,
 
     if (wsgi_proto_get_pairs(payload, len, pairs, max, &n) != 0 || n < 1)
         goto bad;
+    if (pairs[0].name_len == 8 && !memcmp(pairs[0].name, ":restart", 8))
+        return WSGI_REMOTE_RESTART;
     if (pairs[0].name_len == 6 && !memcmp(pairs[0].name, ":error", 6)) {
         code = atoi(apr_pstrmemdup(r->pool, pairs[0].value,
                                    pairs[0].value_len));
@@ -188,34 +192,31 @@ bad:
     return HTTP_BAD_GATEWAY;
 }
 
-int wsgi_remote_handler(request_rec *r, wsgi_request_config *rc,
-                        wsgi_daemon *d)
+/* Connects, sends the request and its body, reads the response head
+ * into r. Returns OK, WSGI_REMOTE_RESTART or an error status; *fdp is the
+ * socket (or -1), to be closed by the caller. */
+static int wsgi_remote_exchange(request_rec *r, wsgi_request_config *rc,
+                                wsgi_daemon *d, int timeout_ms, int *fdp,
+                                long *pid)
 {
-    conn_rec *c = r->connection;
-    apr_bucket_brigade *bb;
     unsigned char *payload;
     wsgi_frame_head h;
-    int fd, timeout_ms, proto, status = OK, body, got;
-    long pid = 0;               /* the daemon process, from its HELLO */
+    int fd, proto, body, got;
 
-    timeout_ms = (d->socket_timeout > 0
-                      ? d->socket_timeout
-                      : (int)apr_time_sec(r->server->timeout)) * 1000;
-    fd = wsgi_remote_connect(r, d);
+    *pid = 0;
+    *fdp = fd = wsgi_remote_connect(r, d);
     if (fd < 0)
         return HTTP_SERVICE_UNAVAILABLE;
     if (wsgi_remote_send_request(r, rc, fd, timeout_ms) < 0) {
         ap_log_rerror(APLOG_MARK, APLOG_ERR, errno, r, WSGI_LOGNO(0702)
                       "could not send the request to daemon process group "
                       "'%s'", d->name);
-        close(fd);
         return HTTP_SERVICE_UNAVAILABLE;
     }
     body = wsgi_remote_send_body(r, fd, timeout_ms);
     if (body == -1) {
         /* The client stopped sending its body: nobody to answer. */
         wsgi_wire_send(fd, WSGI_FRAME_ABORT, NULL, 0, timeout_ms);
-        close(fd);
         return HTTP_BAD_REQUEST;
     }
     /* body == -2: the daemon stopped reading; its answer may explain. */
@@ -224,7 +225,7 @@ int wsgi_remote_handler(request_rec *r, wsgi_request_config *rc,
                             timeout_ms, &h, &payload, &proto);
     if (got == 0 && h.type == WSGI_FRAME_HELLO) {
         if (h.length == 4)
-            pid = ((long)payload[0] << 24) | ((long)payload[1] << 16) |
+            *pid = ((long)payload[0] << 24) | ((long)payload[1] << 16) |
                   ((long)payload[2] << 8) | (long)payload[3];
         got = wsgi_remote_frame(fd, r->pool,
                                 (uint32_t)d->header_buffer_size, timeout_ms,
@@ -242,7 +243,6 @@ int wsgi_remote_handler(request_rec *r, wsgi_request_config *rc,
                           "daemon process group '%s' sent no response "
                           "head within socket-timeout (%ds)", d->name,
                           timeout_ms / 1000);
-            close(fd);
             return HTTP_GATEWAY_TIME_OUT;
         }
         else
@@ -251,13 +251,45 @@ int wsgi_remote_handler(request_rec *r, wsgi_request_config *rc,
                           "connection without a response to %s: it "
                           "crashed, was killed or restarted (the WSGI0715 "
                           "line of the Apache parent names the signal)",
-                          pid, d->name, r->uri);
-        close(fd);
+                          *pid, d->name, r->uri);
         return HTTP_BAD_GATEWAY;
     }
-    status = wsgi_remote_head(r, d, payload, h.length);
-    if (status != OK) {
+    return wsgi_remote_head(r, d, payload, h.length);
+}
+
+int wsgi_remote_handler(request_rec *r, wsgi_request_config *rc,
+                        wsgi_daemon *d)
+{
+    conn_rec *c = r->connection;
+    apr_bucket_brigade *bb;
+    unsigned char *payload;
+    wsgi_frame_head h;
+    int fd = -1, timeout_ms, proto, status = OK, attempt;
+    long pid = 0;               /* the daemon process, from its HELLO */
+
+    timeout_ms = (d->socket_timeout > 0
+                      ? d->socket_timeout
+                      : (int)apr_time_sec(r->server->timeout)) * 1000;
+    /* A daemon whose script changed answers ":restart" to a request
+     * without a body and goes: the request is sent again, at most once
+     * per process of the group, and reaches a fresh one. */
+    for (attempt = 0;; attempt++) {
+        status = wsgi_remote_exchange(r, rc, d, timeout_ms, &fd, &pid);
+        if (status != WSGI_REMOTE_RESTART)
+            break;
         close(fd);
+        fd = -1;
+        if (attempt > d->processes) {
+            ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, WSGI_LOGNO(0708)
+                          "daemon process group '%s' kept restarting for "
+                          "a changed script; giving up on %s", d->name,
+                          r->uri);
+            return HTTP_SERVICE_UNAVAILABLE;
+        }
+    }
+    if (status != OK) {
+        if (fd >= 0)
+            close(fd);
         return status;
     }
 

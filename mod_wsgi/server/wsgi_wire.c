@@ -390,6 +390,25 @@ int wsgi_wire_send_error(int fd, int status, int timeout_ms)
                     : -1;
 }
 
+/* ":restart": this process is going; send the request again. */
+static void wsgi_wire_send_restart(int fd, int timeout_ms)
+{
+    unsigned char buf[32];
+    wsgi_pair pair;
+    long size;
+
+    if (!wsgi_monitor_claim_head())
+        return;
+    pair.name = ":restart";
+    pair.name_len = 8;
+    pair.value = "";
+    pair.value_len = 0;
+    size = wsgi_proto_put_pairs(buf, sizeof(buf), &pair, 1);
+    if (size > 0)
+        wsgi_wire_send(fd, WSGI_FRAME_RESPONSE, buf, (apr_size_t)size,
+                       timeout_ms);
+}
+
 static void wsgi_daemon_error(wsgi_wire_transport *w, int status)
 {
     if (wsgi_monitor_claim_head())
@@ -489,6 +508,22 @@ void wsgi_daemon_serve(wsgi_daemon *d, int fd, apr_pool_t *p)
         goto out;
     }
 
+    if ((reload == NULL || strcmp(reload, "0")) &&
+        wsgi_monitor_script_changed(script)) {
+        wsgi_daemon_restart_self(apr_psprintf(p, "WSGI script '%s' changed",
+                                              script));
+        /* Without a body the Apache child can send the request again, to
+         * the new process: the first request after the change already
+         * runs all-new code. With one it is served here (the script
+         * reloaded in place), as the body cannot be sent twice. */
+        if (!wsgi_pair_get(pairs, n, "HTTP_TRANSFER_ENCODING", p) &&
+            apr_atoi64(wsgi_pair_get(pairs, n, "CONTENT_LENGTH", p)
+                           ? wsgi_pair_get(pairs, n, "CONTENT_LENGTH", p)
+                           : "0") == 0) {
+            wsgi_wire_send_restart(fd, w->timeout_ms);
+            goto out;
+        }
+    }
     wi = wsgi_acquire_interp(agroup, NULL);
     if (wi == NULL) {
         wsgi_daemon_error(w, HTTP_INTERNAL_SERVER_ERROR);
