@@ -463,3 +463,58 @@ def test_display_name(make_server, value, shown):
     child = int(srv.get("/e/pid").text)
     with open("/proc/%d/cmdline" % child, "rb") as f:
         assert os.path.basename(httpd_binary()).encode() in f.read()
+
+
+@pytest.mark.allow_log("WSGI0510")
+def test_process_group_from_env_and_restrict_process(make_server):
+    # WSGIProcessGroup %{ENV:...} picks the group per request (here from a
+    # header, through SetEnvIf); WSGIRestrictProcess bounds the choice.
+    srv = make_server(r"""
+WSGISocketPrefix "@ROOT@/wsgi"
+WSGIDaemonProcess one processes=1 threads=2
+WSGIDaemonProcess two processes=1 threads=2
+WSGIScriptAlias /pick "@APPS@/daemon.wsgi"
+SetEnvIf X-Group "^(one|two|three)$" PICKED=$1
+<Location /pick>
+    WSGIProcessGroup %{ENV:PICKED}
+    WSGIApplicationGroup %{GLOBAL}
+    WSGIRestrictProcess one two
+</Location>
+WSGIDaemonProcess three processes=1 threads=2
+<Directory "@APPS@">
+    Require all granted
+</Directory>
+""")
+    one = environ_of(srv, "/pick/environ", headers={"X-Group": "one"})
+    two = environ_of(srv, "/pick/environ", headers={"X-Group": "two"})
+    assert one["interp.process_group"] == "one"
+    assert two["interp.process_group"] == "two"
+    assert one["interp.pid"] != two["interp.pid"]
+    r = srv.get("/pick/pid", headers={"X-Group": "three"})
+    assert r.status_code == 403
+    assert re.search(r"WSGI0510.*'three'", srv.wait_log("WSGI0510", mark=0))
+    # No group picked: embedded, which the list does not allow either.
+    assert srv.get("/pick/pid").status_code == 403
+
+
+def test_restrict_process_needs_names(make_server):
+    from harness import configtest
+    rc, out = configtest('<Location /x>\nWSGIRestrictProcess %{ENV:X}\n</Location>\n',
+                         VENVS[0])
+    assert rc != 0
+    assert "WSGIRestrictProcess" in out and "not a process group name" in out
+
+
+@pytest.mark.allow_log("WSGI0738", "WSGI0732", "WSGI0703")
+def test_deadlock_timeout_replaces_a_process_stuck_holding_the_gil(make_server):
+    srv = make_server(daemon_conf("processes=1 threads=4 deadlock-timeout=2 "
+                                  "shutdown-timeout=1"))
+    old = int(srv.get("/d/pid").text)
+    t0 = time.monotonic()
+    code = get_status(srv, "/d/hold-gil?60")
+    took = time.monotonic() - t0
+    assert code == 502
+    assert took < 15, took
+    assert "WSGI0738" in srv.wait_log("WSGI0738", mark=0)
+    new = wait_new_pid(srv, old)
+    assert new is not None and new != old

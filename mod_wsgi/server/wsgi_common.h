@@ -140,6 +140,7 @@ typedef struct {
     int error_override;
     int enable_sendfile;
     int pass_apache_request;
+    apr_array_header_t *restrict_process;  /* WSGIRestrictProcess names */
 } wsgi_dir_config;
 
 /* What one request resolved to; kept in r->request_config. */
@@ -206,6 +207,7 @@ typedef struct wsgi_daemon {
     int inactivity_timeout;
     int restart_interval;
     int queue_timeout;
+    int deadlock_timeout;
     int cpu_time_limit;             /* seconds, RLIMIT_CPU */
     apr_int64_t memory_limit;       /* bytes, RLIMIT_DATA */
     apr_int64_t virtual_memory_limit;   /* bytes, RLIMIT_AS */

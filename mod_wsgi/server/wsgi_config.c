@@ -72,6 +72,7 @@ void *wsgi_merge_dir_config(apr_pool_t *p, void *basev, void *addv)
     c->application_group = WSGI_MERGE_PTR(add, base, application_group);
     c->callable_object = WSGI_MERGE_PTR(add, base, callable_object);
     c->process_group = WSGI_MERGE_PTR(add, base, process_group);
+    c->restrict_process = WSGI_MERGE_PTR(add, base, restrict_process);
     c->pass_authorization = WSGI_MERGE(add, base, pass_authorization);
     c->script_reloading = WSGI_MERGE(add, base, script_reloading);
     c->chunked_request = WSGI_MERGE(add, base, chunked_request);
@@ -463,6 +464,26 @@ static const char *wsgi_set_process_group(cmd_parms *cmd, void *dconf,
     return NULL;
 }
 
+/* WSGIRestrictProcess g1 g2 ...: the process groups a WSGIProcessGroup
+ * %{ENV:...} (or any other setting) may pick here. */
+static const char *wsgi_set_restrict_process(cmd_parms *cmd, void *dconf,
+                                             const char *v)
+{
+    wsgi_dir_config *dc = dconf;
+
+    if (!*v || (!strncmp(v, "%{", 2) && strcmp(v, "%{GLOBAL}")))
+        return apr_psprintf(cmd->pool, "WSGIRestrictProcess: '%s' is not a "
+                            "process group name; list the WSGIDaemonProcess "
+                            "names (or %%{GLOBAL} for embedded) allowed "
+                            "here", v);
+    if (dc->restrict_process == NULL)
+        dc->restrict_process = apr_array_make(cmd->pool, 2,
+                                              sizeof(const char *));
+    APR_ARRAY_PUSH(dc->restrict_process, const char *) =
+        strcmp(v, "%{GLOBAL}") ? apr_pstrdup(cmd->pool, v) : "";
+    return NULL;
+}
+
 static const char *wsgi_set_socket_prefix(cmd_parms *cmd, void *dummy,
                                           const char *v)
 {
@@ -545,6 +566,8 @@ const command_rec wsgi_commands[] = {
                   RSRC_CONF | ACCESS_CONF, "interpreter name or %{...}"),
     AP_INIT_TAKE1("WSGIProcessGroup", wsgi_set_process_group, NULL,
                   RSRC_CONF | ACCESS_CONF, "process group name or %{...}"),
+    AP_INIT_ITERATE("WSGIRestrictProcess", wsgi_set_restrict_process, NULL,
+                    ACCESS_CONF, "process groups that may be selected here"),
     AP_INIT_TAKE1("WSGICallableObject", wsgi_set_callable_object, NULL,
                   WSGI_ANY, "name of the WSGI callable"),
     AP_INIT_FLAG("WSGIPassAuthorization", wsgi_set_dir_flag,

@@ -110,8 +110,8 @@ static const char *wsgi_opt_group(cmd_parms *cmd, const char *key,
 /* Time options accepted and checked, not acted on yet: named at start-up
  * in a WSGI0720 notice, so nobody believes they are enforced. */
 static const char *const wsgi_time_options[] = {
-    "eviction-timeout", "startup-timeout", "deadlock-timeout",
-    "interrupt-timeout", "response-socket-timeout", NULL};
+    "eviction-timeout", "startup-timeout", "interrupt-timeout",
+    "response-socket-timeout", NULL};
 
 /* A byte count: digits, at least min. */
 static const char *wsgi_opt_bytes(cmd_parms *cmd, const char *key,
@@ -223,6 +223,8 @@ static const char *wsgi_daemon_option(cmd_parms *cmd, wsgi_daemon *d,
                            &d->inactivity_timeout);
     else if (!strcmp(key, "restart-interval"))
         err = wsgi_opt_int(cmd, key, val, 0, INT_MAX, &d->restart_interval);
+    else if (!strcmp(key, "deadlock-timeout"))
+        err = wsgi_opt_int(cmd, key, val, 0, INT_MAX, &d->deadlock_timeout);
     else if (!strcmp(key, "queue-timeout"))
         err = wsgi_opt_int(cmd, key, val, 0, INT_MAX, &d->queue_timeout);
     else if (!strcmp(key, "cpu-time-limit"))
@@ -307,6 +309,7 @@ const char *wsgi_add_daemon(cmd_parms *cmd, void *dummy, const char *args)
     d->header_buffer_size = 32768;
     d->shutdown_timeout = 5;
     d->graceful_timeout = 15;
+    d->deadlock_timeout = 300;
     d->connect_timeout = 15;
     d->listen_fd = -1;
     while (err == NULL && *(opt = ap_getword_conf(cmd->pool, &args))) {

@@ -122,6 +122,20 @@ static int wsgi_map_head(request_rec *r, int mode)
     return WSGI_HEAD_OFF;
 }
 
+/* WSGIRestrictProcess: a group chosen per request (%{ENV:...}) must be
+ * one the location allows. */
+static int wsgi_process_allowed(request_rec *r, const char *group)
+{
+    wsgi_dir_config *dc =
+        ap_get_module_config(r->per_dir_config, &wsgi_module);
+    int i, allowed = dc->restrict_process == NULL;
+
+    for (i = 0; !allowed && i < dc->restrict_process->nelts; i++)
+        allowed = !strcmp(APR_ARRAY_IDX(dc->restrict_process, i,
+                                        const char *), group);
+    return allowed;
+}
+
 static void wsgi_resolve(request_rec *r, wsgi_request_config *rc)
 {
     wsgi_dir_config *dc =
@@ -214,6 +228,15 @@ static int wsgi_handler(request_rec *r)
         return HTTP_FORBIDDEN;
     }
     wsgi_resolve(r, rc);
+    if (!wsgi_process_allowed(r, rc->process_group)) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
+                      WSGI_LOGNO(0510) "%s selects process group '%s', "
+                      "which WSGIRestrictProcess does not list for this "
+                      "location; add it there or select another group",
+                      r->uri, *rc->process_group ? rc->process_group
+                                                 : "%{GLOBAL}");
+        return HTTP_FORBIDDEN;
+    }
     if (*rc->process_group) {
         daemon = wsgi_find_daemon(r, rc->process_group);
         if (daemon == NULL) {

@@ -27,6 +27,7 @@ static wsgi_slot *wsgi_slots = NULL;
 static int wsgi_nslots = 0;
 static apr_time_t wsgi_last_activity = 0;
 static apr_hash_t *wsgi_scripts_seen = NULL;    /* path -> apr_time_t */
+static volatile apr_time_t wsgi_gil_seen = 0;   /* last time the GIL came */
 static apr_pool_t *wsgi_scripts_pool = NULL;
 
 WSGI_THREAD_LOCAL int wsgi_monitor_slot = -1;
@@ -168,6 +169,39 @@ static int wsgi_monitor_busy(void)
     return busy;
 }
 
+/*
+ * deadlock-timeout: a thread that only takes and gives back the GIL once
+ * a second. When it cannot get it for that long, some code holds it and
+ * never lets go (a C extension blocking without releasing it, a deadlock
+ * on the GIL): no request of this process can run, so it is replaced.
+ */
+static void *APR_THREAD_FUNC wsgi_gil_watch(apr_thread_t *thread, void *data)
+{
+    (void)data;
+    for (;;) {
+        PyGILState_STATE st = PyGILState_Ensure();
+
+        wsgi_gil_seen = apr_time_now();
+        PyGILState_Release(st);
+        apr_sleep(apr_time_from_sec(1));
+    }
+    apr_thread_exit(thread, APR_SUCCESS);
+    return NULL;
+}
+
+static void wsgi_gil_watch_start(wsgi_daemon *d)
+{
+    apr_threadattr_t *attr;
+    apr_thread_t *t;
+
+    if (d->deadlock_timeout <= 0)
+        return;
+    wsgi_gil_seen = apr_time_now();
+    apr_threadattr_create(&attr, wsgi_scripts_pool);
+    apr_threadattr_detach_set(attr, 1);
+    apr_thread_create(&t, attr, wsgi_gil_watch, NULL, wsgi_scripts_pool);
+}
+
 /* Slots still taken, stuck ones included: threads not to be joined. */
 static int wsgi_monitor_left(void)
 {
@@ -195,6 +229,7 @@ int wsgi_monitor_run(wsgi_daemon *d, int wake_fd,
     const char *why = NULL;
     int busy, waited_secs;
 
+    wsgi_gil_watch_start(d);
     while (!*stopping) {
         struct pollfd pfd;
 
@@ -216,6 +251,17 @@ int wsgi_monitor_run(wsgi_daemon *d, int wake_fd,
                 apr_time_from_sec(d->inactivity_timeout))
             why = "inactivity-timeout";
         apr_thread_mutex_unlock(wsgi_slots_lock);
+        if (why == NULL && d->deadlock_timeout > 0 &&
+            now - wsgi_gil_seen > apr_time_from_sec(d->deadlock_timeout)) {
+            ap_log_error(APLOG_MARK, APLOG_ERR, 0, d->server,
+                         WSGI_LOGNO(0738) "daemon group '%s' (pid %d): "
+                         "Python's GIL has been held for more than "
+                         "deadlock-timeout=%ds; no request can run, so this "
+                         "process is replaced (look for C code that blocks "
+                         "without releasing the GIL)", d->name,
+                         (int)getpid(), d->deadlock_timeout);
+            why = "deadlock-timeout";
+        }
         if (why == NULL && d->restart_interval > 0 &&
             now - born > apr_time_from_sec(d->restart_interval))
             why = "restart-interval";
@@ -231,7 +277,8 @@ int wsgi_monitor_run(wsgi_daemon *d, int wake_fd,
 
     /* A recycle lets requests finish for graceful-timeout; a stop (or a
      * process that already has a stuck request) for shutdown-timeout. */
-    waited_secs = (why != NULL && strcmp(why, "request-timeout")) ||
+    waited_secs = (why != NULL && strcmp(why, "request-timeout") &&
+                   strcmp(why, "deadlock-timeout")) ||
                           (why == NULL && wsgi_daemon_recycling)
                       ? d->graceful_timeout : d->shutdown_timeout;
     deadline = apr_time_now() + apr_time_from_sec(waited_secs);
@@ -251,5 +298,8 @@ int wsgi_monitor_run(wsgi_daemon *d, int wake_fd,
                      "requests still running after %ds; exiting without "
                      "them (their clients see the connection cut)",
                      d->name, (int)getpid(), busy, waited_secs);
-    return wsgi_monitor_left();
+    /* Past a deadlock Python cannot be entered again, not even for
+     * atexit: count it as a request still running. */
+    return wsgi_monitor_left() +
+           (why != NULL && !strcmp(why, "deadlock-timeout"));
 }

@@ -82,6 +82,12 @@ def application(environ, start_response):
                for name in ("RLIMIT_CPU", "RLIMIT_DATA", "RLIMIT_AS")}
         start_response("200 OK", [("Content-Type", "application/json")])
         return [json.dumps(lim).encode()]
+    if path == "/hold-gil":
+        # A C call that blocks without releasing the GIL (PyDLL keeps it).
+        import ctypes
+        ctypes.PyDLL(None).sleep(int(qs))
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"woke up"]
     if path == "/die":
         # The process dies in the middle of a request, before any answer.
         import signal
