@@ -518,3 +518,50 @@ def test_deadlock_timeout_replaces_a_process_stuck_holding_the_gil(make_server):
     assert "WSGI0738" in srv.wait_log("WSGI0738", mark=0)
     new = wait_new_pid(srv, old)
     assert new is not None and new != old
+
+
+@pytest.mark.allow_log("WSGI0511")
+def test_threads_0_is_a_service_group(request, make_server):
+    # threads=0: the group's processes run their WSGIImportScript (here a
+    # background thread writing a heartbeat file) and take no requests.
+    from conftest import state_dir
+    state = state_dir()
+    request.addfinalizer(lambda: shutil.rmtree(state, ignore_errors=True))
+    service = os.path.join(state, "service.py")
+    beat = os.path.join(state, "heartbeat")
+    with open(service, "w") as f:
+        f.write("import os, threading, time\n"
+                "def run():\n"
+                "    while True:\n"
+                "        with open(%r, 'w') as f:\n"
+                "            f.write(str(os.getpid()))\n"
+                "        time.sleep(0.2)\n"
+                "threading.Thread(target=run, daemon=True).start()\n" % beat)
+    os.chmod(service, 0o644)
+    srv = make_server(DAEMON % "processes=1 threads=2"
+                       + "WSGIDaemonProcess service threads=0\n"
+                       + 'WSGIImportScript "%s" process-group=service '
+                         'application-group=%%{GLOBAL}\n' % service
+                       + 'WSGIScriptAlias /svc "@APPS@/daemon.wsgi" '
+                         'process-group=service\n')
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline and not os.path.exists(beat):
+        time.sleep(0.1)
+    with open(beat) as f:
+        pid = int(f.read())
+    assert pid in srv.children()
+    assert pid != int(srv.get("/d/pid").text)
+    assert srv.get("/svc/pid").status_code == 503
+    assert "WSGI0511" in srv.wait_log("WSGI0511", mark=0)
+
+
+def test_large_bodies_pass_with_small_socket_buffers(make_server):
+    # send-buffer-size/receive-buffer-size set the daemon socket's kernel
+    # buffers; a large download still arrives whole through small ones.
+    srv = make_server(daemon_conf("processes=1 threads=2 send-buffer-size=4096 "
+                                  "receive-buffer-size=4096"))
+    r = srv.get("/d/download?3000000")
+    assert r.status_code == 200 and len(r.content) == 3000000
+    data = os.urandom(2_000_000)
+    r = srv.post("/d/sha256", data=data)
+    assert r.text == "%d %s" % (len(data), hashlib.sha256(data).hexdigest())

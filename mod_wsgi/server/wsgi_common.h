@@ -250,6 +250,7 @@ void wsgi_monitor_end(void);
 int wsgi_monitor_claim_head(void);
 int wsgi_monitor_script_changed(const char *path);
 void wsgi_daemon_restart_self(const char *why);
+void wsgi_socket_buffers(int fd, wsgi_daemon *d);
 int wsgi_monitor_run(wsgi_daemon *d, int wake_fd,
                      volatile sig_atomic_t *stopping, void (*stop)(int));
 

@@ -153,7 +153,8 @@ static const char *wsgi_daemon_option(cmd_parms *cmd, wsgi_daemon *d,
         d->processes_given = 1;
     }
     else if (!strcmp(key, "threads"))
-        err = wsgi_opt_int(cmd, key, val, 1, 10000, &d->threads);
+        /* 0: a service group, running only its WSGIImportScript. */
+        err = wsgi_opt_int(cmd, key, val, 0, 10000, &d->threads);
     else if (!strcmp(key, "user")) {
         d->user = val;
         err = wsgi_opt_user(cmd, val, &d->uid);
@@ -367,6 +368,18 @@ static void wsgi_daemon_signal(int sig)
     errno = saved;
 }
 
+/* send-buffer-size= and receive-buffer-size=: the kernel's buffers of
+ * the socket between an Apache child and the daemon, both ends. */
+void wsgi_socket_buffers(int fd, wsgi_daemon *d)
+{
+    if (d->send_buffer_size > 0)
+        setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &d->send_buffer_size,
+                   sizeof(d->send_buffer_size));
+    if (d->receive_buffer_size > 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &d->receive_buffer_size,
+                   sizeof(d->receive_buffer_size));
+}
+
 /* This process stops taking requests and exits once those in flight are
  * done (graceful-timeout); the parent starts its replacement. */
 void wsgi_daemon_restart_self(const char *why)
@@ -448,6 +461,7 @@ static void *APR_THREAD_FUNC wsgi_daemon_worker(apr_thread_t *thread,
         flags = fcntl(fd, F_GETFL);
         if (flags >= 0)
             fcntl(fd, F_SETFL, flags | O_NONBLOCK);
+        wsgi_socket_buffers(fd, d);
         wsgi_monitor_begin(fd);
         wsgi_daemon_serve(d, fd, p);
         wsgi_monitor_end();

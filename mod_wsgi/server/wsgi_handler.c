@@ -264,8 +264,18 @@ static int wsgi_handler(request_rec *r)
                                           : REQUEST_CHUNKED_ERROR);
     if (status != OK)
         return status;
-    if (daemon != NULL)
+    if (daemon != NULL) {
+        if (daemon->threads == 0) {
+            ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, WSGI_LOGNO(0511)
+                          "%s is sent to daemon group '%s', which has "
+                          "threads=0: such a group only runs its "
+                          "WSGIImportScript service and takes no requests; "
+                          "give it threads= or send requests elsewhere",
+                          r->uri, daemon->name);
+            return HTTP_SERVICE_UNAVAILABLE;
+        }
         return wsgi_remote_handler(r, rc, daemon);
+    }
 
     wi = wsgi_acquire_interp(rc->application_group, r);
     if (wi == NULL)

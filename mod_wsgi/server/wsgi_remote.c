@@ -49,6 +49,7 @@ static int wsgi_remote_connect(request_rec *r, wsgi_daemon *d)
             err = errno;
             break;
         }
+        wsgi_socket_buffers(fd, d);
         if (connect(fd, (struct sockaddr *)&addr, sizeof(addr)) == 0)
             return fd;
         err = errno;
