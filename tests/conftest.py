@@ -100,6 +100,14 @@ WSGIScriptAlias /sendfile-env "@APPS@/environ.wsgi"
 <LocationMatch "^/sendfile">
     WSGIEnableSendfile On
 </LocationMatch>
+# the same file_wrapper app in a daemon: real files cross as descriptors
+WSGISocketPrefix "@ROOT@/wsgi"
+WSGIDaemonProcess shared processes=1 threads=4
+WSGIScriptAlias /dfw "@APPS@/filewrapper.wsgi" process-group=shared
+WSGIScriptAlias /dsendfile "@APPS@/filewrapper.wsgi" process-group=shared
+<Location /dsendfile>
+    WSGIEnableSendfile On
+</Location>
 WSGIScriptAlias /log "@APPS@/logging.wsgi"
 WSGIScriptAlias /proc "@APPS@/process.wsgi"
 

@@ -8,7 +8,8 @@ import pytest
 from common import DATA, environ_of, read_lines_when_present, unique
 
 
-@pytest.fixture(params=["/fw", "/sendfile"], ids=["plain", "sendfile"])
+@pytest.fixture(params=["/fw", "/sendfile", "/dfw", "/dsendfile"],
+                ids=["plain", "sendfile", "daemon", "daemon-sendfile"])
 def prefix(request):
     return request.param
 

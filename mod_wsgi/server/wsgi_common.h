@@ -259,6 +259,8 @@ int wsgi_wire_send_error(int fd, int status, int timeout_ms);
 int wsgi_wire_send(int fd, int type, const void *payload, apr_size_t len,
                    int timeout_ms);
 int wsgi_wire_read(int fd, void *buf, apr_size_t len, int timeout_ms);
+int wsgi_wire_read_head(int fd, unsigned char *head, int timeout_ms,
+                        int *passed);
 void wsgi_daemon_serve(wsgi_daemon *d, int fd, apr_pool_t *p);
 
 /* ---------------------------------------------------------- validation */

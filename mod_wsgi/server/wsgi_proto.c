@@ -26,6 +26,39 @@ static uint32_t wsgi_get32(const unsigned char *p)
            ((uint32_t)p[2] << 8) | (uint32_t)p[3];
 }
 
+static void wsgi_put64(unsigned char *p, uint64_t v)
+{
+    wsgi_put32(p, (uint32_t)(v >> 32));
+    wsgi_put32(p + 4, (uint32_t)v);
+}
+
+static uint64_t wsgi_get64(const unsigned char *p)
+{
+    return ((uint64_t)wsgi_get32(p) << 32) | wsgi_get32(p + 4);
+}
+
+void wsgi_proto_put_file(unsigned char out[WSGI_PROTO_FILE_SIZE],
+                         uint64_t offset, uint64_t length)
+{
+    wsgi_put64(out, offset);
+    wsgi_put64(out + 8, length);
+}
+
+int wsgi_proto_get_file(const unsigned char *in, size_t len,
+                        uint64_t *offset, uint64_t *length)
+{
+    const uint64_t max = (uint64_t)INT64_MAX;
+    int rc = WSGI_PROTO_MALFORMED;
+
+    if (len == WSGI_PROTO_FILE_SIZE) {
+        *offset = wsgi_get64(in);
+        *length = wsgi_get64(in + 8);
+        if (*offset <= max && *length <= max - *offset)
+            rc = WSGI_PROTO_OK;
+    }
+    return rc;
+}
+
 void wsgi_proto_put_head(unsigned char out[WSGI_PROTO_HEAD_SIZE], int type,
                          uint32_t length)
 {

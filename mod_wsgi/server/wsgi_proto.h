@@ -42,7 +42,10 @@ enum wsgi_frame_type {
     WSGI_FRAME_END = 6,         /* response complete */
     WSGI_FRAME_ABORT = 7,       /* either side gives up on the request */
     WSGI_FRAME_HELLO = 8,       /* daemon to child, first: 4-byte BE pid */
-    WSGI_FRAME_MAX = 8
+    WSGI_FRAME_FILE = 9,        /* response body from a file descriptor
+                                 * passed with the frame (SCM_RIGHTS):
+                                 * 8-byte BE offset, 8-byte BE length */
+    WSGI_FRAME_MAX = 9
 };
 
 enum wsgi_proto_status {
@@ -90,6 +93,17 @@ long wsgi_proto_put_pairs(unsigned char *out, size_t cap,
  * most max pairs; *n gets the count. */
 int wsgi_proto_get_pairs(const unsigned char *in, size_t len,
                          wsgi_pair *pairs, int max, int *n);
+
+#define WSGI_PROTO_FILE_SIZE 16
+
+/* The FILE frame's payload: where in the passed file, and how much. */
+void wsgi_proto_put_file(unsigned char out[WSGI_PROTO_FILE_SIZE],
+                         uint64_t offset, uint64_t length);
+
+/* Decodes it; WSGI_PROTO_MALFORMED unless len is exactly the size and
+ * offset + length does not overflow a signed 64-bit file offset. */
+int wsgi_proto_get_file(const unsigned char *in, size_t len,
+                        uint64_t *offset, uint64_t *length);
 
 /* A short, static description of a status, for log messages. */
 const char *wsgi_proto_strerror(int status);

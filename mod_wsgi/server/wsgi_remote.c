@@ -118,17 +118,25 @@ static int wsgi_remote_send_body(request_rec *r, int fd, int timeout_ms)
                ? -2 : 0;
 }
 
-/* Reads one frame head and, up to max, its payload. */
+/* Reads one frame head and, up to max, its payload. A descriptor passed
+ * with it is kept only for a FILE frame, with *passed set; otherwise
+ * closed at once (nobody else may send us descriptors). */
 static int wsgi_remote_frame(int fd, apr_pool_t *p, uint32_t max,
                              int timeout_ms, wsgi_frame_head *h,
-                             unsigned char **payload, int *proto)
+                             unsigned char **payload, int *proto, int *passed)
 {
     unsigned char raw[WSGI_PROTO_HEAD_SIZE];
+    int got;
 
     *proto = WSGI_PROTO_OK;
-    if (wsgi_wire_read(fd, raw, sizeof(raw), timeout_ms) < 0)
+    *passed = -1;
+    if (wsgi_wire_read_head(fd, raw, timeout_ms, &got) < 0)
         return -1;
     *proto = wsgi_proto_get_head(raw, sizeof(raw), max, h);
+    if (got >= 0 && (*proto != WSGI_PROTO_OK || h->type != WSGI_FRAME_FILE))
+        close(got);
+    else
+        *passed = got;
     if (*proto != WSGI_PROTO_OK)
         return -1;
     *payload = apr_palloc(p, h->length ? h->length : 1);
@@ -137,6 +145,36 @@ static int wsgi_remote_frame(int fd, apr_pool_t *p, uint32_t max,
 }
 
 #define WSGI_REMOTE_RESTART (-2)
+
+/* A FILE frame: the daemon's file, by descriptor, into the brigade as a
+ * file bucket (sendfile() when WSGIEnableSendfile is On), then a FLUSH so
+ * it is written before the descriptor is closed. */
+static int wsgi_remote_file(request_rec *r, wsgi_request_config *rc,
+                            apr_bucket_brigade *bb, apr_pool_t *p, int passed,
+                            const unsigned char *payload, uint32_t len)
+{
+    apr_os_file_t osfd = passed;
+    apr_file_t *af = NULL;
+    uint64_t off, n;
+
+    if (passed < 0 || wsgi_proto_get_file(payload, len, &off, &n) != 0) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, WSGI_LOGNO(0709)
+                      "daemon sent a file frame without a descriptor or "
+                      "with a bad range for %s", r->uri);
+        return -1;
+    }
+    if (n == 0)
+        return 0;
+    /* apr_os_file_put registers no cleanup: we close it ourselves. */
+    apr_os_file_put(&af, &osfd,
+                    APR_FOPEN_READ | (rc->enable_sendfile
+                                          ? APR_FOPEN_SENDFILE_ENABLED : 0),
+                    p);
+    apr_brigade_insert_file(bb, af, (apr_off_t)off, (apr_off_t)n, p);
+    APR_BRIGADE_INSERT_TAIL(bb, apr_bucket_flush_create(
+                                    r->connection->bucket_alloc));
+    return 0;
+}
 
 /* Status and headers from the RESPONSE frame into r. Returns OK, or an
  * error status (":error" from the daemon, or 502 for a bad frame). */
@@ -202,7 +240,7 @@ static int wsgi_remote_exchange(request_rec *r, wsgi_request_config *rc,
 {
     unsigned char *payload;
     wsgi_frame_head h;
-    int fd, proto, body, got;
+    int fd, proto, body, got, passed;
 
     *pid = 0;
     *fdp = fd = wsgi_remote_connect(r, d);
@@ -223,14 +261,24 @@ static int wsgi_remote_exchange(request_rec *r, wsgi_request_config *rc,
     /* body == -2: the daemon stopped reading; its answer may explain. */
 
     got = wsgi_remote_frame(fd, r->pool, (uint32_t)d->header_buffer_size,
-                            timeout_ms, &h, &payload, &proto);
+                            timeout_ms, &h, &payload, &proto, &passed);
+    if (passed >= 0) {
+        close(passed);      /* a FILE frame before any head: refused */
+        passed = -1;
+        got = -1;
+    }
     if (got == 0 && h.type == WSGI_FRAME_HELLO) {
         if (h.length == 4)
             *pid = ((long)payload[0] << 24) | ((long)payload[1] << 16) |
                   ((long)payload[2] << 8) | (long)payload[3];
         got = wsgi_remote_frame(fd, r->pool,
                                 (uint32_t)d->header_buffer_size, timeout_ms,
-                                &h, &payload, &proto);
+                                &h, &payload, &proto, &passed);
+        if (passed >= 0) {
+            close(passed);
+            passed = -1;
+            got = -1;
+        }
     }
     if (got < 0 || h.type != WSGI_FRAME_RESPONSE) {
         if (proto == WSGI_PROTO_TOO_BIG)
@@ -265,7 +313,7 @@ int wsgi_remote_handler(request_rec *r, wsgi_request_config *rc,
     apr_bucket_brigade *bb;
     unsigned char *payload;
     wsgi_frame_head h;
-    int fd = -1, timeout_ms, proto, status = OK, attempt;
+    int fd = -1, timeout_ms, proto, status = OK, attempt, passed;
     long pid = 0;               /* the daemon process, from its HELLO */
 
     timeout_ms = (d->socket_timeout > 0
@@ -303,7 +351,7 @@ int wsgi_remote_handler(request_rec *r, wsgi_request_config *rc,
 
         apr_pool_create(&sub, r->pool);
         if (wsgi_remote_frame(fd, sub, WSGI_PROTO_MAX_PAYLOAD, timeout_ms,
-                              &h, &payload, &proto) < 0) {
+                              &h, &payload, &proto, &passed) < 0) {
             ap_log_rerror(APLOG_MARK, APLOG_ERR, errno, r, WSGI_LOGNO(0707)
                           "daemon process %ld of group '%s' stopped in the "
                           "middle of the response to %s; the client gets "
@@ -316,6 +364,11 @@ int wsgi_remote_handler(request_rec *r, wsgi_request_config *rc,
                                             c->bucket_alloc));
             APR_BRIGADE_INSERT_TAIL(bb, apr_bucket_flush_create(
                                             c->bucket_alloc));
+        }
+        else if (h.type == WSGI_FRAME_FILE) {
+            if (wsgi_remote_file(r, rc, bb, sub, passed, payload,
+                                 h.length) < 0)
+                done = 1;
         }
         else if (h.type == WSGI_FRAME_END)
             done = complete = 1;
@@ -334,6 +387,10 @@ int wsgi_remote_handler(request_rec *r, wsgi_request_config *rc,
             c->aborted)
             done = 1;       /* the client left: closing tells the daemon */
         apr_brigade_cleanup(bb);
+        /* The FLUSH after a file bucket made the core write it out:
+         * nothing refers to the descriptor any more. */
+        if (passed >= 0)
+            close(passed);
         apr_pool_destroy(sub);
         if (done)
             break;

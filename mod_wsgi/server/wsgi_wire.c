@@ -73,6 +73,112 @@ int wsgi_wire_read(int fd, void *buf, apr_size_t len, int timeout_ms)
     return 0;
 }
 
+/*
+ * A frame head read that also takes a file descriptor passed with it
+ * (SCM_RIGHTS rides on the first byte of the frame). *passed is -1 or
+ * the descriptor, which the caller then owns.
+ */
+int wsgi_wire_read_head(int fd, unsigned char *head, int timeout_ms,
+                        int *passed)
+{
+    union {
+        struct cmsghdr align;
+        char buf[CMSG_SPACE(sizeof(int))];
+    } ctl;
+    struct msghdr msg;
+    struct iovec iov;
+    struct cmsghdr *cmsg;
+    ssize_t n;
+
+    *passed = -1;
+    memset(&msg, 0, sizeof(msg));
+    iov.iov_base = head;
+    iov.iov_len = WSGI_PROTO_HEAD_SIZE;
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = ctl.buf;
+    msg.msg_controllen = sizeof(ctl.buf);
+    do {
+        if (wsgi_wire_wait(fd, POLLIN, timeout_ms) < 0)
+            return -1;
+        n = recvmsg(fd, &msg, MSG_CMSG_CLOEXEC);
+    } while (n < 0 && (errno == EINTR || errno == EAGAIN));
+    if (n <= 0) {
+        if (n == 0)
+            errno = 0;
+        return -1;
+    }
+    for (cmsg = CMSG_FIRSTHDR(&msg); cmsg; cmsg = CMSG_NXTHDR(&msg, cmsg)) {
+        if (cmsg->cmsg_level == SOL_SOCKET && cmsg->cmsg_type == SCM_RIGHTS &&
+            cmsg->cmsg_len >= CMSG_LEN(sizeof(int)))
+            memcpy(passed, CMSG_DATA(cmsg), sizeof(int));
+    }
+    if ((size_t)n < WSGI_PROTO_HEAD_SIZE &&
+        wsgi_wire_read(fd, head + n, WSGI_PROTO_HEAD_SIZE - (size_t)n,
+                       timeout_ms) < 0) {
+        if (*passed >= 0)
+            close(*passed);
+        *passed = -1;
+        return -1;
+    }
+    return 0;
+}
+
+/* A frame whose first byte carries passfd. */
+static int wsgi_wire_send_with_fd(int fd, int type, const void *payload,
+                                  apr_size_t len, int passfd, int timeout_ms)
+{
+    union {
+        struct cmsghdr align;
+        char buf[CMSG_SPACE(sizeof(int))];
+    } ctl;
+    unsigned char head[WSGI_PROTO_HEAD_SIZE];
+    struct msghdr msg;
+    struct iovec iov[2];
+    struct cmsghdr *cmsg;
+    apr_size_t total = sizeof(head) + len;
+    ssize_t n;
+
+    wsgi_proto_put_head(head, type, (uint32_t)len);
+    memset(&msg, 0, sizeof(msg));
+    memset(&ctl, 0, sizeof(ctl));
+    iov[0].iov_base = head;
+    iov[0].iov_len = sizeof(head);
+    iov[1].iov_base = (void *)payload;
+    iov[1].iov_len = len;
+    msg.msg_iov = iov;
+    msg.msg_iovlen = 2;
+    msg.msg_control = ctl.buf;
+    msg.msg_controllen = sizeof(ctl.buf);
+    cmsg = CMSG_FIRSTHDR(&msg);
+    cmsg->cmsg_level = SOL_SOCKET;
+    cmsg->cmsg_type = SCM_RIGHTS;
+    cmsg->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(cmsg), &passfd, sizeof(int));
+    for (;;) {
+        n = sendmsg(fd, &msg, MSG_NOSIGNAL);
+        if (n >= 0)
+            break;
+        if (errno == EINTR)
+            continue;
+        if ((errno == EAGAIN || errno == EWOULDBLOCK) &&
+            wsgi_wire_wait(fd, POLLOUT, timeout_ms) == 0)
+            continue;
+        return -1;
+    }
+    /* The descriptor went with the first byte; the rest is plain. */
+    if ((apr_size_t)n < sizeof(head))
+        return wsgi_wire_write(fd, (const char *)head + n,
+                               sizeof(head) - (apr_size_t)n, timeout_ms) < 0
+                   ? -1
+                   : wsgi_wire_write(fd, payload, len, timeout_ms);
+    if ((apr_size_t)n < total)
+        return wsgi_wire_write(fd, (const char *)payload +
+                                       ((apr_size_t)n - sizeof(head)),
+                               total - (apr_size_t)n, timeout_ms);
+    return 0;
+}
+
 int wsgi_wire_send(int fd, int type, const void *payload, apr_size_t len,
                    int timeout_ms)
 {
@@ -249,12 +355,28 @@ static int wsgi_wire_transport_write(wsgi_transport *t, const char *data,
     return 0;
 }
 
+/*
+ * wsgi.file_wrapper of a regular file: the descriptor itself goes to the
+ * Apache child (SCM_RIGHTS), which sends the bytes with a file bucket,
+ * sendfile() included, so they never cross the socket between the two.
+ * Anything else (or a failure to pass it) is copied in DATA frames.
+ */
 static int wsgi_wire_transport_send_file(wsgi_transport *t, int fd,
                                          apr_off_t offset, apr_off_t len)
 {
-    char *buf = apr_palloc(t->pool, 65536);
+    wsgi_wire_transport *w = (wsgi_wire_transport *)t;
+    unsigned char where[WSGI_PROTO_FILE_SIZE];
+    char *buf;
+    struct stat st;
     int rc = 0;
 
+    if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && offset >= 0 &&
+        len >= 0) {
+        wsgi_proto_put_file(where, (uint64_t)offset, (uint64_t)len);
+        return wsgi_wire_send_with_fd(w->fd, WSGI_FRAME_FILE, where,
+                                      sizeof(where), fd, w->timeout_ms);
+    }
+    buf = apr_palloc(t->pool, 65536);
     while (rc == 0 && len > 0) {
         ssize_t got = pread(fd, buf, len > 65536 ? 65536 : (size_t)len,
                             (off_t)offset);

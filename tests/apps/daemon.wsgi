@@ -82,6 +82,10 @@ def application(environ, start_response):
                for name in ("RLIMIT_CPU", "RLIMIT_DATA", "RLIMIT_AS")}
         start_response("200 OK", [("Content-Type", "application/json")])
         return [json.dumps(lim).encode()]
+    if path == "/wrapfile":
+        f = open(qs, "rb")
+        start_response("200 OK", [("Content-Type", "application/octet-stream")])
+        return environ["wsgi.file_wrapper"](f, 65536)
     if path == "/hold-gil":
         # A C call that blocks without releasing the GIL (PyDLL keeps it).
         import ctypes

@@ -119,7 +119,7 @@ static void test_random(void)
         if (len >= 8 && (iter & 1)) {
             buf[0] = 'W';
             buf[1] = 'G';
-            buf[2] = 1;
+            buf[2] = WSGI_PROTO_VERSION;
         }
         rc = wsgi_proto_get_head(buf, len, 4096, &h);
         if (rc == 0 && (h.length > 4096 || h.type < 1 ||
@@ -157,9 +157,32 @@ static void test_random(void)
     CHECK(ok, "random inputs stay in bounds and round-trip");
 }
 
+static void test_file(void)
+{
+    unsigned char buf[WSGI_PROTO_FILE_SIZE];
+    uint64_t off = 0, len = 0;
+
+    wsgi_proto_put_file(buf, 123456789012ULL, 1048576);
+    CHECK(wsgi_proto_get_file(buf, sizeof(buf), &off, &len) == WSGI_PROTO_OK
+              && off == 123456789012ULL && len == 1048576,
+          "file frame round trip");
+    CHECK(wsgi_proto_get_file(buf, sizeof(buf) - 1, &off, &len) ==
+              WSGI_PROTO_MALFORMED,
+          "file frame too short");
+    wsgi_proto_put_file(buf, (uint64_t)INT64_MAX, 1);
+    CHECK(wsgi_proto_get_file(buf, sizeof(buf), &off, &len) ==
+              WSGI_PROTO_MALFORMED,
+          "file frame offset + length overflows");
+    wsgi_proto_put_file(buf, (uint64_t)1 << 63, 0);
+    CHECK(wsgi_proto_get_file(buf, sizeof(buf), &off, &len) ==
+              WSGI_PROTO_MALFORMED,
+          "file frame offset past a signed 64-bit file offset");
+}
+
 int main(void)
 {
     test_head();
+    test_file();
     test_pairs();
     test_random();
     return check_summary();
