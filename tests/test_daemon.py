@@ -607,3 +607,46 @@ def test_file_wrapper_passes_the_descriptor_not_the_bytes(request, make_server,
     for _ in range(30):
         srv.get("/d/wrapfile?" + path)
     assert open_fds() <= fds + 4
+
+
+@pytest.mark.allow_log("WSGI0506")
+def test_startup_timeout_replaces_a_process_whose_script_keeps_failing(
+        request, make_server):
+    from conftest import state_dir
+    state = state_dir()
+    request.addfinalizer(lambda: shutil.rmtree(state, ignore_errors=True))
+    script = os.path.join(state, "failing.wsgi")
+    pidfile = os.path.join(state, "pid")
+    with open(script, "w") as f:
+        f.write("import os\nopen(%r, 'w').write(str(os.getpid()))\n"
+                "raise RuntimeError('database not up yet')\n" % pidfile)
+    os.chmod(script, 0o644)
+    srv = make_server(DAEMON % "processes=1 threads=2 startup-timeout=1"
+                      + 'WSGIScriptAlias /f "%s" process-group=demo\n'
+                        '<Directory "%s">\n    Require all granted\n'
+                        '</Directory>\n' % (script, state))
+    assert srv.get("/f").status_code == 500
+    first = int(open(pidfile).read())
+    log = srv.wait_log(r"WSGI0731.*startup-timeout", timeout=15, mark=0)
+    assert re.search(r"WSGI0731.*pid %d.*startup-timeout" % first, log)
+    deadline = time.monotonic() + 15
+    second = first
+    while second == first and time.monotonic() < deadline:
+        assert srv.get("/f").status_code == 500
+        second = int(open(pidfile).read())
+        time.sleep(0.2)
+    assert second != first
+
+
+def test_sigusr1_evicts_one_process_letting_its_request_finish(make_server):
+    srv = make_server(daemon_conf("processes=1 threads=2 eviction-timeout=10"))
+    old = int(srv.get("/d/pid").text)
+    with concurrent.futures.ThreadPoolExecutor(1) as ex:
+        slow = ex.submit(srv.get, "/d/sleep?1.5", timeout=30)
+        time.sleep(0.5)
+        os.kill(old, signal.SIGUSR1)
+        r = slow.result()
+    assert r.status_code == 200 and int(r.text) == old
+    new = wait_new_pid(srv, old)
+    assert new is not None and new != old
+    assert re.search(r"WSGI0731.*pid %d.*evicted" % old, srv.log())

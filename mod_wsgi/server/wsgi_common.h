@@ -208,6 +208,8 @@ typedef struct wsgi_daemon {
     int restart_interval;
     int queue_timeout;
     int deadlock_timeout;
+    int eviction_timeout;
+    int startup_timeout;
     int cpu_time_limit;             /* seconds, RLIMIT_CPU */
     apr_int64_t memory_limit;       /* bytes, RLIMIT_DATA */
     apr_int64_t virtual_memory_limit;   /* bytes, RLIMIT_AS */
@@ -243,12 +245,14 @@ int wsgi_remote_handler(request_rec *r, wsgi_request_config *rc,
 
 /* wsgi_monitor.c: a daemon process watching its own requests. */
 extern WSGI_THREAD_LOCAL int wsgi_monitor_slot;
-extern int wsgi_daemon_recycling;       /* maximum-requests reached */
+extern int wsgi_daemon_recycling;       /* restarting on its own */
+extern volatile sig_atomic_t wsgi_daemon_evicted;   /* by SIGUSR1 */
 void wsgi_monitor_init(apr_pool_t *p, int nslots);
 void wsgi_monitor_begin(int fd);
 void wsgi_monitor_end(void);
 int wsgi_monitor_claim_head(void);
 int wsgi_monitor_script_changed(const char *path);
+void wsgi_monitor_script_loaded(int ok);
 void wsgi_daemon_restart_self(const char *why);
 void wsgi_socket_buffers(int fd, wsgi_daemon *d);
 int wsgi_monitor_run(wsgi_daemon *d, int wake_fd,

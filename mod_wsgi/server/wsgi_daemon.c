@@ -110,8 +110,7 @@ static const char *wsgi_opt_group(cmd_parms *cmd, const char *key,
 /* Time options accepted and checked, not acted on yet: named at start-up
  * in a WSGI0720 notice, so nobody believes they are enforced. */
 static const char *const wsgi_time_options[] = {
-    "eviction-timeout", "startup-timeout", "interrupt-timeout",
-    "response-socket-timeout", NULL};
+    "interrupt-timeout", "response-socket-timeout", NULL};
 
 /* A byte count: digits, at least min. */
 static const char *wsgi_opt_bytes(cmd_parms *cmd, const char *key,
@@ -224,6 +223,10 @@ static const char *wsgi_daemon_option(cmd_parms *cmd, wsgi_daemon *d,
                            &d->inactivity_timeout);
     else if (!strcmp(key, "restart-interval"))
         err = wsgi_opt_int(cmd, key, val, 0, INT_MAX, &d->restart_interval);
+    else if (!strcmp(key, "eviction-timeout"))
+        err = wsgi_opt_int(cmd, key, val, 0, INT_MAX, &d->eviction_timeout);
+    else if (!strcmp(key, "startup-timeout"))
+        err = wsgi_opt_int(cmd, key, val, 0, INT_MAX, &d->startup_timeout);
     else if (!strcmp(key, "deadlock-timeout"))
         err = wsgi_opt_int(cmd, key, val, 0, INT_MAX, &d->deadlock_timeout);
     else if (!strcmp(key, "queue-timeout"))
@@ -355,12 +358,19 @@ static volatile sig_atomic_t wsgi_daemon_stopping = 0;
 static int wsgi_wake_pipe[2] = {-1, -1};
 static apr_uint32_t wsgi_daemon_requests = 0;
 int wsgi_daemon_recycling = 0;
+volatile sig_atomic_t wsgi_daemon_evicted = 0;
 
+/* SIGUSR1 to one daemon process (kill -USR1 PID) evicts it: a recycle,
+ * given eviction-timeout (else graceful-timeout) to finish its requests,
+ * its queue left to the replacement. Other signals stop it. */
 static void wsgi_daemon_signal(int sig)
 {
     int saved = errno;
 
-    (void)sig;
+    if (sig == SIGUSR1) {
+        wsgi_daemon_evicted = 1;
+        wsgi_daemon_recycling = 1;
+    }
     wsgi_daemon_stopping = 1;
     if (wsgi_wake_pipe[1] >= 0 && write(wsgi_wake_pipe[1], "x", 1) < 0) {
         /* nothing to do: the flag is set */

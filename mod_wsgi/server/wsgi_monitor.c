@@ -28,6 +28,8 @@ static int wsgi_nslots = 0;
 static apr_time_t wsgi_last_activity = 0;
 static apr_hash_t *wsgi_scripts_seen = NULL;    /* path -> apr_time_t */
 static volatile apr_time_t wsgi_gil_seen = 0;   /* last time the GIL came */
+static int wsgi_loaded_ok = 0;          /* a script loaded in this process */
+static int wsgi_load_failed = 0;        /* and one failed to */
 static apr_pool_t *wsgi_scripts_pool = NULL;
 
 WSGI_THREAD_LOCAL int wsgi_monitor_slot = -1;
@@ -169,6 +171,17 @@ static int wsgi_monitor_busy(void)
     return busy;
 }
 
+/* startup-timeout: a process whose application keeps failing to load (a
+ * database down at import time, say) is replaced after that long, so a
+ * transient failure does not stay cached in its sys.modules for good. */
+void wsgi_monitor_script_loaded(int ok)
+{
+    if (ok)
+        wsgi_loaded_ok = 1;
+    else
+        wsgi_load_failed = 1;
+}
+
 /*
  * deadlock-timeout: a thread that only takes and gives back the GIL once
  * a second. When it cannot get it for that long, some code holds it and
@@ -262,6 +275,11 @@ int wsgi_monitor_run(wsgi_daemon *d, int wake_fd,
                          (int)getpid(), d->deadlock_timeout);
             why = "deadlock-timeout";
         }
+        if (why == NULL && d->startup_timeout > 0 && !wsgi_loaded_ok &&
+            wsgi_load_failed &&
+            now - born > apr_time_from_sec(d->startup_timeout))
+            why = "startup-timeout (the WSGI script has failed to load "
+                  "since the process started)";
         if (why == NULL && d->restart_interval > 0 &&
             now - born > apr_time_from_sec(d->restart_interval))
             why = "restart-interval";
@@ -281,6 +299,13 @@ int wsgi_monitor_run(wsgi_daemon *d, int wake_fd,
                    strcmp(why, "deadlock-timeout")) ||
                           (why == NULL && wsgi_daemon_recycling)
                       ? d->graceful_timeout : d->shutdown_timeout;
+    if (why == NULL && wsgi_daemon_evicted) {
+        waited_secs = d->eviction_timeout > 0 ? d->eviction_timeout
+                                              : d->graceful_timeout;
+        ap_log_error(APLOG_MARK, APLOG_INFO, 0, d->server, WSGI_LOGNO(0731)
+                     "daemon group '%s' (pid %d): evicted (SIGUSR1); "
+                     "restarting this process", d->name, (int)getpid());
+    }
     deadline = apr_time_now() + apr_time_from_sec(waited_secs);
     for (;;) {
         apr_thread_mutex_lock(wsgi_slots_lock);

@@ -654,6 +654,7 @@ void wsgi_daemon_serve(wsgi_daemon *d, int fd, apr_pool_t *p)
     wsgi_request_begin();
     module = wsgi_load_script(wi, NULL, d->server, script,
                               reload == NULL || strcmp(reload, "0"), p);
+    wsgi_monitor_script_loaded(module != NULL);
     if (module == NULL) {
         wsgi_log_python_error(NULL, d->server, WSGI_LOGNO(0506) "failed to "
                               "load WSGI script '%s'", script);
