@@ -323,7 +323,8 @@ class ApacheServer:
         if preload:
             # `make asan`: the sanitizer runtime must be loaded first.
             env["LD_PRELOAD"] = preload
-            env["ASAN_OPTIONS"] = "detect_leaks=0:log_path=%s/asan" % self.root
+            # In the cores directory: daemons write there too, as their user.
+            env["ASAN_OPTIONS"] = "detect_leaks=0:log_path=%s/asan" % self.cores
         return env
 
     def configtest(self):
@@ -527,7 +528,7 @@ class ApacheServer:
         text = self.error_log()[since:]
         if since == 0:
             text += "\n" + self.stdout()
-        for report in glob.glob(os.path.join(self.root, "asan*")):
+        for report in glob.glob(os.path.join(self.cores, "asan*")):
             with open(report, errors="replace") as f:
                 text += "\n" + f.read()
         bad = [line for line in text.splitlines()
