@@ -382,6 +382,9 @@ def test_daemon_dying_mid_request_is_502_naming_the_pid(make_server):
     assert wait_new_pid(srv, pid) is not None
 
 
+@pytest.mark.skipif(bool(os.environ.get("MOD_WSGI_TEST_PRELOAD")),
+                    reason="AddressSanitizer's shadow memory cannot live "
+                           "under an address-space limit")
 def test_resource_limits_are_applied(make_server):
     srv = make_server(daemon_conf(
         "processes=1 threads=2 cpu-time-limit=300 memory-limit=3000000000 "

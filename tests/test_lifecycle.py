@@ -159,4 +159,6 @@ def test_a_crash_of_our_own_is_never_excused(make_server):
     bad = srv.bad_lines()
     assert any("exit signal Segmentation fault" in l for l in bad), bad
     assert srv.excused == []
-    assert os.listdir(srv.cores), "no core dump was written to read"
+    if not os.environ.get("MOD_WSGI_TEST_PRELOAD"):
+        # (AddressSanitizer reports the crash itself and dumps no core.)
+        assert os.listdir(srv.cores), "no core dump was written to read"
