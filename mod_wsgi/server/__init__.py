@@ -20,6 +20,14 @@ def module_name():
     return "mod_wsgi-py%d%d%s" % (sys.version_info[:2] + (suffix,))
 
 
+# Where distro packages put the module for Python X.Y when the Python
+# package comes without it: Debian's libapache2-mod-wsgi-py3 (one
+# mod_wsgi.so-X.Y per supported Python), Fedora's python3-mod_wsgi.
+DISTRO_MODULES = ("/usr/lib/apache2/modules/mod_wsgi.so-%d.%d",
+                  "/usr/lib64/httpd/modules/mod_wsgi_python%d.%d.so",
+                  "/usr/lib/httpd/modules/mod_wsgi_python%d.%d.so")
+
+
 def module_location():
     """Absolute path of the module built for the running Python, or None
     if it was not built (or not installed with this package)."""
@@ -29,7 +37,16 @@ def module_location():
     # Same X.Y, another ABI tag (e.g. a debug build of the interpreter).
     found = sorted(glob.glob(os.path.join(
         HERE, "mod_wsgi-py%d%d.*.so" % sys.version_info[:2])))
-    return found[0] if found else None
+    if found:
+        return found[0]
+    # The Python package installed by a distro package, the module by
+    # another: only for the system's own Python, never a venv's.
+    if sys.prefix == sys.base_prefix:
+        for pattern in DISTRO_MODULES:
+            candidate = pattern % sys.version_info[:2]
+            if os.path.isfile(candidate):
+                return candidate
+    return None
 
 
 def build_settings():

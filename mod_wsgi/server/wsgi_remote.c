@@ -11,6 +11,8 @@
 
 #include "wsgi_common.h"
 
+#include <fcntl.h>
+
 typedef struct {
     apr_array_header_t *pairs;      /* of wsgi_pair */
     apr_pool_t *p;
@@ -50,8 +52,12 @@ static int wsgi_remote_connect(request_rec *r, wsgi_daemon *d)
             break;
         }
         wsgi_socket_buffers(fd, d);
-        if (connect(fd, (struct sockaddr *)&addr, sizeof(addr)) == 0)
+        if (connect(fd, (struct sockaddr *)&addr, sizeof(addr)) == 0) {
+            /* Non-blocking from here: every read and write of the wire
+             * code is bounded by socket-timeout through poll(). */
+            fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
             return fd;
+        }
         err = errno;
         close(fd);
         fd = -1;

@@ -57,11 +57,16 @@ int wsgi_wire_read(int fd, void *buf, apr_size_t len, int timeout_ms)
     while (len > 0) {
         ssize_t n;
 
-        if (wsgi_wire_wait(fd, POLLIN, timeout_ms) < 0)
-            return -1;
+        /* The socket is non-blocking: try first, wait only when there is
+         * nothing yet (most reads find their bytes already there). */
         n = recv(fd, p, len, 0);
         if (n < 0 && errno == EINTR)
             continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            if (wsgi_wire_wait(fd, POLLIN, timeout_ms) < 0)
+                return -1;
+            continue;
+        }
         if (n <= 0) {
             if (n == 0)
                 errno = 0;
@@ -98,11 +103,14 @@ int wsgi_wire_read_head(int fd, unsigned char *head, int timeout_ms,
     msg.msg_iovlen = 1;
     msg.msg_control = ctl.buf;
     msg.msg_controllen = sizeof(ctl.buf);
-    do {
-        if (wsgi_wire_wait(fd, POLLIN, timeout_ms) < 0)
-            return -1;
+    for (;;) {
         n = recvmsg(fd, &msg, MSG_CMSG_CLOEXEC);
-    } while (n < 0 && (errno == EINTR || errno == EAGAIN));
+        if (n >= 0 || (errno != EINTR && errno != EAGAIN &&
+                       errno != EWOULDBLOCK))
+            break;
+        if (errno != EINTR && wsgi_wire_wait(fd, POLLIN, timeout_ms) < 0)
+            return -1;
+    }
     if (n <= 0) {
         if (n == 0)
             errno = 0;
@@ -232,12 +240,14 @@ static long wsgi_wire_body(wsgi_wire_transport *w, char *buf, apr_size_t n)
     }
     if (n > w->frame_left)
         n = w->frame_left;
-    if (wsgi_wire_wait(w->fd, POLLIN, w->timeout_ms) < 0)
-        got = -1;
-    else
-        do {
-            got = recv(w->fd, buf, n, 0);
-        } while (got < 0 && errno == EINTR);
+    for (;;) {
+        got = recv(w->fd, buf, n, 0);
+        if (got >= 0 || (errno != EINTR && errno != EAGAIN &&
+                         errno != EWOULDBLOCK))
+            break;
+        if (errno != EINTR && wsgi_wire_wait(w->fd, POLLIN, w->timeout_ms) < 0)
+            break;
+    }
     if (got <= 0) {
         w->failed = 1;
         return -1;
