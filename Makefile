@@ -118,7 +118,11 @@ dev:
 
 run:
 	@$(MAKE) --no-print-directory build PYTHONS="$(firstword $(PYTHONS))"
-	exec "$(FIRST_VENV)/bin/python" examples/run.py --port $(PORT) examples/hello.wsgi
+	# mod_wsgi-express: a private Apache in the foreground, the app in a
+	# daemon process group; as root the children run as www-data.
+	exec "$(FIRST_VENV)/bin/mod_wsgi-express" start-server examples/hello.wsgi \
+	    --host 127.0.0.1 --port $(PORT) --log-to-terminal --access-log \
+	    $$( [ "$$(id -u)" = 0 ] && echo --user www-data --group www-data )
 
 test: build
 	@if ! ls tests/test_*.py >/dev/null 2>&1; then

@@ -81,6 +81,18 @@ def compiled_in_modules():
     return {l.strip() for l in out.splitlines() if l.strip().endswith(".c")}
 
 
+def http_answers(port, path="/"):
+    """True when something on 127.0.0.1:port answers HTTP for path."""
+    try:
+        with socket.create_connection(("127.0.0.1", port), 1) as s:
+            s.settimeout(5)
+            s.sendall(("GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                       "Connection: close\r\n\r\n" % path).encode())
+            return s.recv(12).startswith(b"HTTP/1.")
+    except OSError:
+        return False
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -365,14 +377,7 @@ class ApacheServer:
             timeout, self.error_log()))
 
     def _answers(self, path):
-        try:
-            with socket.create_connection(("127.0.0.1", self.port), 1) as s:
-                s.settimeout(5)
-                s.sendall(("GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-                           "Connection: close\r\n\r\n" % path).encode())
-                return s.recv(12).startswith(b"HTTP/1.")
-        except OSError:
-            return False
+        return http_answers(self.port, path)
 
     @property
     def pid(self):

@@ -6,18 +6,17 @@ registry in mod_wsgi.express.options.
 
 import argparse
 import os
+import shlex
 import shutil
 import sys
 
 from mod_wsgi.express import options
+from mod_wsgi.express.errors import ExpressError
 from mod_wsgi import server
 from mod_wsgi.server import build_settings, module_location
 
-NOT_YET = ("mod_wsgi-express: %s is not implemented yet, see issue "
-           "'mod_wsgi-express'.\n")
 
-
-class CommandError(Exception):
+class CommandError(ExpressError):
     """A failure to report in one line and exit 1."""
 
 
@@ -77,17 +76,39 @@ def cmd_install_module(args):
     return 0
 
 
-def cmd_not_yet(args):
-    sys.stderr.write(NOT_YET % args.command)
-    return 2
+def command_line(argv):
+    return shlex.join(["mod_wsgi-express"] + list(
+        sys.argv[1:] if argv is None else argv))
+
+
+def _setup(args):
+    from mod_wsgi.express import server as express_server
+    return express_server.setup_server(args, command_line(args.argv))
+
+
+def cmd_setup_server(args):
+    s = _setup(args)
+    print("Server root        : %s" % s.server_root)
+    print("Start it with      : %s start"
+          % os.path.join(s.server_root, "apachectl"))
+    return 0
+
+
+def cmd_start_server(args):
+    from mod_wsgi.express import server as express_server
+    if args.setup_only:
+        return cmd_setup_server(args)
+    s = _setup(args)
+    sys.stdout.write(express_server.summary(s))
+    return express_server.start_server(s)
 
 
 # (name, help, handler, positional arguments)
 COMMANDS = [
     ("start-server", "Run Apache in the foreground for one WSGI "
-     "application.", cmd_not_yet, ["script"]),
+     "application.", cmd_start_server, ["script"]),
     ("setup-server", "Write a server root for one WSGI application, "
-     "without starting it.", cmd_not_yet, ["script"]),
+     "without starting it.", cmd_setup_server, ["script"]),
     ("module-config", "Print the LoadModule and WSGIPythonHome lines that "
      "load this module into a system Apache.", cmd_module_config, []),
     ("module-location", "Print the path of the Apache module built for this "
@@ -95,6 +116,18 @@ COMMANDS = [
     ("install-module", "Copy the module into Apache's modules directory and "
      "print the lines that load it.", cmd_install_module, []),
 ]
+
+
+def add_options(parser, command, skip=()):
+    """Adds the registered options of a subcommand to an argparse parser,
+    one argument group per section."""
+    groups = {}
+    for opt in options.options_for(command):
+        if opt.name in skip:
+            continue
+        if opt.section not in groups:
+            groups[opt.section] = parser.add_argument_group(opt.section)
+        opt.add_to(groups[opt.section])
 
 
 def build_parser():
@@ -106,20 +139,22 @@ def build_parser():
     sub.required = True
     for name, help, handler, positionals in COMMANDS:
         p = sub.add_parser(name, help=help, description=help)
-        for opt in options.options_for(name):
-            opt.add_to(p)
         if "script" in positionals:
             p.add_argument("script", nargs="?",
-                           help="the WSGI script file to serve")
+                           help="the WSGI script file (or, with "
+                                "--application-type, module or "
+                                "directory) to serve")
+        add_options(p, name)
         p.set_defaults(handler=handler)
     return parser
 
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
+    args.argv = argv
     try:
         return args.handler(args)
-    except CommandError as exc:
+    except ExpressError as exc:
         sys.stderr.write("mod_wsgi-express: %s\n" % exc)
         return 1
 

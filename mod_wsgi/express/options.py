@@ -1,45 +1,76 @@
 """Declarative registry of mod_wsgi-express options.
 
 Each option is declared once: name, command-line flags, type, default,
-help and an optional validator, plus the subcommands that take it. The
-argument parsers (and later the generated Apache configuration and the
-docs) are derived from this registry, so names, defaults and help text
-cannot drift apart.
+help, an optional validator, the subcommands that take it, and (for the
+options that map one to one onto Apache configuration) the directive or
+WSGIDaemonProcess option it becomes. The argument parsers, the --help
+text and the generated httpd.conf are all derived from this registry, so
+names, defaults and help text cannot drift apart.
 """
 
 import argparse
 import os
+import re
+
+SERVER = ("start-server", "setup-server")
 
 
 class Option:
     def __init__(self, name, flags, help, type=str, default=None,
-                 validator=None, action=None, metavar=None, commands=()):
+                 validator=None, action=None, metavar=None, commands=SERVER,
+                 nargs=None, choices=None, section="General",
+                 daemon_option=None, directive=None):
         self.name = name            # attribute name on the parsed args
         self.flags = flags          # e.g. ["--port"]
         self.help = help
         self.type = type            # converts the command-line text
         self.default = default
         self.validator = validator  # value -> None, or a problem message
-        self.action = action        # argparse action, e.g. "store_true"
+        self.action = action        # argparse action: store_true, append
         self.metavar = metavar
         self.commands = commands    # subcommands that accept the option
+        self.nargs = nargs          # e.g. 2 for --setenv NAME VALUE
+        self.choices = choices
+        self.section = section      # heading in --help
+        # The option's value goes into httpd.conf as this
+        # WSGIDaemonProcess option (daemon_option=) or server-level
+        # directive (directive=) when it is set and not 0.
+        self.daemon_option = daemon_option
+        self.directive = directive
 
     def add_to(self, parser):
-        kwargs = {"dest": self.name, "help": self.help,
+        kwargs = {"dest": self.name, "help": self.help_text(),
                   "default": self.default}
-        if self.action:
+        if self.action in ("store_true", "store_false"):
             kwargs["action"] = self.action
         else:
+            if self.action:
+                kwargs["action"] = self.action
             kwargs["type"] = self.convert
             if self.metavar:
                 kwargs["metavar"] = self.metavar
+            if self.nargs:
+                kwargs["nargs"] = self.nargs
+            if self.choices:
+                kwargs["choices"] = self.choices
         parser.add_argument(*self.flags, **kwargs)
+
+    def help_text(self):
+        text = self.help
+        if self.choices:
+            text += " One of: %s." % ", ".join(self.choices)
+        if self.default not in (None, False, [], ()):
+            text += " (default: %s)" % (self.default,)
+        # argparse formats help with %-interpolation.
+        return text.replace("%", "%%")
 
     def convert(self, text):
         try:
             value = self.type(text)
-        except ValueError as exc:
-            raise argparse.ArgumentTypeError(str(exc))
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                "%r is not a valid %s" % (text, TYPE_NAMES.get(
+                    self.type, "value")))
         if self.validator is not None:
             problem = self.validator(value)
             if problem:
@@ -47,21 +78,387 @@ class Option:
         return value
 
 
+TYPE_NAMES = {int: "whole number", float: "number"}
+
+
+# ---------------------------------------------------------- validators
+
 def directory_exists(value):
     if not os.path.isdir(value):
         return "%r is not a directory" % value
     return None
 
 
+def file_exists(value):
+    if not os.path.isfile(value):
+        return "%r is not a file" % value
+    return None
+
+
+def port_number(value):
+    if not 1 <= value <= 65535:
+        return "%d is not a TCP port (1 to 65535)" % value
+    return None
+
+
+def positive(value):
+    if value < 1:
+        return "%d must be 1 or more" % value
+    return None
+
+
+def not_negative(value):
+    if value < 0:
+        return "%d must be 0 or more" % value
+    return None
+
+
+def url_path(value):
+    if not value.startswith("/"):
+        return "%r must be a URL path starting with '/'" % value
+    return None
+
+
+def env_name(value):
+    if not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", value):
+        return ("%r is not an environment variable name (letters, digits "
+                "and '_', not starting with a digit)" % value)
+    return None
+
+
+def dotted_name(value):
+    if not re.match(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$",
+                    value):
+        return "%r is not a Python name" % value
+    return None
+
+
+def group_name(value):
+    if not value or value.startswith("%{") or "=" in value:
+        return ("%r cannot name a daemon process group (it must not be "
+                "empty, start with '%%{' or hold '=')" % value)
+    return None
+
+
+def python_identifier(value):
+    if not value.isidentifier():
+        return "%r is not a Python identifier" % value
+    return None
+
+
+LOG_LEVELS = ("emerg", "alert", "crit", "error", "warn", "notice", "info",
+              "debug") + tuple("trace%d" % i for i in range(1, 9))
+APPLICATION_TYPES = ("script", "module", "static")
+MPMS = ("event", "worker", "prefork")
+
+TIMEOUTS = "Timeouts and recycling (WSGIDaemonProcess options)"
+
+
+def _timeout(name, default, help, daemon_option=None):
+    flag = "--" + name.replace("_", "-")
+    return Option(name, [flag], help, type=int, default=default,
+                  validator=not_negative, metavar="SECONDS", section=TIMEOUTS,
+                  daemon_option=daemon_option or flag[2:])
+
+
 REGISTRY = [
+    # -- the application
+    Option("entry_point", ["--entry-point"],
+           "The WSGI script file, Python module or (for --application-type "
+           "static) directory to serve; the same as the script argument.",
+           metavar="FILE-OR-MODULE", section="Application"),
+    Option("application_type", ["--application-type"],
+           "What the entry point is: a WSGI script file, an importable "
+           "module, or a directory of static files.",
+           default="script", choices=APPLICATION_TYPES, metavar="TYPE",
+           section="Application"),
+    Option("callable_object", ["--callable-object"],
+           "Name of the WSGI callable in the script or module.",
+           default="application", validator=python_identifier,
+           metavar="NAME", section="Application"),
+    Option("mount_point", ["--mount-point"],
+           "URL path the application is mounted at.", default="/",
+           validator=url_path, metavar="URL-PATH", section="Application"),
+    Option("application_group", ["--application-group"],
+           "Python interpreter the application runs in.",
+           default="%{GLOBAL}", metavar="NAME", section="Application"),
+    Option("process_group", ["--process-group"],
+           "Name of the daemon process group (default: HOST:PORT).",
+           validator=group_name, metavar="NAME", section="Application"),
+    Option("working_directory", ["--working-directory"],
+           "Directory the application runs in, added to sys.path "
+           "(default: the current directory).",
+           validator=directory_exists, metavar="DIR", section="Application"),
+    Option("python_path", ["--python-path"],
+           "Directory to add to sys.path; may be repeated.",
+           action="append", default=[], validator=directory_exists,
+           metavar="DIR", section="Application"),
+    Option("setenv", ["--setenv"],
+           "Set an environ value for every request; may be repeated.",
+           action="append", default=[], nargs=2, metavar=("NAME", "VALUE"),
+           section="Application"),
+    Option("passenv", ["--passenv"],
+           "Pass this variable of Apache's environment into every "
+           "request's environ; may be repeated.",
+           action="append", default=[], validator=env_name, metavar="NAME",
+           section="Application"),
+    Option("reload_on_changes", ["--reload-on-changes"],
+           "Restart the daemon processes when a Python file the "
+           "application imported changes (polled once a second).",
+           action="store_true", default=False, section="Application"),
+
+    # -- network
+    Option("host", ["--host"],
+           "IP address to listen on (default: all interfaces).",
+           metavar="IP", section="Network"),
+    Option("port", ["--port"], "HTTP port to listen on.", type=int,
+           default=8000, validator=port_number, metavar="NUMBER",
+           section="Network"),
+    Option("server_name", ["--server-name"],
+           "Host name of the server (ServerName). Given, only requests for "
+           "it (or a --server-alias) are served; others get 403.",
+           metavar="HOSTNAME", section="Network"),
+    Option("server_alias", ["--server-alias"],
+           "Another host name requests may be for (ServerAlias; wildcards "
+           "* and ? allowed); may be repeated.", action="append",
+           default=[], metavar="HOSTNAME", section="Network"),
+    Option("allow_localhost", ["--allow-localhost"],
+           "With --server-name, also serve requests for localhost, "
+           "127.0.0.1 and [::1].", action="store_true", default=False,
+           section="Network"),
+    Option("https_port", ["--https-port"],
+           "HTTPS port to listen on as well (needs a certificate).",
+           type=int, validator=port_number, metavar="NUMBER",
+           section="Network"),
+    Option("ssl_certificate_file", ["--ssl-certificate-file"],
+           "PEM certificate of the HTTPS server.", validator=file_exists,
+           metavar="FILE", section="Network"),
+    Option("ssl_certificate_key_file", ["--ssl-certificate-key-file"],
+           "PEM private key of the HTTPS certificate.",
+           validator=file_exists, metavar="FILE", section="Network"),
+    Option("ssl_certificate", ["--ssl-certificate"],
+           "Base name of the certificate and key files: BASE.crt and "
+           "BASE.key.", metavar="BASE", section="Network"),
+    Option("ssl_certificate_chain_file", ["--ssl-certificate-chain-file"],
+           "PEM file of intermediate certificates sent with the server "
+           "certificate.", validator=file_exists, metavar="FILE",
+           section="Network"),
+    Option("https_only", ["--https-only"],
+           "Redirect every plain HTTP request to HTTPS.",
+           action="store_true", default=False, section="Network"),
+    Option("hsts_policy", ["--hsts-policy"],
+           "Strict-Transport-Security header sent with HTTPS responses, "
+           "e.g. 'max-age=63072000; includeSubDomains'.", metavar="POLICY",
+           section="Network"),
+    Option("ssl_environment", ["--ssl-environment"],
+           "Pass the SSL_* variables of mod_ssl into the environ.",
+           action="store_true", default=False, section="Network"),
+    Option("server_backlog", ["--server-backlog"],
+           "Listen queue length of the HTTP socket.", type=int, default=500,
+           validator=positive, metavar="NUMBER", section="Network",
+           directive="ListenBacklog"),
+    Option("limit_request_body", ["--limit-request-body"],
+           "Largest request body accepted, in bytes (0: no limit).",
+           type=int, default=10485760, validator=not_negative,
+           metavar="BYTES", section="Network", directive="LimitRequestBody"),
+    Option("keep_alive_timeout", ["--keep-alive-timeout"],
+           "Seconds an idle keep-alive connection is kept (0 disables "
+           "keep-alive).", type=int, default=2, validator=not_negative,
+           metavar="SECONDS", section="Network"),
+
+    # -- capacity and mode
+    Option("processes", ["--processes"],
+           "Number of daemon processes (default 1; giving it at all makes "
+           "wsgi.multiprocess True).", type=int, validator=positive,
+           metavar="NUMBER", section="Capacity"),
+    Option("threads", ["--threads"], "Request threads per process.",
+           type=int, default=5, validator=positive, metavar="NUMBER",
+           section="Capacity"),
+    Option("max_clients", ["--max-clients"],
+           "Most concurrent connections Apache accepts (default: "
+           "10 + max(10, 1.5 x processes x threads) in daemon mode).",
+           type=int, validator=positive, metavar="NUMBER",
+           section="Capacity"),
+    Option("embedded_mode", ["--embedded-mode"],
+           "Run the application inside Apache's own processes instead of "
+           "daemon processes.", action="store_true", default=False,
+           section="Capacity"),
+    Option("server_mpm", ["--server-mpm"],
+           "Apache MPM to use (default: event, else worker, else prefork, "
+           "whichever is installed).", choices=MPMS, metavar="NAME",
+           section="Capacity"),
+    Option("daemon_backlog", ["--daemon-backlog"],
+           "Listen queue length of the daemon processes' socket.",
+           type=int, default=100, validator=positive, metavar="NUMBER",
+           section="Capacity", daemon_option="listen-backlog"),
+
+    # -- timeouts (each one WSGIDaemonProcess option)
+    _timeout("request_timeout", 60, "Seconds a request may run before the "
+             "daemon process is restarted."),
+    _timeout("queue_timeout", 45, "Seconds a request may wait for a free "
+             "daemon thread before it fails with 504."),
+    _timeout("socket_timeout", 60, "Seconds of silence on the daemon "
+             "socket (and Apache's Timeout) before a request fails."),
+    _timeout("connect_timeout", 15, "Seconds an Apache child keeps trying "
+             "to connect to the daemon processes."),
+    _timeout("startup_timeout", 15, "Seconds the application may take to "
+             "load before the daemon process is restarted."),
+    _timeout("deadlock_timeout", 60, "Seconds the GIL may appear stuck "
+             "before the daemon process is restarted."),
+    _timeout("graceful_timeout", 15, "Seconds a recycled process waits for "
+             "its requests to finish."),
+    _timeout("shutdown_timeout", 5, "Seconds a stopping daemon process "
+             "waits for its requests before it is killed."),
+    _timeout("inactivity_timeout", 0, "Restart a daemon process idle this "
+             "long (0: never)."),
+    _timeout("restart_interval", 0, "Restart daemon processes after they "
+             "ran this long (0: never)."),
+    Option("maximum_requests", ["--maximum-requests"],
+           "Restart a daemon process after this many requests (0: never).",
+           type=int, default=0, validator=not_negative, metavar="NUMBER",
+           section=TIMEOUTS, daemon_option="maximum-requests"),
+
+    # -- static files and Apache features
+    Option("document_root", ["--document-root"],
+           "Directory of static files served in front of the application "
+           "(a file there wins over the application; default: htdocs in "
+           "the server root).", validator=directory_exists, metavar="DIR",
+           section="Static files and Apache features"),
+    Option("directory_index", ["--directory-index"],
+           "File name served for a directory of the document root, e.g. "
+           "index.html.", metavar="NAME",
+           section="Static files and Apache features"),
+    Option("url_alias", ["--url-alias"],
+           "Serve a static file or directory at a URL path; may be "
+           "repeated.", action="append", default=[], nargs=2,
+           metavar=("URL-PATH", "FILE-OR-DIR"),
+           section="Static files and Apache features"),
+    Option("error_document", ["--error-document"],
+           "Apache ErrorDocument for a status; may be repeated.",
+           action="append", default=[], nargs=2, metavar=("STATUS", "URL"),
+           section="Static files and Apache features"),
+    Option("compress_responses", ["--compress-responses"],
+           "Compress text responses with mod_deflate.",
+           action="store_true", default=False,
+           section="Static files and Apache features"),
+    Option("chunked_request", ["--chunked-request"],
+           "Accept chunked request bodies (WSGIChunkedRequest On).",
+           action="store_true", default=False,
+           section="Static files and Apache features"),
+    Option("include_file", ["--include-file"],
+           "Apache configuration file to include at the end of httpd.conf; "
+           "may be repeated.", action="append", default=[],
+           validator=file_exists, metavar="FILE",
+           section="Static files and Apache features"),
+
+    # -- processes, logging, files
+    Option("user", ["--user"],
+           "User Apache's children and the daemon processes run as "
+           "(required when started as root).", metavar="NAME",
+           section="Processes and logging"),
+    Option("group", ["--group"],
+           "Group Apache's children and the daemon processes run as "
+           "(required when started as root).", metavar="NAME",
+           section="Processes and logging"),
+    Option("server_root", ["--server-root"],
+           "Directory the generated configuration goes into (default: "
+           "mod_wsgi-HOST:PORT:UID in the temp directory).", metavar="DIR",
+           section="Processes and logging"),
+    Option("log_directory", ["--log-directory"],
+           "Directory for error_log and access_log (default: the server "
+           "root).", validator=directory_exists, metavar="DIR",
+           section="Processes and logging"),
+    Option("log_level", ["--log-level"], "Apache LogLevel.", default="warn",
+           choices=LOG_LEVELS, metavar="LEVEL",
+           section="Processes and logging"),
+    Option("log_to_terminal", ["--log-to-terminal"],
+           "Write the error log (and access log) to the terminal instead "
+           "of files.", action="store_true", default=False,
+           section="Processes and logging"),
+    Option("access_log", ["--access-log"], "Write an access log.",
+           action="store_true", default=False,
+           section="Processes and logging"),
+    Option("rotate_logs", ["--rotate-logs"],
+           "Rotate error_log and access_log with Apache's rotatelogs when "
+           "they reach --max-log-size, through 10 files used in turn: "
+           "NAME, NAME.1 ... NAME.9.", action="store_true",
+           default=False, section="Processes and logging"),
+    Option("max_log_size", ["--max-log-size"],
+           "Size in megabytes at which --rotate-logs rotates a log.",
+           type=int, default=5, validator=positive, metavar="MB",
+           section="Processes and logging"),
+    Option("rotatelogs_executable", ["--rotatelogs-executable"],
+           "The rotatelogs program of Apache (default: found beside the "
+           "Apache binary or on PATH).", metavar="FILE",
+           section="Processes and logging"),
+    Option("startup_log", ["--startup-log"],
+           "Write Apache's start-up messages to startup_log in the log "
+           "directory.", action="store_true", default=False,
+           section="Processes and logging"),
+    Option("pid_file", ["--pid-file"],
+           "Where Apache writes its pid (default: httpd.pid in the server "
+           "root).", metavar="FILE", section="Processes and logging"),
+    Option("locale", ["--locale"],
+           "LANG and LC_ALL of the daemon processes (default: the current "
+           "locale if it is UTF-8, else C.UTF-8).", metavar="NAME",
+           section="Processes and logging"),
+    Option("httpd_executable", ["--httpd-executable"],
+           "Apache binary to run (default: the one the module was built "
+           "for).", metavar="FILE", section="Processes and logging"),
     Option("modules_directory", ["--modules-directory"],
-           "Apache's modules directory to install the module into "
-           "(default: the LIBEXECDIR apxs reported at build time).",
-           validator=directory_exists, metavar="DIR",
-           commands=("install-module",)),
+           "Directory of Apache's modules (default: the LIBEXECDIR apxs "
+           "reported at build time).", validator=directory_exists,
+           metavar="DIR", section="Processes and logging",
+           commands=SERVER + ("install-module",)),
+    Option("mime_types", ["--mime-types"],
+           "mime.types file for Content-Type of static files (default: "
+           "the platform's).", validator=file_exists, metavar="FILE",
+           section="Processes and logging"),
+    Option("setup_only", ["--setup-only"],
+           "Only write the server root, as setup-server does.",
+           action="store_true", default=False, commands=("start-server",),
+           section="Processes and logging"),
 ]
+
+BY_NAME = {o.name: o for o in REGISTRY}
 
 
 def options_for(command):
     """The registered options of one subcommand, in registry order."""
     return [o for o in REGISTRY if command in o.commands]
+
+
+def markdown(command="start-server"):
+    """The options of a subcommand as Markdown tables, one per section:
+    what docs/express.md shows between its "options" markers."""
+    out = []
+    section = None
+    for opt in options_for(command):
+        if opt.section != section:
+            section = opt.section
+            out += ["", "### %s" % section, "",
+                    "| Option | Default | Meaning |", "|---|---|---|"]
+        metavar = opt.metavar
+        if isinstance(metavar, tuple):
+            metavar = " ".join(metavar)
+        flag = opt.flags[0] + (" " + metavar if metavar and opt.action not in
+                               ("store_true", "store_false") else "")
+        default = ("" if opt.default in (None, False, [], ())
+                   else "`%s`" % (opt.default,))
+        text = opt.help
+        if opt.choices:
+            text += " One of: %s." % ", ".join(opt.choices)
+        out.append("| `%s` | %s | %s |" % (flag, default,
+                                           text.replace("|", "\\|")))
+    return "\n".join(out[1:]) + "\n"
+
+
+def flag_of(name):
+    """The command-line spelling of a registered option, for messages."""
+    option = BY_NAME.get(name)
+    return option.flags[0] if option else name
+
+
+if __name__ == "__main__":
+    import sys
+    sys.stdout.write(markdown(*sys.argv[1:]))

@@ -1,0 +1,547 @@
+"""setup-server and start-server: the server root, and running Apache.
+
+setup_server() turns parsed options into Settings (every default and
+derived value resolved, every path absolute), then writes the server root:
+
+    httpd.conf     the configuration (apache_conf.render)
+    apachectl      start|stop|restart|graceful|graceful-stop|configtest
+    envvars        sourced by apachectl: add environment variables there
+    handler.wsgi   loads the application (handler.render)
+    htdocs/        the default document root
+
+start_server() then runs `apachectl start -DFOREGROUND`: Apache itself,
+in the foreground, so that SIGTERM and SIGINT stop it, SIGHUP restarts it
+and SIGUSR1 restarts it gracefully.
+"""
+
+import os
+import pwd
+import grp
+import shlex
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+
+from mod_wsgi import server as built
+from mod_wsgi.express import apache_conf, handler, platform
+from mod_wsgi.express.errors import SetupError
+from mod_wsgi.express.options import REGISTRY, env_name
+
+
+class Settings:
+    """Everything the generated files need, resolved."""
+
+    def __init__(self, **values):
+        self.__dict__.update(values)
+
+
+# ---------------------------------------------------------------- lookup
+
+def module_path():
+    path = built.module_location()
+    if path is None:
+        raise SetupError(
+            "the Apache module for Python %d.%d is not built (no %s); "
+            "reinstall the package with 'pip install' (it needs apxs, from "
+            "apache2-dev or httpd-devel)."
+            % (sys.version_info[:2]
+               + (os.path.join(built.HERE, built.module_name()),)))
+    return path
+
+
+def find_httpd(args, layout, recorded):
+    if args.httpd_executable:
+        path = args.httpd_executable
+        if not (os.path.isfile(path) and os.access(path, os.X_OK)):
+            raise SetupError("--httpd-executable %s is not an executable "
+                             "file." % path)
+        return os.path.abspath(path)
+    sbindir, progname = recorded.get("SBINDIR"), recorded.get("PROGNAME")
+    if sbindir and progname:
+        path = os.path.join(sbindir, progname)
+        if os.path.isfile(path) and os.access(path, os.X_OK):
+            return path
+    path = layout.httpd_executable(sbindir)
+    if path is None:
+        raise SetupError("cannot find the Apache binary (looked for %s); "
+                         "install Apache (apache2 or httpd) or pass "
+                         "--httpd-executable FILE."
+                         % ", ".join(layout.httpd_names or ["httpd"]))
+    return path
+
+
+def find_modules_directory(args, layout, recorded):
+    found = (args.modules_directory or recorded.get("LIBEXECDIR")
+             or layout.modules_directory())
+    if not found or not os.path.isdir(found):
+        raise SetupError("cannot find Apache's modules directory (tried %s);"
+                         " pass --modules-directory DIR."
+                         % (found or "apxs LIBEXECDIR"))
+    return os.path.abspath(found)
+
+
+def pick_mpm(args, modules_directory):
+    available = [m for m in ("event", "worker", "prefork") if os.path.exists(
+        os.path.join(modules_directory, "mod_mpm_%s.so" % m))]
+    if args.server_mpm:
+        if args.server_mpm not in available:
+            raise SetupError("--server-mpm %s: there is no mod_mpm_%s.so in "
+                             "%s; installed: %s." % (
+                                 args.server_mpm, args.server_mpm,
+                                 modules_directory,
+                                 ", ".join(available) or "none"))
+        return args.server_mpm
+    if not available:
+        raise SetupError("no MPM module (mod_mpm_event.so, mod_mpm_worker.so"
+                         " or mod_mpm_prefork.so) in %s; pass "
+                         "--modules-directory DIR." % modules_directory)
+    return available[0]
+
+
+def default_locale():
+    for name in ("LC_ALL", "LC_CTYPE", "LANG"):
+        value = os.environ.get(name)
+        if value:
+            break
+    else:
+        value = ""
+    norm = value.lower().replace("-", "")
+    if norm.endswith(".utf8"):
+        return value
+    return "C.UTF-8"
+
+
+def check_user(args, layout):
+    root = os.geteuid() == 0
+    if root and (not args.user or not args.group):
+        example = layout.default_user() or "www-data"
+        raise SetupError(
+            "running as root, Apache's children and the daemon processes "
+            "must run as an unprivileged user: pass --user and --group, "
+            "e.g. --user %s --group %s." % (example, example))
+    if args.user:
+        try:
+            pw = pwd.getpwnam(args.user)
+        except KeyError:
+            raise SetupError("--user %s: no such user on this system."
+                             % args.user)
+        if pw.pw_uid == 0:
+            raise SetupError("--user %s is root; the application must run "
+                             "as an unprivileged user." % args.user)
+    if args.group:
+        try:
+            grp.getgrnam(args.group)
+        except KeyError:
+            raise SetupError("--group %s: no such group on this system."
+                             % args.group)
+    if not root and (args.user or args.group):
+        me = pwd.getpwuid(os.geteuid()).pw_name
+        if args.user and args.user != me:
+            raise SetupError("--user %s needs root; as %s, leave --user and "
+                             "--group out." % (args.user, me))
+        # Not root: everything runs as us anyway.
+        return None, None
+    return args.user, args.group
+
+
+def find_rotatelogs(args, httpd):
+    if not args.rotate_logs:
+        return None
+    if args.log_to_terminal:
+        raise SetupError("--rotate-logs and --log-to-terminal exclude each "
+                         "other: rotated logs are files.")
+    if args.rotatelogs_executable:
+        candidates = [args.rotatelogs_executable]
+    else:
+        candidates = [os.path.join(os.path.dirname(httpd), "rotatelogs"),
+                      "/usr/sbin/rotatelogs", "/usr/bin/rotatelogs",
+                      shutil.which("rotatelogs") or ""]
+    for path in candidates:
+        if path and os.path.isfile(path) and os.access(path, os.X_OK):
+            return os.path.abspath(path)
+    raise SetupError("--rotate-logs needs Apache's rotatelogs program, "
+                     "which is not in %s; install it (it comes with Apache"
+                     ": apache2-utils on Debian/Ubuntu, httpd-tools on "
+                     "Fedora/RHEL) or pass --rotatelogs-executable FILE."
+                     % ", ".join(p for p in candidates if p))
+
+
+def https_files(args):
+    """(certificate file, key file) for HTTPS, or (None, None)."""
+    cert, key = args.ssl_certificate_file, args.ssl_certificate_key_file
+    if args.ssl_certificate:
+        if cert or key:
+            raise SetupError("give --ssl-certificate BASE, or "
+                             "--ssl-certificate-file with "
+                             "--ssl-certificate-key-file, not both.")
+        cert = args.ssl_certificate + ".crt"
+        key = args.ssl_certificate + ".key"
+        for path in (cert, key):
+            if not os.path.isfile(path):
+                raise SetupError("--ssl-certificate %s: %s does not exist."
+                                 % (args.ssl_certificate, path))
+    given = cert or key or args.ssl_certificate_chain_file
+    if args.https_port is None:
+        if (given or args.https_only or args.ssl_environment
+                or args.hsts_policy):
+            raise SetupError("the certificate and HTTPS options need "
+                             "--https-port NUMBER.")
+        return None, None
+    if not (cert and key):
+        raise SetupError("--https-port needs a certificate and its key: "
+                         "--ssl-certificate-file FILE and "
+                         "--ssl-certificate-key-file FILE, or "
+                         "--ssl-certificate BASE (BASE.crt, BASE.key).")
+    if args.https_port == args.port:
+        raise SetupError("--https-port and --port must differ (both are "
+                         "%d)." % args.port)
+    return os.path.abspath(cert), os.path.abspath(key)
+
+
+def max_clients(args, processes, threads):
+    if args.max_clients:
+        return args.max_clients
+    if args.embedded_mode:
+        return processes * threads
+    return 10 + max(10, int(1.5 * processes * threads))
+
+
+def settings_from(args, command_line=None):
+    """Validates the parsed options against each other and the system and
+    resolves every default."""
+    layout = platform.detect()
+    recorded = built.build_settings()
+
+    entry = args.entry_point or args.script
+    if args.entry_point and args.script and args.entry_point != args.script:
+        raise SetupError("give the application once: either the script "
+                         "argument or --entry-point, not both.")
+    kind = args.application_type
+    if entry is not None:
+        if kind == "script":
+            if not os.path.isfile(entry):
+                raise SetupError("the WSGI script %s does not exist (for an "
+                                 "importable module pass --application-type "
+                                 "module)." % entry)
+            entry = os.path.abspath(entry)
+        elif kind == "static":
+            if not os.path.isdir(entry):
+                raise SetupError("--application-type static needs a "
+                                 "directory to serve; %s is not one."
+                                 % entry)
+            entry = os.path.abspath(entry)
+        else:
+            from mod_wsgi.express.options import dotted_name
+            problem = dotted_name(entry)
+            if problem:
+                raise SetupError("--application-type module: %s." % problem)
+    elif kind != "script":
+        raise SetupError("--application-type %s needs an entry point (the "
+                         "script argument or --entry-point)." % kind)
+    if args.reload_on_changes and args.embedded_mode:
+        raise SetupError("--reload-on-changes restarts daemon processes; it "
+                         "cannot be combined with --embedded-mode.")
+    for name, _ in args.setenv:
+        problem = env_name(name)
+        if problem:
+            raise SetupError("--setenv: %s." % problem)
+    for status, _ in args.error_document:
+        if not (status.isdigit() and len(status) == 3
+                and status[0] in "45"):
+            raise SetupError("--error-document: %r is not an HTTP error "
+                             "status (400 to 599)." % status)
+    url_alias = []
+    for url, path in args.url_alias:
+        if not url.startswith("/"):
+            raise SetupError("--url-alias: the URL path %r must start with "
+                             "'/'." % url)
+        if not os.path.exists(path):
+            raise SetupError("--url-alias %s: %s does not exist."
+                             % (url, path))
+        url_alias.append((url, os.path.abspath(path)))
+
+    cert, key = https_files(args)
+    if (args.server_alias or args.allow_localhost) and not args.server_name:
+        raise SetupError("--server-alias and --allow-localhost need "
+                         "--server-name HOSTNAME.")
+
+    user, group = check_user(args, layout)
+
+    host = args.host
+    port = args.port
+    uid = os.geteuid()
+    server_root = os.path.abspath(args.server_root or os.path.join(
+        tempfile.gettempdir(), "mod_wsgi-%s:%d:%d" % (host or "localhost",
+                                                       port, uid)))
+    # The daemon sockets are <server root>/wsgi.PID.GENERATION.ID.sock,
+    # and a UNIX socket path has at most 107 bytes.
+    longest = os.path.join(server_root, "wsgi.4194304.999.999.sock")
+    if not args.embedded_mode and len(os.fsencode(longest)) > 107:
+        raise SetupError("the server root %s is too long a path for the "
+                         "daemon processes' sockets (UNIX socket paths are "
+                         "limited to 107 bytes); choose a shorter "
+                         "--server-root." % server_root)
+    log_directory = os.path.abspath(args.log_directory or server_root)
+    working_directory = os.path.abspath(args.working_directory
+                                        or os.getcwd())
+    if kind == "static":
+        document_root = entry
+    elif args.document_root:
+        document_root = os.path.abspath(args.document_root)
+    else:
+        document_root = os.path.join(server_root, "htdocs")
+    modules_directory = find_modules_directory(args, layout, recorded)
+    httpd = find_httpd(args, layout, recorded)
+    processes = args.processes or 1
+    threads = args.threads
+    if host and ":" in host and not host.startswith("["):
+        listen_host = "[%s]" % host     # IPv6
+    else:
+        listen_host = host
+    mime_types = (os.path.abspath(args.mime_types) if args.mime_types
+                  else layout.mime_types_file())
+
+    values = {o.name: getattr(args, o.name) for o in REGISTRY
+              if hasattr(args, o.name)}
+    values.update(
+        entry_point=entry,
+        user=user,
+        group=group,
+        server_root=server_root,
+        log_directory=log_directory,
+        error_log=os.path.join(log_directory, "error_log"),
+        access_log_file=os.path.join(log_directory, "access_log"),
+        startup_log_file=os.path.join(log_directory, "startup_log"),
+        pid_file=os.path.abspath(args.pid_file or os.path.join(
+            server_root, "httpd.pid")),
+        working_directory=working_directory,
+        python_path=[os.path.abspath(p) for p in args.python_path],
+        include_file=[os.path.abspath(p) for p in args.include_file],
+        document_root=document_root,
+        url_alias=url_alias,
+        modules_directory=modules_directory,
+        mpm=pick_mpm(args, modules_directory),
+        module_path=module_path(),
+        python_home=os.path.normpath(sys.prefix),
+        httpd=httpd,
+        rotatelogs=find_rotatelogs(args, httpd),
+        listen_host=listen_host,
+        server_name_given=bool(args.server_name),
+        server_name=args.server_name or (
+            listen_host if listen_host else "localhost"),
+        process_group=args.process_group or "%s:%d" % (host or "localhost",
+                                                       port),
+        locale=args.locale or default_locale(),
+        mime_types=mime_types,
+        max_clients=max_clients(args, processes, threads),
+        handler_script=os.path.join(server_root, "handler.wsgi"),
+        ssl_certificate_file=cert,
+        ssl_certificate_key_file=key,
+        ssl_certificate_chain_file=(
+            os.path.abspath(args.ssl_certificate_chain_file)
+            if args.ssl_certificate_chain_file else None),
+        layout=layout,
+        command_line=command_line,
+        environment=dict(getattr(args, "environment", None) or {}),
+    )
+    return Settings(**values)
+
+
+# ---------------------------------------------------------------- files
+
+def sanitized(text):
+    """text made safe for a shell comment line."""
+    return "".join(ch if ch.isprintable() else "?" for ch in text)
+
+
+def apachectl_text(s):
+    q = shlex.quote
+    conf = os.path.join(s.server_root, "httpd.conf")
+    extra = ""
+    if s.startup_log:
+        extra = " -E %s" % q(s.startup_log_file)
+    env = [("MOD_WSGI_SERVER_ROOT", s.server_root),
+           ("MOD_WSGI_LISTENER_HOST", s.host or ""),
+           ("MOD_WSGI_HTTP_PORT", str(s.port)),
+           ("MOD_WSGI_HTTPS_PORT", str(s.https_port or "")),
+           ("MOD_WSGI_MODULES_DIRECTORY", s.modules_directory),
+           ("MOD_WSGI_WORKING_DIRECTORY", s.working_directory),
+           ("LANG", s.locale), ("LC_ALL", s.locale)]
+    lines = ["#!/bin/sh",
+             "# Controls the Apache of this mod_wsgi-express server root. "
+             "Generated by:",
+             "#   %s" % sanitized(s.command_line or "mod_wsgi-express"),
+             "# Usage: apachectl start|stop|restart|graceful|graceful-stop|"
+             "configtest [httpd arguments]",
+             "",
+             "HTTPD=%s" % q(s.httpd),
+             "CONF=%s" % q(conf),
+             ""]
+    for name, value in env:
+        lines.append("%s=%s; export %s" % (name, q(value), name))
+    lines += ["",
+              ". %s" % q(os.path.join(s.server_root, "envvars")),
+              "",
+              'ACMD="$1"',
+              '[ $# -gt 0 ] && shift',
+              'case "$ACMD" in',
+              "start|stop|restart|graceful|graceful-stop)",
+              '    exec "$HTTPD" -f "$CONF"%s -k "$ACMD" "$@"' % extra,
+              "    ;;",
+              "configtest)",
+              '    exec "$HTTPD" -f "$CONF" -t "$@"',
+              "    ;;",
+              "*)",
+              '    echo "usage: $0 start|stop|restart|graceful|'
+              'graceful-stop|configtest" >&2',
+              "    exit 2",
+              "    ;;",
+              "esac",
+              ""]
+    return "\n".join(lines)
+
+
+ENVVARS = """\
+# Sourced by apachectl before Apache starts: set and export environment
+# variables for Apache and the application here, e.g.
+#   DJANGO_SETTINGS_MODULE=mysite.settings; export DJANGO_SETTINGS_MODULE
+"""
+
+
+def handler_settings(s):
+    return {"entry_point": s.entry_point,
+            "application_type": s.application_type,
+            "callable_object": s.callable_object,
+            "working_directory": s.working_directory,
+            "python_path": list(s.python_path),
+            "reload_on_changes": bool(s.reload_on_changes),
+            "environment": dict(s.environment)}
+
+
+def write_file(path, text, mode=0o644):
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        f.write(text)
+    os.chmod(tmp, mode)
+    os.replace(tmp, path)
+
+
+def make_directory(path):
+    try:
+        os.makedirs(path, exist_ok=True)
+    except OSError as exc:
+        raise SetupError("cannot create %s: %s." % (path, exc.strerror))
+    # Apache's children (another user when started as root) read here.
+    try:
+        os.chmod(path, 0o755)
+    except OSError:
+        pass
+
+
+def write_server_root(s):
+    # Render first: a refused value leaves no half-written server root.
+    conf = apache_conf.render(s)
+    make_directory(s.server_root)
+    if s.log_directory != s.server_root:
+        make_directory(s.log_directory)
+    if s.document_root == os.path.join(s.server_root, "htdocs"):
+        make_directory(s.document_root)
+    try:
+        write_file(os.path.join(s.server_root, "httpd.conf"), conf)
+        write_file(os.path.join(s.server_root, "apachectl"),
+                   apachectl_text(s), 0o755)
+        envvars = os.path.join(s.server_root, "envvars")
+        if not os.path.exists(envvars):
+            write_file(envvars, ENVVARS)
+        write_file(s.handler_script, handler.render(handler_settings(s)))
+    except OSError as exc:
+        raise SetupError("cannot write the server root %s: %s."
+                         % (s.server_root, exc))
+
+
+def setup_server(args, command_line=None):
+    s = settings_from(args, command_line)
+    write_server_root(s)
+    return s
+
+
+def summary(s):
+    mode = ("embedded (in Apache's processes)" if s.embedded_mode
+            else "daemon (%d process%s x %d threads)" % (
+                s.processes or 1, "" if (s.processes or 1) == 1 else "es",
+                s.threads))
+    if s.application_type == "static":
+        mode = "static files only"
+    url_host = s.host if s.host and s.host not in ("0.0.0.0", "::") else (
+        s.server_name)
+    if ":" in url_host:
+        url_host = "[%s]" % url_host.strip("[]")
+    return "\n".join([
+        "Server URL         : http://%s:%d%s" % (url_host, s.port,
+                                                  s.mount_point),
+        ] + ([
+        "Server URL (HTTPS) : https://%s:%d%s" % (url_host, s.https_port,
+                                                  s.mount_point)]
+             if s.https_port else []) + [
+        "Server root        : %s" % s.server_root,
+        "Server conf        : %s" % os.path.join(s.server_root,
+                                                 "httpd.conf"),
+        "Error log          : %s" % ("(terminal)" if s.log_to_terminal
+                                     else s.error_log),
+        "Operating mode     : %s" % mode,
+        "Request timeout    : %d (seconds)" % s.request_timeout,
+        "Queue timeout      : %d (seconds)" % s.queue_timeout,
+        "Locale             : %s" % s.locale,
+        ""])
+
+
+# ---------------------------------------------------------------- running
+
+FORWARDED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR1)
+
+
+def apache_environment():
+    """The environment Apache starts with: ours, less what would
+    redirect the Python inside Apache (WSGIPythonHome decides that)."""
+    return {k: v for k, v in os.environ.items()
+            if k not in ("PYTHONHOME", "PYTHONPATH", "PYTHONSTARTUP")}
+
+
+def start_server(s):
+    """Runs Apache in the foreground; returns its exit status.
+
+    Not on a terminal, this process becomes Apache (exec), so its pid is
+    Apache's and signals reach it directly. On a terminal, Apache runs as
+    a child in a process group of its own, with INT/TERM/HUP/USR1
+    forwarded: so that resizing the terminal (SIGWINCH, which Apache
+    takes as graceful-stop) cannot stop it."""
+    apachectl = os.path.join(s.server_root, "apachectl")
+    argv = [apachectl, "start", "-DFOREGROUND"]
+    env = apache_environment()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    if not sys.stdin.isatty():
+        os.execve(apachectl, argv, env)
+    return supervise(argv, env)
+
+
+def supervise(argv, env):
+    child = subprocess.Popen(argv, env=env, start_new_session=True)
+
+    def forward(signum, frame):
+        try:
+            child.send_signal(signal.SIGTERM if signum == signal.SIGINT
+                              else signum)
+        except ProcessLookupError:
+            pass
+
+    for sig in FORWARDED:
+        signal.signal(sig, forward)
+    signal.signal(signal.SIGWINCH, signal.SIG_IGN)
+    while True:
+        try:
+            return child.wait()
+        except KeyboardInterrupt:
+            forward(signal.SIGINT, None)
