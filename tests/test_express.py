@@ -37,7 +37,7 @@ def application(environ, start_response):
     keys = ("SCRIPT_NAME", "PATH_INFO", "mod_wsgi.process_group",
             "mod_wsgi.application_group", "wsgi.multiprocess",
             "wsgi.multithread", "EXPRESS_TEST", "HTTP_AUTHORIZATION",
-            "wsgi.url_scheme", "HTTPS", "SSL_PROTOCOL")
+            "wsgi.url_scheme", "HTTPS", "SSL_PROTOCOL", "REMOTE_ADDR")
     data = {k: environ.get(k) for k in keys}
     data["pid"] = os.getpid()
     data["cwd"] = os.getcwd()
@@ -446,6 +446,27 @@ def test_script_app_in_daemon_mode_with_static_files(express, tmp):
     assert not left, "processes left after SIGTERM: %s" % left
     assert status == 0, srv.output()
     assert not srv.bad_lines(), srv.error_log()
+
+
+def test_trust_proxy_options(express, tmp):
+    script = write_file(os.path.join(tmp, "app.wsgi"), APP)
+    srv = express().start(script, "--trust-proxy-header", "X-Forwarded-Proto",
+                          "--trust-proxy-header", "X-Forwarded-For",
+                          "--trust-proxy", "127.0.0.0/8")
+    env = srv.get("/", headers={"X-Forwarded-Proto": "https",
+                                "X-Forwarded-For": "198.51.100.4"}).json()
+    assert env["wsgi.url_scheme"] == "https"
+    assert env["REMOTE_ADDR"] == "198.51.100.4"
+    status, left = srv.stop(signal.SIGTERM)
+    assert not left and not srv.bad_lines(), srv.error_log()
+    # A proxy address that is not ours: the headers are not believed.
+    srv = express().start(script, "--trust-proxy-header", "X-Forwarded-Proto",
+                          "--trust-proxy", "10.1.2.3")
+    env = srv.get("/", headers={"X-Forwarded-Proto": "https"}).json()
+    assert env["wsgi.url_scheme"] == "http"
+    assert env["REMOTE_ADDR"] == "127.0.0.1"
+    status, left = srv.stop(signal.SIGTERM)
+    assert not left and not srv.bad_lines(), srv.error_log()
 
 
 def test_module_app_embedded_with_mount_point(express, tmp):

@@ -224,6 +224,12 @@ def wsgi_lines(s):
               "WSGIMapHEADToGET Auto"]
     if s.chunked_request:
         lines.append("WSGIChunkedRequest On")
+    if s.trust_proxy_header:
+        lines.append("WSGITrustedProxyHeaders %s" % " ".join(
+            word(h, "--trust-proxy-header") for h in s.trust_proxy_header))
+    if s.trust_proxy:
+        lines.append("WSGITrustedProxies %s" % " ".join(
+            word(a, "--trust-proxy") for a in s.trust_proxy))
     if s.reload_on_changes:
         # The handler script restarts the daemon itself; the script file
         # never changes, so the per-request check is not needed.

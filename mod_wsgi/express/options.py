@@ -226,6 +226,17 @@ REGISTRY = [
            "With --server-name, also serve requests for localhost, "
            "127.0.0.1 and [::1].", action="store_true", default=False,
            section="Network"),
+    Option("trust_proxy_header", ["--trust-proxy-header"],
+           "A header set by the proxy in front that may rewrite the "
+           "environ (WSGITrustedProxyHeaders: X-Forwarded-For, "
+           "X-Forwarded-Proto, X-Forwarded-Host, X-Forwarded-Port, "
+           "X-Script-Name, ...); may be repeated, one per purpose.",
+           action="append", default=[], metavar="HEADER", section="Network"),
+    Option("trust_proxy", ["--trust-proxy"],
+           "Address (IP or IP/bits) of a proxy whose --trust-proxy-header "
+           "headers are believed (WSGITrustedProxies); without it, every "
+           "peer is. May be repeated.", action="append", default=[],
+           metavar="ADDRESS", section="Network"),
     Option("https_port", ["--https-port"],
            "HTTPS port to listen on as well (needs a certificate).",
            type=int, validator=port_number, metavar="NUMBER",

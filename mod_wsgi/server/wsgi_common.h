@@ -141,6 +141,8 @@ typedef struct {
     int enable_sendfile;
     int pass_apache_request;
     apr_array_header_t *restrict_process;  /* WSGIRestrictProcess names */
+    apr_array_header_t *trusted_proxy_headers;  /* canonical names */
+    apr_array_header_t *trusted_proxies;        /* of apr_ipsubnet_t * */
 } wsgi_dir_config;
 
 /* What one request resolved to; kept in r->request_config. */
@@ -242,6 +244,26 @@ void wsgi_daemons_pre_config(apr_pool_t *pconf);
 /* wsgi_remote.c: the Apache child's side of a daemon request. */
 int wsgi_remote_handler(request_rec *r, wsgi_request_config *rc,
                         wsgi_daemon *d);
+
+/* wsgi_proxy.c: WSGITrustedProxyHeaders / WSGITrustedProxies. */
+enum {
+    WSGI_PROXY_CLIENT = 1,      /* -> REMOTE_ADDR */
+    WSGI_PROXY_SCHEME,          /* -> wsgi.url_scheme */
+    WSGI_PROXY_HOST,            /* -> HTTP_HOST */
+    WSGI_PROXY_PORT,            /* -> SERVER_PORT */
+    WSGI_PROXY_SERVER,          /* -> SERVER_NAME */
+    WSGI_PROXY_SCRIPT,          /* -> SCRIPT_NAME */
+    WSGI_PROXY_PURPOSES
+};
+typedef struct {
+    int purposes;               /* 1 << purpose, for each trusted one */
+    const char *trusted[WSGI_PROXY_PURPOSES];   /* header applied, or NULL */
+    const char *remote_addr, *scheme, *host, *port, *server_name,
+        *script_name;           /* NULL: keep Apache's value */
+} wsgi_proxy_view;
+const char *wsgi_proxy_header_name(const char *name, int *purpose);
+void wsgi_proxy_resolve(request_rec *r, wsgi_proxy_view *v);
+int wsgi_proxy_drops(const wsgi_proxy_view *v, const char *name);
 
 /* wsgi_monitor.c: a daemon process watching its own requests. */
 extern WSGI_THREAD_LOCAL int wsgi_monitor_slot;

@@ -73,6 +73,9 @@ void *wsgi_merge_dir_config(apr_pool_t *p, void *basev, void *addv)
     c->callable_object = WSGI_MERGE_PTR(add, base, callable_object);
     c->process_group = WSGI_MERGE_PTR(add, base, process_group);
     c->restrict_process = WSGI_MERGE_PTR(add, base, restrict_process);
+    c->trusted_proxy_headers =
+        WSGI_MERGE_PTR(add, base, trusted_proxy_headers);
+    c->trusted_proxies = WSGI_MERGE_PTR(add, base, trusted_proxies);
     c->pass_authorization = WSGI_MERGE(add, base, pass_authorization);
     c->script_reloading = WSGI_MERGE(add, base, script_reloading);
     c->chunked_request = WSGI_MERGE(add, base, chunked_request);
@@ -484,6 +487,61 @@ static const char *wsgi_set_restrict_process(cmd_parms *cmd, void *dconf,
     return NULL;
 }
 
+static const char *wsgi_set_trusted_proxy_headers(cmd_parms *cmd,
+                                                  void *dconf, const char *v)
+{
+    wsgi_dir_config *dc = dconf;
+    const char *name;
+    int purpose, i;
+
+    if ((name = wsgi_proxy_header_name(v, &purpose)) == NULL)
+        return apr_psprintf(cmd->pool, "WSGITrustedProxyHeaders: '%s' is "
+                            "not a proxy header mod_wsgi knows; use "
+                            "X-Forwarded-For, X-Client-IP, X-Real-IP, "
+                            "X-Forwarded-Proto, X-Forwarded-Scheme, "
+                            "X-Forwarded-HTTPS, X-Forwarded-SSL, X-HTTPS, "
+                            "X-Scheme, X-Forwarded-Host, X-Host, "
+                            "X-Forwarded-Port, X-Forwarded-Server, "
+                            "X-Script-Name or X-Forwarded-Script-Name", v);
+    if (dc->trusted_proxy_headers == NULL)
+        dc->trusted_proxy_headers =
+            apr_array_make(cmd->pool, 2, sizeof(const char *));
+    for (i = 0; i < dc->trusted_proxy_headers->nelts; i++) {
+        int other = 0;
+
+        wsgi_proxy_header_name(APR_ARRAY_IDX(dc->trusted_proxy_headers, i,
+                                             const char *), &other);
+        if (other == purpose)
+            return apr_psprintf(cmd->pool, "WSGITrustedProxyHeaders: '%s' "
+                                "and '%s' say the same thing; trust the one "
+                                "header your proxy sets", APR_ARRAY_IDX(
+                                    dc->trusted_proxy_headers, i,
+                                    const char *), name);
+    }
+    APR_ARRAY_PUSH(dc->trusted_proxy_headers, const char *) = name;
+    return NULL;
+}
+
+static const char *wsgi_set_trusted_proxies(cmd_parms *cmd, void *dconf,
+                                            const char *v)
+{
+    wsgi_dir_config *dc = dconf;
+    char *ip = apr_pstrdup(cmd->pool, v), *mask = strchr(ip, '/');
+    apr_ipsubnet_t *subnet;
+
+    if (mask)
+        *mask++ = '\0';
+    if (apr_ipsubnet_create(&subnet, ip, mask, cmd->pool) != APR_SUCCESS)
+        return apr_psprintf(cmd->pool, "WSGITrustedProxies: '%s' is not an "
+                            "IP address or address/prefix (e.g. 10.0.0.1 or "
+                            "10.0.0.0/8)", v);
+    if (dc->trusted_proxies == NULL)
+        dc->trusted_proxies =
+            apr_array_make(cmd->pool, 2, sizeof(apr_ipsubnet_t *));
+    APR_ARRAY_PUSH(dc->trusted_proxies, apr_ipsubnet_t *) = subnet;
+    return NULL;
+}
+
 static const char *wsgi_set_socket_prefix(cmd_parms *cmd, void *dummy,
                                           const char *v)
 {
@@ -568,6 +626,11 @@ const command_rec wsgi_commands[] = {
                   RSRC_CONF | ACCESS_CONF, "process group name or %{...}"),
     AP_INIT_ITERATE("WSGIRestrictProcess", wsgi_set_restrict_process, NULL,
                     ACCESS_CONF, "process groups that may be selected here"),
+    AP_INIT_ITERATE("WSGITrustedProxyHeaders",
+                    wsgi_set_trusted_proxy_headers, NULL, WSGI_ANY,
+                    "proxy headers that rewrite the environ"),
+    AP_INIT_ITERATE("WSGITrustedProxies", wsgi_set_trusted_proxies, NULL,
+                    WSGI_ANY, "addresses of trusted proxies (ip or ip/bits)"),
     AP_INIT_TAKE1("WSGICallableObject", wsgi_set_callable_object, NULL,
                   WSGI_ANY, "name of the WSGI callable"),
     AP_INIT_FLAG("WSGIPassAuthorization", wsgi_set_dir_flag,

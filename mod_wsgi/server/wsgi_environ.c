@@ -123,7 +123,7 @@ static const char *wsgi_header_key(apr_pool_t *p, const char *name)
     return key;
 }
 
-/* mod_ssl's HTTPS=on (or a trusted proxy's, later) means https. */
+/* mod_ssl's HTTPS=on means https (a trusted proxy's header: below). */
 static int wsgi_https_on(const char *v)
 {
     return v != NULL && (!strcasecmp(v, "on") || !strcmp(v, "1"));
@@ -146,11 +146,13 @@ int wsgi_environ_emit(request_rec *r, wsgi_request_config *rc,
     const char *script_name = wsgi_script_name(r);
     const char *path_info = r->path_info ? r->path_info : "";
     const char *scheme = ap_http_scheme(r);
+    wsgi_proxy_view proxy;
     int i, err = 0;
 
 #define WSGI_EMIT(k, v) (err |= emit(ctx, (k), (v), WSGI_ENV_LATIN1))
 #define WSGI_EMIT_PATH(k, v) (err |= emit(ctx, (k), (v), WSGI_ENV_FSPATH))
 
+    wsgi_proxy_resolve(r, &proxy);
     arr = apr_table_elts(r->subprocess_env);
     e = (const apr_table_entry_t *)arr->elts;
     for (i = 0; i < arr->nelts; i++) {
@@ -184,7 +186,8 @@ int wsgi_environ_emit(request_rec *r, wsgi_request_config *rc,
         else if (!strcasecmp(name, "Proxy-Authorization") ||
                  !strcasecmp(name, "Proxy"))
             continue;
-        else if ((key = wsgi_header_key(r->pool, name)) == NULL)
+        else if (wsgi_proxy_drops(&proxy, name) ||
+                 (key = wsgi_header_key(r->pool, name)) == NULL)
             continue;
         WSGI_EMIT(key, e[i].val);
     }
@@ -193,18 +196,22 @@ int wsgi_environ_emit(request_rec *r, wsgi_request_config *rc,
     WSGI_EMIT("REQUEST_METHOD",
               rc->map_head_to_get == WSGI_HEAD_ON && r->header_only
                   ? "GET" : r->method);
-    WSGI_EMIT("SCRIPT_NAME", script_name);
+    WSGI_EMIT("SCRIPT_NAME", proxy.script_name ? proxy.script_name
+                                               : script_name);
     WSGI_EMIT("PATH_INFO", path_info);
     WSGI_EMIT("QUERY_STRING", r->args ? r->args : "");
     WSGI_EMIT("REQUEST_URI", r->unparsed_uri);
     WSGI_EMIT("SERVER_PROTOCOL", r->protocol);
-    WSGI_EMIT("SERVER_NAME", ap_get_server_name(r));
+    WSGI_EMIT("SERVER_NAME", proxy.server_name ? proxy.server_name
+                                               : ap_get_server_name(r));
     WSGI_EMIT("SERVER_PORT",
-              apr_psprintf(r->pool, "%u", ap_get_server_port(r)));
+              proxy.port ? proxy.port
+                         : apr_psprintf(r->pool, "%u", ap_get_server_port(r)));
     WSGI_EMIT("SERVER_ADDR", c->local_ip);
     WSGI_EMIT("SERVER_ADMIN",
               r->server->server_admin ? r->server->server_admin : "");
-    WSGI_EMIT("REMOTE_ADDR", r->useragent_ip);
+    WSGI_EMIT("REMOTE_ADDR", proxy.remote_addr ? proxy.remote_addr
+                                               : r->useragent_ip);
     WSGI_EMIT("REMOTE_PORT",
               apr_psprintf(r->pool, "%u",
                            r->useragent_addr ? r->useragent_addr->port
@@ -218,7 +225,9 @@ int wsgi_environ_emit(request_rec *r, wsgi_request_config *rc,
         WSGI_EMIT("REMOTE_USER", r->user);
     if (r->ap_auth_type)
         WSGI_EMIT("AUTH_TYPE", r->ap_auth_type);
-    WSGI_EMIT("wsgi.url_scheme", scheme);
+    if (proxy.host)
+        WSGI_EMIT("HTTP_HOST", proxy.host);
+    WSGI_EMIT("wsgi.url_scheme", proxy.scheme ? proxy.scheme : scheme);
 
     if (r->log_id == NULL)
         ap_run_generate_log_id(c, r, &r->log_id);
