@@ -660,3 +660,21 @@ def test_sigusr1_evicts_one_process_letting_its_request_finish(make_server):
     new = wait_new_pid(srv, old)
     assert new is not None and new != old
     assert re.search(r"WSGI0731.*pid %d.*evicted" % old, srv.log())
+
+
+@pytest.mark.allow_log("WSGI0737", "WSGI0715", "WSGI0701")
+def test_stop_is_prompt_while_a_request_waits_for_a_daemon(make_server):
+    # A request waiting (connect-timeout=60) for a group that cannot start
+    # must not hold its Apache child past the stop: no SIGKILL by Apache.
+    srv = make_server(DAEMON % "processes=1 threads=2 connect-timeout=60"
+                      + 'WSGIImportScript "@APPS@/exit_at_import.py" '
+                        'process-group=demo application-group=%{GLOBAL}\n')
+    with concurrent.futures.ThreadPoolExecutor(1) as ex:
+        waiting = ex.submit(get_status, srv, "/d/pid")
+        time.sleep(1.5)
+        assert not waiting.done()
+        took, left = srv.stop()
+        assert took < 8, took
+        assert left == []
+        assert waiting.result() in (0, 503)
+    assert not re.search(r"AH00046|SIGKILL", srv.log())

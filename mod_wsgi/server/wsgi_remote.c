@@ -32,6 +32,51 @@ static int wsgi_remote_collect(void *ctx, const char *key, const char *value,
     return 0;
 }
 
+/* This Apache child is being stopped: waiting for a daemon would only
+ * make the parent kill it with SIGKILL after its grace period. */
+static int wsgi_child_stopping(void)
+{
+    int state = AP_MPMQ_RUNNING;
+
+    ap_mpm_query(AP_MPMQ_MPM_STATE, &state);
+    return state == AP_MPMQ_STOPPING;
+}
+
+/*
+ * Until a daemon process accepts the connection (its HELLO arrives) the
+ * request sits in the group's queue and no work has started: if Apache
+ * stops this child meanwhile, give up at once (errno ECANCELED) rather
+ * than hold the child until socket-timeout and be killed.
+ */
+static int wsgi_remote_wait_taken(int fd, int timeout_ms)
+{
+    apr_time_t deadline = apr_time_now() + apr_time_from_msec(timeout_ms);
+    struct pollfd pfd;
+    int rc;
+
+    for (;;) {
+        apr_interval_time_t left = deadline - apr_time_now();
+
+        pfd.fd = fd;
+        pfd.events = POLLIN;
+        rc = poll(&pfd, 1, timeout_ms <= 0 || left > apr_time_from_msec(250)
+                               ? 250
+                               : left > 0 ? (int)apr_time_as_msec(left) : 0);
+        if (rc > 0)
+            return 0;
+        if (rc < 0 && errno != EINTR)
+            return -1;
+        if (wsgi_child_stopping()) {
+            errno = ECANCELED;
+            return -1;
+        }
+        if (timeout_ms > 0 && apr_time_now() >= deadline) {
+            errno = ETIMEDOUT;
+            return -1;
+        }
+    }
+}
+
 /* Connects, retrying for connect-timeout while the daemon (re)starts.
  * Returns the socket or -1. */
 static int wsgi_remote_connect(request_rec *r, wsgi_daemon *d)
@@ -62,7 +107,7 @@ static int wsgi_remote_connect(request_rec *r, wsgi_daemon *d)
         close(fd);
         fd = -1;
         if ((err != ECONNREFUSED && err != ENOENT && err != EAGAIN) ||
-            apr_time_now() + pause > deadline)
+            apr_time_now() + pause > deadline || wsgi_child_stopping())
             break;
         apr_sleep(pause);
         if (pause < apr_time_from_msec(200))
@@ -266,6 +311,13 @@ static int wsgi_remote_exchange(request_rec *r, wsgi_request_config *rc,
     }
     /* body == -2: the daemon stopped reading; its answer may explain. */
 
+    if (wsgi_remote_wait_taken(fd, timeout_ms) < 0 && errno == ECANCELED) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, WSGI_LOGNO(0710)
+                      "Apache is stopping this process and no daemon "
+                      "process of group '%s' has taken %s yet; answering "
+                      "503", d->name, r->uri);
+        return HTTP_SERVICE_UNAVAILABLE;
+    }
     got = wsgi_remote_frame(fd, r->pool, (uint32_t)d->header_buffer_size,
                             timeout_ms, &h, &payload, &proto, &passed);
     if (passed >= 0) {
