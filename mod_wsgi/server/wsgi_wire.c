@@ -354,7 +354,11 @@ static int wsgi_wire_transport_write(wsgi_transport *t, const char *data,
 
     (void)flush;        /* every frame is written through at once */
     while (n > 0) {
-        apr_size_t piece = n > 1048576 ? 1048576 : n;
+        /* The Apache child holds one frame in memory at a time, per
+         * thread: 64 KiB frames keep that small whatever the block size
+         * the application yields (1 MiB frames grew every child by
+         * megabytes that its allocator then kept). */
+        apr_size_t piece = n > 65536 ? 65536 : n;
 
         if (wsgi_wire_send(w->fd, WSGI_FRAME_DATA, data, piece,
                            w->timeout_ms) < 0)
