@@ -165,3 +165,4 @@ clean:
 	rm -rf build dist *.egg-info mod_wsgi/server/*.so mod_wsgi/server/apxs_config.py
 	find mod_wsgi examples -name __pycache__ -type d -prune -exec rm -rf {} +
 include mk/packages.mk
+include mk/bench.mk
