@@ -48,6 +48,63 @@ static int wsgi_wire_write(int fd, const char *buf, apr_size_t len,
     return 0;
 }
 
+/* Head and payload in one system call when the socket takes them: half
+ * the sends, and the peer wakes once per frame. passfd >= 0 rides on the
+ * first byte (SCM_RIGHTS). */
+static int wsgi_wire_write2(int fd, const unsigned char *head,
+                            apr_size_t hlen, const void *payload,
+                            apr_size_t len, int passfd, int timeout_ms)
+{
+    union {
+        struct cmsghdr align;
+        char buf[CMSG_SPACE(sizeof(int))];
+    } ctl;
+    struct iovec iov[2];
+    struct msghdr msg;
+    ssize_t n;
+
+    memset(&msg, 0, sizeof(msg));
+    iov[0].iov_base = (void *)head;
+    iov[0].iov_len = hlen;
+    iov[1].iov_base = (void *)payload;
+    iov[1].iov_len = len;
+    msg.msg_iov = iov;
+    msg.msg_iovlen = len ? 2 : 1;
+    if (passfd >= 0) {
+        struct cmsghdr *cmsg;
+
+        memset(&ctl, 0, sizeof(ctl));
+        msg.msg_control = ctl.buf;
+        msg.msg_controllen = sizeof(ctl.buf);
+        cmsg = CMSG_FIRSTHDR(&msg);
+        cmsg->cmsg_level = SOL_SOCKET;
+        cmsg->cmsg_type = SCM_RIGHTS;
+        cmsg->cmsg_len = CMSG_LEN(sizeof(int));
+        memcpy(CMSG_DATA(cmsg), &passfd, sizeof(int));
+    }
+    for (;;) {
+        n = sendmsg(fd, &msg, MSG_NOSIGNAL);
+        if (n >= 0)
+            break;
+        if (errno == EINTR)
+            continue;
+        if ((errno == EAGAIN || errno == EWOULDBLOCK) &&
+            wsgi_wire_wait(fd, POLLOUT, timeout_ms) == 0)
+            continue;
+        return -1;
+    }
+    /* What did not fit goes the plain way. */
+    if ((apr_size_t)n < hlen)
+        return wsgi_wire_write(fd, (const char *)head + n, hlen - (apr_size_t)n,
+                               timeout_ms) < 0
+                   ? -1
+                   : (len ? wsgi_wire_write(fd, payload, len, timeout_ms) : 0);
+    if ((apr_size_t)n < hlen + len)
+        return wsgi_wire_write(fd, (const char *)payload + (n - hlen),
+                               hlen + len - (apr_size_t)n, timeout_ms);
+    return 0;
+}
+
 /* Reads exactly len bytes. Returns 0, or -1 (errno 0 for end of
  * stream, ETIMEDOUT, or the error). */
 int wsgi_wire_read(int fd, void *buf, apr_size_t len, int timeout_ms)
@@ -136,55 +193,11 @@ int wsgi_wire_read_head(int fd, unsigned char *head, int timeout_ms,
 static int wsgi_wire_send_with_fd(int fd, int type, const void *payload,
                                   apr_size_t len, int passfd, int timeout_ms)
 {
-    union {
-        struct cmsghdr align;
-        char buf[CMSG_SPACE(sizeof(int))];
-    } ctl;
     unsigned char head[WSGI_PROTO_HEAD_SIZE];
-    struct msghdr msg;
-    struct iovec iov[2];
-    struct cmsghdr *cmsg;
-    apr_size_t total = sizeof(head) + len;
-    ssize_t n;
 
     wsgi_proto_put_head(head, type, (uint32_t)len);
-    memset(&msg, 0, sizeof(msg));
-    memset(&ctl, 0, sizeof(ctl));
-    iov[0].iov_base = head;
-    iov[0].iov_len = sizeof(head);
-    iov[1].iov_base = (void *)payload;
-    iov[1].iov_len = len;
-    msg.msg_iov = iov;
-    msg.msg_iovlen = 2;
-    msg.msg_control = ctl.buf;
-    msg.msg_controllen = sizeof(ctl.buf);
-    cmsg = CMSG_FIRSTHDR(&msg);
-    cmsg->cmsg_level = SOL_SOCKET;
-    cmsg->cmsg_type = SCM_RIGHTS;
-    cmsg->cmsg_len = CMSG_LEN(sizeof(int));
-    memcpy(CMSG_DATA(cmsg), &passfd, sizeof(int));
-    for (;;) {
-        n = sendmsg(fd, &msg, MSG_NOSIGNAL);
-        if (n >= 0)
-            break;
-        if (errno == EINTR)
-            continue;
-        if ((errno == EAGAIN || errno == EWOULDBLOCK) &&
-            wsgi_wire_wait(fd, POLLOUT, timeout_ms) == 0)
-            continue;
-        return -1;
-    }
-    /* The descriptor went with the first byte; the rest is plain. */
-    if ((apr_size_t)n < sizeof(head))
-        return wsgi_wire_write(fd, (const char *)head + n,
-                               sizeof(head) - (apr_size_t)n, timeout_ms) < 0
-                   ? -1
-                   : wsgi_wire_write(fd, payload, len, timeout_ms);
-    if ((apr_size_t)n < total)
-        return wsgi_wire_write(fd, (const char *)payload +
-                                       ((apr_size_t)n - sizeof(head)),
-                               total - (apr_size_t)n, timeout_ms);
-    return 0;
+    return wsgi_wire_write2(fd, head, sizeof(head), payload, len, passfd,
+                            timeout_ms);
 }
 
 int wsgi_wire_send(int fd, int type, const void *payload, apr_size_t len,
@@ -197,9 +210,8 @@ int wsgi_wire_send(int fd, int type, const void *payload, apr_size_t len,
         return -1;
     }
     wsgi_proto_put_head(head, type, (uint32_t)len);
-    if (wsgi_wire_write(fd, (const char *)head, sizeof(head), timeout_ms) < 0)
-        return -1;
-    return len ? wsgi_wire_write(fd, payload, len, timeout_ms) : 0;
+    return wsgi_wire_write2(fd, head, sizeof(head), payload, len, -1,
+                            timeout_ms);
 }
 
 /* ---------------------------------------------------- daemon transport */
