@@ -28,6 +28,15 @@ static int wsgi_wire_wait(int fd, short events, int timeout_ms)
     return rc > 0 ? 0 : -1;
 }
 
+/* After a failed send: 1 to try again (interrupted, or the socket became
+ * writable within the timeout), 0 to give up with errno set. */
+static int wsgi_wire_again(int fd, int timeout_ms)
+{
+    return errno == EINTR ||
+           ((errno == EAGAIN || errno == EWOULDBLOCK) &&
+            wsgi_wire_wait(fd, POLLOUT, timeout_ms) == 0);
+}
+
 static int wsgi_wire_write(int fd, const char *buf, apr_size_t len,
                            int timeout_ms)
 {
@@ -35,10 +44,7 @@ static int wsgi_wire_write(int fd, const char *buf, apr_size_t len,
         ssize_t n = send(fd, buf, len, MSG_NOSIGNAL);
 
         if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            if ((errno == EAGAIN || errno == EWOULDBLOCK) &&
-                wsgi_wire_wait(fd, POLLOUT, timeout_ms) == 0)
+            if (wsgi_wire_again(fd, timeout_ms))
                 continue;
             return -1;
         }
@@ -86,12 +92,8 @@ static int wsgi_wire_write2(int fd, const unsigned char *head,
         n = sendmsg(fd, &msg, MSG_NOSIGNAL);
         if (n >= 0)
             break;
-        if (errno == EINTR)
-            continue;
-        if ((errno == EAGAIN || errno == EWOULDBLOCK) &&
-            wsgi_wire_wait(fd, POLLOUT, timeout_ms) == 0)
-            continue;
-        return -1;
+        if (!wsgi_wire_again(fd, timeout_ms))
+            return -1;
     }
     /* What did not fit goes the plain way. */
     if ((apr_size_t)n < hlen)
