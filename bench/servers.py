@@ -11,11 +11,13 @@ then whatever is left of the session we created: never by name.
 
 import os
 import pwd
-import shutil
 import signal
-import socket
 import subprocess
+import sys
 import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__))), "tests"))
 
 START_TIMEOUT = 30
 STOP_TIMEOUT = 10
@@ -27,39 +29,10 @@ APACHE_MODULES = ["authz_core", "mime"]
 
 # ----------------------------------------------------------- discovery
 
-def apxs():
-    for name in (os.environ.get("APXS"), "apxs2", "apxs"):
-        if name and shutil.which(name):
-            return shutil.which(name)
-    raise RuntimeError("apxs not found: install apache2-dev")
-
-
-def apxs_query(var):
-    return subprocess.run([apxs(), "-q", var], check=True, text=True,
-                          capture_output=True, timeout=60).stdout.strip()
-
-
-def httpd_binary():
-    name = apxs_query("PROGNAME") or "apache2"
-    path = os.path.join(apxs_query("SBINDIR"), name)
-    if os.access(path, os.X_OK):
-        return path
-    found = shutil.which(name) or shutil.which("apache2") or shutil.which("httpd")
-    if not found:
-        raise RuntimeError("Apache binary not found")
-    return found
-
-
-def compiled_in(httpd):
-    out = subprocess.run([httpd, "-l"], capture_output=True, text=True,
-                         timeout=60).stdout
-    return {l.strip() for l in out.splitlines() if l.strip().endswith(".c")}
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+# Discovery of Apache (apxs, its binary, its compiled-in modules) and free
+# ports: the same as the tests use, from tests/harness.py.
+from harness import (apxs_query, compiled_in_modules, free_port,  # noqa: E402
+                     httpd_binary)
 
 
 def run_user():
@@ -340,7 +313,7 @@ class Apache(Server):
         self.module = module
         self.httpd = httpd_binary()
         mods = apxs_query("LIBEXECDIR")
-        builtin = compiled_in(self.httpd)
+        builtin = compiled_in_modules()
         s = settings
         lines = [
             'ServerRoot "%s"' % root,

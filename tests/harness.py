@@ -172,6 +172,16 @@ def make_dir(prefix="mod_wsgi-test-", mode=0o755):
     return d
 
 
+def read_text(path):
+    """The file's text (undecodable bytes replaced), or "" if it is not
+    there (yet)."""
+    try:
+        with open(path, errors="replace") as f:
+            return f.read()
+    except OSError:
+        return ""
+
+
 def write_file(path, text, mode=0o644):
     with open(path, "w") as f:
         f.write(text)
@@ -506,18 +516,10 @@ class ApacheServer:
     # -- logs -------------------------------------------------------------
 
     def stdout(self):
-        try:
-            with open(self.stdout_path, errors="replace") as f:
-                return f.read()
-        except OSError:
-            return ""
+        return read_text(self.stdout_path)
 
     def error_log(self):
-        try:
-            with open(self.log_path, errors="replace") as f:
-                return f.read()
-        except OSError:
-            return ""
+        return read_text(self.log_path)
 
     log = error_log
 

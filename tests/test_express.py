@@ -20,7 +20,7 @@ import requests
 from conftest import NO_MODULE, VENVS
 from harness import (BAD_LOG, CRASH_LINE, _allow_cores, free_port,
                      http_answers, is_apache_stop_race, make_dir, pids_where,
-                     write_file)
+                     read_text, write_file)
 
 START_TIMEOUT = 30
 STOP_TIMEOUT = 15
@@ -152,11 +152,7 @@ class Express:
             return f.read()
 
     def error_log(self):
-        try:
-            with open(self.log_path, errors="replace") as f:
-                return f.read()
-        except OSError:
-            return ""
+        return read_text(self.log_path)
 
     def url(self, path):
         return "http://127.0.0.1:%d%s" % (self.port, path)

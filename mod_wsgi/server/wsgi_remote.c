@@ -32,23 +32,31 @@ static int wsgi_remote_collect(void *ctx, const char *key, const char *value,
     return 0;
 }
 
-/* This Apache child is being stopped: waiting for a daemon would only
- * make the parent kill it with SIGKILL after its grace period. */
-static int wsgi_child_stopping(void)
+/*
+ * Apache is stopping this child without grace (apachectl stop): the
+ * worker and event MPMs then close the client sockets of requests still
+ * running (close_worker_sockets), which leaves ours without a descriptor.
+ * Waiting for a daemon any longer would only get the child SIGKILLed.
+ * A graceful stop or restart leaves the socket alone: the request then
+ * waits for the (new) daemons as usual.
+ */
+static int wsgi_client_gone(conn_rec *c)
 {
-    int state = AP_MPMQ_RUNNING;
+    apr_socket_t *sock = ap_get_conn_socket(c);
+    apr_os_sock_t sd = -1;
 
-    ap_mpm_query(AP_MPMQ_MPM_STATE, &state);
-    return state == AP_MPMQ_STOPPING;
+    return sock == NULL || apr_os_sock_get(&sd, sock) != APR_SUCCESS ||
+           sd < 0;
 }
 
 /*
  * Until a daemon process accepts the connection (its HELLO arrives) the
  * request sits in the group's queue and no work has started: if Apache
- * stops this child meanwhile, give up at once (errno ECANCELED) rather
- * than hold the child until socket-timeout and be killed.
+ * stops this child ungracefully meanwhile, give up at once (errno
+ * ECANCELED) rather than hold the child until socket-timeout and be
+ * killed.
  */
-static int wsgi_remote_wait_taken(int fd, int timeout_ms)
+static int wsgi_remote_wait_taken(conn_rec *c, int fd, int timeout_ms)
 {
     apr_time_t deadline = apr_time_now() + apr_time_from_msec(timeout_ms);
     struct pollfd pfd;
@@ -66,7 +74,7 @@ static int wsgi_remote_wait_taken(int fd, int timeout_ms)
             return 0;
         if (rc < 0 && errno != EINTR)
             return -1;
-        if (wsgi_child_stopping()) {
+        if (wsgi_client_gone(c)) {
             errno = ECANCELED;
             return -1;
         }
@@ -107,7 +115,8 @@ static int wsgi_remote_connect(request_rec *r, wsgi_daemon *d)
         close(fd);
         fd = -1;
         if ((err != ECONNREFUSED && err != ENOENT && err != EAGAIN) ||
-            apr_time_now() + pause > deadline || wsgi_child_stopping())
+            apr_time_now() + pause > deadline ||
+            wsgi_client_gone(r->connection))
             break;
         apr_sleep(pause);
         if (pause < apr_time_from_msec(200))
@@ -170,8 +179,9 @@ static int wsgi_remote_send_body(request_rec *r, int fd, int timeout_ms)
 }
 
 /* Reads one frame head and, up to max, its payload. A descriptor passed
- * with it is kept only for a FILE frame, with *passed set; otherwise
- * closed at once (nobody else may send us descriptors). */
+ * with it is kept only for a FILE frame when the caller takes one
+ * (passed not NULL), in *passed; otherwise closed at once (nobody else
+ * may send us descriptors). */
 static int wsgi_remote_frame(int fd, apr_pool_t *p, uint32_t max,
                              int timeout_ms, wsgi_frame_head *h,
                              unsigned char **payload, int *proto, int *passed)
@@ -180,13 +190,15 @@ static int wsgi_remote_frame(int fd, apr_pool_t *p, uint32_t max,
     int got;
 
     *proto = WSGI_PROTO_OK;
-    *passed = -1;
+    if (passed)
+        *passed = -1;
     if (wsgi_wire_read_head(fd, raw, timeout_ms, &got) < 0)
         return -1;
     *proto = wsgi_proto_get_head(raw, sizeof(raw), max, h);
-    if (got >= 0 && (*proto != WSGI_PROTO_OK || h->type != WSGI_FRAME_FILE))
+    if (got >= 0 && (passed == NULL || *proto != WSGI_PROTO_OK ||
+                     h->type != WSGI_FRAME_FILE))
         close(got);
-    else
+    else if (passed)
         *passed = got;
     if (*proto != WSGI_PROTO_OK)
         return -1;
@@ -291,7 +303,7 @@ static int wsgi_remote_exchange(request_rec *r, wsgi_request_config *rc,
 {
     unsigned char *payload;
     wsgi_frame_head h;
-    int fd, proto, body, got, passed;
+    int fd, proto, body, got;
 
     *pid = 0;
     *fdp = fd = wsgi_remote_connect(r, d);
@@ -311,32 +323,26 @@ static int wsgi_remote_exchange(request_rec *r, wsgi_request_config *rc,
     }
     /* body == -2: the daemon stopped reading; its answer may explain. */
 
-    if (wsgi_remote_wait_taken(fd, timeout_ms) < 0 && errno == ECANCELED) {
+    if (wsgi_remote_wait_taken(r->connection, fd, timeout_ms) < 0 &&
+        errno == ECANCELED) {
         ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, WSGI_LOGNO(0710)
-                      "Apache is stopping this process and no daemon "
-                      "process of group '%s' has taken %s yet; answering "
-                      "503", d->name, r->uri);
+                      "Apache is stopping this process (its client "
+                      "connection was closed) and no daemon process of "
+                      "group '%s' has taken %s yet; giving up on it",
+                      d->name, r->uri);
         return HTTP_SERVICE_UNAVAILABLE;
     }
+    /* No descriptor is taken before the head: a FILE frame here is a
+     * frame out of place, refused below like any other. */
     got = wsgi_remote_frame(fd, r->pool, (uint32_t)d->header_buffer_size,
-                            timeout_ms, &h, &payload, &proto, &passed);
-    if (passed >= 0) {
-        close(passed);      /* a FILE frame before any head: refused */
-        passed = -1;
-        got = -1;
-    }
+                            timeout_ms, &h, &payload, &proto, NULL);
     if (got == 0 && h.type == WSGI_FRAME_HELLO) {
         if (h.length == 4)
             *pid = ((long)payload[0] << 24) | ((long)payload[1] << 16) |
                   ((long)payload[2] << 8) | (long)payload[3];
         got = wsgi_remote_frame(fd, r->pool,
                                 (uint32_t)d->header_buffer_size, timeout_ms,
-                                &h, &payload, &proto, &passed);
-        if (passed >= 0) {
-            close(passed);
-            passed = -1;
-            got = -1;
-        }
+                                &h, &payload, &proto, NULL);
     }
     if (got < 0 || h.type != WSGI_FRAME_RESPONSE) {
         if (proto == WSGI_PROTO_TOO_BIG)
