@@ -10,6 +10,7 @@ import grp
 import re
 import shutil
 import signal
+import socket
 import stat
 import subprocess
 import time
@@ -112,6 +113,56 @@ def test_large_bodies_both_ways(make_server):
     block = bytes(range(256)) * 256
     expected = (block * (size // len(block) + 1))[:size]
     assert hashlib.sha256(r.content).digest() == hashlib.sha256(expected).digest()
+
+
+def _send_in_two_pieces(srv, head, first, second, pause=1.0):
+    """Sends head+first, waits, sends second; returns (time the second
+    piece went, response bytes)."""
+    with socket.create_connection(("127.0.0.1", srv.port), 20) as s:
+        s.sendall(head + first)
+        time.sleep(pause)
+        sent = time.time()
+        s.sendall(second)
+        out = b""
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            out += chunk
+    return sent, out
+
+
+@pytest.mark.parametrize("framing", ["content-length", "chunked"])
+def test_a_body_piece_reaches_the_daemon_without_waiting_for_more(
+        make_server, framing):
+    # The Apache child gathers body bytes already on the socket into one
+    # frame; what a client sent must still go on at once, not wait for
+    # the frame to fill.
+    srv = make_server(daemon_conf(extra="WSGIChunkedRequest On\n"))
+    first, rest = b"ping\n", b"z" * 70000
+    if framing == "chunked":
+        head = (b"POST /d/first-piece HTTP/1.1\r\nHost: t\r\n"
+                b"Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n")
+        one = b"%x\r\n%s\r\n" % (len(first), first)
+        two = b"%x\r\n%s\r\n0\r\n\r\n" % (len(rest), rest)
+    else:
+        head = (b"POST /d/first-piece HTTP/1.1\r\nHost: t\r\n"
+                b"Content-Length: %d\r\nConnection: close\r\n\r\n"
+                % (len(first) + len(rest)))
+        one, two = first, rest
+    sent, out = _send_in_two_pieces(srv, head, one, two)
+    assert out.startswith(b"HTTP/1.1 200"), out[:200]
+    seen, n_first, n_rest = out.split(b"\r\n\r\n", 1)[1].split()
+    assert (int(n_first), int(n_rest)) == (len(first), len(rest))
+    assert float(seen) < sent, (float(seen), sent)
+
+
+def test_request_body_limit_through_daemon_is_413(make_server):
+    srv = make_server(daemon_conf(extra="LimitRequestBody 100000\n"))
+    assert srv.post("/d/sha256", data=b"x" * 100000).text.startswith("100000 ")
+    r = srv.post("/d/sha256", data=b"x" * 100001)
+    assert r.status_code == 413, (r.status_code, r.text[:200])
+    assert get_status(srv, "/d/pid") == 200
 
 
 def test_response_before_reading_input_does_not_deadlock(make_server):

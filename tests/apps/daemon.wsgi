@@ -52,6 +52,14 @@ def application(environ, start_response):
             n += len(block)
         start_response("200 OK", [("Content-Type", "text/plain")])
         return [("%d %s" % (n, h.hexdigest())).encode()]
+    if path == "/first-piece":
+        # When the first line of the body reached the application, and
+        # how much followed it.
+        first = environ["wsgi.input"].readline()
+        seen = time.time()
+        rest = environ["wsgi.input"].read()
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [("%.3f %d %d" % (seen, len(first), len(rest))).encode()]
     if path == "/answer-first":
         # Responds before reading its input, then reads it all.
         write = start_response("200 OK", [("Content-Type", "text/plain")])
