@@ -165,6 +165,29 @@ def test_request_body_limit_through_daemon_is_413(make_server):
     assert get_status(srv, "/d/pid") == 200
 
 
+@pytest.mark.parametrize("n,size", [(1, 12), (1, 8170), (1, 8200), (3, 4000),
+                                    (200, 100), (2, 70000), (1, 0), (0, 0)])
+def test_list_responses_of_every_size_arrive_whole(make_server, n, size):
+    # The daemon holds back the head and the blocks of a list until they
+    # fill its buffer or the response ends: every size around that buffer
+    # must come out whole and in order.
+    srv = make_server(daemon_conf())
+    r = srv.get("/d/blocks?%d,%d" % (n, size))
+    assert r.status_code == 200
+    assert r.headers["Content-Length"] == str(n * size)
+    assert r.content == b"".join(bytes([i % 256]) * size for i in range(n))
+
+
+def test_held_back_response_is_sent_before_the_request_is_torn_down(
+        make_server):
+    srv = make_server(daemon_conf())
+    start = time.monotonic()
+    r = srv.get("/d/blocks?2,10,slow")
+    took = time.monotonic() - start
+    assert r.content == b"\0" * 10 + b"\1" * 10
+    assert took < 1.0, took
+
+
 def test_response_before_reading_input_does_not_deadlock(make_server):
     srv = make_server(daemon_conf())
     body = os.urandom(3 * 1024 * 1024)

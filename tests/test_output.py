@@ -265,3 +265,25 @@ def test_objects_outliving_the_request_are_safe(server):
         r = s.get(server.url("/out/use-leaked"), timeout=10)
     assert r.text == ("input:RuntimeError start_response:RuntimeError "
                       "write:RuntimeError errors:ok")
+
+
+def _time_to_body(port, path, body):
+    """Seconds until the whole response to GET path (keep-alive) arrived;
+    its body must be body."""
+    start = time.monotonic()
+    with socket.create_connection(("127.0.0.1", port), 10) as s:
+        s.sendall(b"GET %s HTTP/1.1\r\nHost: t\r\n\r\n" % path.encode())
+        got = b""
+        while not got.endswith(b"\r\n\r\n" + body):
+            chunk = s.recv(65536)
+            assert chunk, got
+            got += chunk
+        return time.monotonic() - start, got
+
+
+def test_response_is_sent_before_the_request_is_torn_down(server):
+    # The environ holds an object that takes 1.5 s to destroy: the client
+    # has the whole response long before that.
+    took, got = _time_to_body(server.port, "/out/slow-teardown?1.5", b"fast")
+    assert got.startswith(b"HTTP/1.1 200"), got
+    assert took < 1.0, took

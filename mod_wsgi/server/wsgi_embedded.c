@@ -60,17 +60,23 @@ static int wsgi_embedded_pass(wsgi_embedded *e)
     return rv != APR_SUCCESS || r->connection->aborted ? -1 : 0;
 }
 
+#define WSGI_EMBEDDED_WRITE_THROUGH 65536
+
 static int wsgi_embedded_write(wsgi_transport *t, const char *data,
                                apr_size_t n, int flush)
 {
     wsgi_embedded *e = (wsgi_embedded *)t;
     apr_bucket_alloc_t *ba = t->r->connection->bucket_alloc;
 
-    /* Transient: the core output filter copies what it has to keep. */
+    /* Transient: the core output filter copies what it has to keep. A
+     * large block is written through at once (FLUSH: a blocking write
+     * straight from the Python object) rather than copied: a copy costs
+     * as much as the write, and the connection's pool would keep the
+     * memory afterwards, up to MaxMemFree. */
     if (n > 0)
         APR_BRIGADE_INSERT_TAIL(e->bb,
                                 apr_bucket_transient_create(data, n, ba));
-    if (flush)
+    if (flush || n >= WSGI_EMBEDDED_WRITE_THROUGH)
         APR_BRIGADE_INSERT_TAIL(e->bb, apr_bucket_flush_create(ba));
     return wsgi_embedded_pass(e);
 }
@@ -111,6 +117,16 @@ static int wsgi_embedded_finish(wsgi_transport *t, int complete)
                                 ap_bucket_error_create(HTTP_BAD_GATEWAY,
                                                        NULL, t->pool,
                                                        c->bucket_alloc));
+    }
+    else if (!t->r->chunked) {
+        /* The response goes out now, while the application's iterable is
+         * closed and the request torn down, instead of after all that:
+         * a keep-alive client's next request is then often already here
+         * when the worker looks for one, and the connection skips a round
+         * through the event MPM's listener (two context switches). Not
+         * for a chunked body, whose last chunk would go in a write of its
+         * own. */
+        APR_BRIGADE_INSERT_TAIL(e->bb, apr_bucket_flush_create(c->bucket_alloc));
     }
     APR_BRIGADE_INSERT_TAIL(e->bb, apr_bucket_eos_create(c->bucket_alloc));
     return wsgi_embedded_pass(e);

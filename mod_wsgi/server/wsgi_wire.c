@@ -37,45 +37,23 @@ static int wsgi_wire_again(int fd, int timeout_ms)
             wsgi_wire_wait(fd, POLLOUT, timeout_ms) == 0);
 }
 
-static int wsgi_wire_write(int fd, const char *buf, apr_size_t len,
-                           int timeout_ms)
-{
-    while (len > 0) {
-        ssize_t n = send(fd, buf, len, MSG_NOSIGNAL);
-
-        if (n < 0) {
-            if (wsgi_wire_again(fd, timeout_ms))
-                continue;
-            return -1;
-        }
-        buf += n;
-        len -= (apr_size_t)n;
-    }
-    return 0;
-}
-
-/* Head and payload in one system call when the socket takes them: half
- * the sends, and the peer wakes once per frame. passfd >= 0 rides on the
- * first byte (SCM_RIGHTS). */
-static int wsgi_wire_write2(int fd, const unsigned char *head,
-                            apr_size_t hlen, const void *payload,
-                            apr_size_t len, int passfd, int timeout_ms)
+/*
+ * Writes all of iov[0..n) in as few system calls as the socket allows:
+ * one sendmsg when it takes everything, so the peer wakes once for what
+ * may be several frames. passfd >= 0 rides on the first byte
+ * (SCM_RIGHTS). The iovecs are consumed.
+ */
+static int wsgi_wire_writev(int fd, struct iovec *iov, int n, int passfd,
+                            int timeout_ms)
 {
     union {
         struct cmsghdr align;
         char buf[CMSG_SPACE(sizeof(int))];
     } ctl;
-    struct iovec iov[2];
     struct msghdr msg;
-    ssize_t n;
+    ssize_t sent;
 
     memset(&msg, 0, sizeof(msg));
-    iov[0].iov_base = (void *)head;
-    iov[0].iov_len = hlen;
-    iov[1].iov_base = (void *)payload;
-    iov[1].iov_len = len;
-    msg.msg_iov = iov;
-    msg.msg_iovlen = len ? 2 : 1;
     if (passfd >= 0) {
         struct cmsghdr *cmsg;
 
@@ -89,22 +67,49 @@ static int wsgi_wire_write2(int fd, const unsigned char *head,
         memcpy(CMSG_DATA(cmsg), &passfd, sizeof(int));
     }
     for (;;) {
-        n = sendmsg(fd, &msg, MSG_NOSIGNAL);
-        if (n >= 0)
+        while (n > 0 && iov->iov_len == 0) {
+            iov++;
+            n--;
+        }
+        if (n == 0)
             break;
-        if (!wsgi_wire_again(fd, timeout_ms))
-            return -1;
+        msg.msg_iov = iov;
+        msg.msg_iovlen = (size_t)n;
+        sent = sendmsg(fd, &msg, MSG_NOSIGNAL);
+        if (sent < 0) {
+            if (!wsgi_wire_again(fd, timeout_ms))
+                return -1;
+            continue;
+        }
+        /* The descriptor went with the first byte. */
+        msg.msg_control = NULL;
+        msg.msg_controllen = 0;
+        while (n > 0 && (size_t)sent >= iov->iov_len) {
+            sent -= (ssize_t)iov->iov_len;
+            iov++;
+            n--;
+        }
+        if (n > 0) {
+            iov->iov_base = (char *)iov->iov_base + sent;
+            iov->iov_len -= (size_t)sent;
+        }
     }
-    /* What did not fit goes the plain way. */
-    if ((apr_size_t)n < hlen)
-        return wsgi_wire_write(fd, (const char *)head + n, hlen - (apr_size_t)n,
-                               timeout_ms) < 0
-                   ? -1
-                   : (len ? wsgi_wire_write(fd, payload, len, timeout_ms) : 0);
-    if ((apr_size_t)n < hlen + len)
-        return wsgi_wire_write(fd, (const char *)payload + (n - hlen),
-                               hlen + len - (apr_size_t)n, timeout_ms);
     return 0;
+}
+
+/* One frame: head and payload in one system call when the socket takes
+ * them. */
+static int wsgi_wire_write2(int fd, const unsigned char *head,
+                            apr_size_t hlen, const void *payload,
+                            apr_size_t len, int passfd, int timeout_ms)
+{
+    struct iovec iov[2];
+
+    iov[0].iov_base = (void *)head;
+    iov[0].iov_len = hlen;
+    iov[1].iov_base = (void *)payload;
+    iov[1].iov_len = len;
+    return wsgi_wire_writev(fd, iov, 2, passfd, timeout_ms);
 }
 
 /* Reads exactly len bytes. Returns 0, or -1 (errno 0 for end of
@@ -228,7 +233,54 @@ typedef struct {
     char *spool;                /* body read ahead, see the top */
     apr_size_t spool_len;
     apr_size_t spool_pos;
+    unsigned char *out;         /* frames held back, see below */
+    apr_size_t out_len;
+    apr_size_t out_cap;
 } wsgi_wire_transport;
+
+/*
+ * Frames held back to go with the next ones: the RESPONSE frame until the
+ * first body bytes (PEP 3333 has the head wait for them anyway), and the
+ * DATA frames of a list or tuple response (written without a flush) up to
+ * WSGI_WIRE_HOLD bytes, until the END frame. A small response is then one
+ * sendmsg, and the Apache child wakes once for it instead of three times.
+ * A flush (write(), each block of a generator) sends at once.
+ */
+#define WSGI_WIRE_HOLD 8192
+
+static int wsgi_wire_release(wsgi_wire_transport *w, const void *payload,
+                             apr_size_t len, int type)
+{
+    unsigned char head[WSGI_PROTO_HEAD_SIZE];
+    struct iovec iov[3];
+    int n = 1;
+
+    iov[0].iov_base = w->out;
+    iov[0].iov_len = w->out_len;
+    if (type >= 0) {
+        wsgi_proto_put_head(head, type, (uint32_t)len);
+        iov[1].iov_base = head;
+        iov[1].iov_len = sizeof(head);
+        iov[2].iov_base = (void *)payload;
+        iov[2].iov_len = len;
+        n = 3;
+    }
+    w->out_len = 0;
+    return wsgi_wire_writev(w->fd, iov, n, -1, w->timeout_ms);
+}
+
+/* Appends a frame to those held back when it fits (with room left for
+ * the END head); returns 0 when it did not. */
+static int wsgi_wire_hold(wsgi_wire_transport *w, int type,
+                          const void *payload, apr_size_t len)
+{
+    if (w->out_len + 2 * WSGI_PROTO_HEAD_SIZE + len > w->out_cap)
+        return 0;
+    wsgi_proto_put_head(w->out + w->out_len, type, (uint32_t)len);
+    memcpy(w->out + w->out_len + WSGI_PROTO_HEAD_SIZE, payload, len);
+    w->out_len += WSGI_PROTO_HEAD_SIZE + len;
+    return 1;
+}
 
 /* Reads up to n body bytes off the socket. */
 static long wsgi_wire_body(wsgi_wire_transport *w, char *buf, apr_size_t n)
@@ -352,13 +404,16 @@ static int wsgi_wire_transport_start(wsgi_transport *t, int status,
         pairs[k++].value_len = (uint32_t)strlen(clen);
     }
     size = wsgi_proto_pairs_size(pairs, k);
-    if (size == 0)
+    if (size == 0 || size > WSGI_PROTO_MAX_PAYLOAD)
         return -1;
-    buf = apr_palloc(t->pool, size);
+    w->out_cap = 2 * WSGI_PROTO_HEAD_SIZE + size + WSGI_WIRE_HOLD;
+    w->out = apr_palloc(t->pool, w->out_cap);
+    buf = w->out + WSGI_PROTO_HEAD_SIZE;
     if (wsgi_proto_put_pairs(buf, size, pairs, k) < 0)
         return -1;
-    return wsgi_wire_send(w->fd, WSGI_FRAME_RESPONSE, buf, size,
-                          w->timeout_ms);
+    wsgi_proto_put_head(w->out, WSGI_FRAME_RESPONSE, (uint32_t)size);
+    w->out_len = WSGI_PROTO_HEAD_SIZE + size;
+    return 0;
 }
 
 static int wsgi_wire_transport_write(wsgi_transport *t, const char *data,
@@ -366,7 +421,6 @@ static int wsgi_wire_transport_write(wsgi_transport *t, const char *data,
 {
     wsgi_wire_transport *w = (wsgi_wire_transport *)t;
 
-    (void)flush;        /* every frame is written through at once */
     while (n > 0) {
         /* The Apache child holds one frame in memory at a time, per
          * thread: 64 KiB frames keep that small whatever the block size
@@ -374,12 +428,15 @@ static int wsgi_wire_transport_write(wsgi_transport *t, const char *data,
          * megabytes that its allocator then kept). */
         apr_size_t piece = n > 65536 ? 65536 : n;
 
-        if (wsgi_wire_send(w->fd, WSGI_FRAME_DATA, data, piece,
-                           w->timeout_ms) < 0)
-            return -1;
+        if (flush || !wsgi_wire_hold(w, WSGI_FRAME_DATA, data, piece)) {
+            if (wsgi_wire_release(w, data, piece, WSGI_FRAME_DATA) < 0)
+                return -1;
+        }
         data += piece;
         n -= piece;
     }
+    if (flush && w->out_len > 0 && wsgi_wire_release(w, NULL, 0, -1) < 0)
+        return -1;
     return 0;
 }
 
@@ -398,6 +455,9 @@ static int wsgi_wire_transport_send_file(wsgi_transport *t, int fd,
     struct stat st;
     int rc = 0;
 
+    /* The descriptor rides on a frame of its own: held frames go first. */
+    if (w->out_len > 0 && wsgi_wire_release(w, NULL, 0, -1) < 0)
+        return -1;
     if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && offset >= 0 &&
         len >= 0) {
         wsgi_proto_put_file(where, (uint64_t)offset, (uint64_t)len);
@@ -424,9 +484,8 @@ static int wsgi_wire_transport_finish(wsgi_transport *t, int complete)
 {
     wsgi_wire_transport *w = (wsgi_wire_transport *)t;
 
-    return wsgi_wire_send(w->fd, complete ? WSGI_FRAME_END
-                                          : WSGI_FRAME_ABORT,
-                          NULL, 0, w->timeout_ms);
+    return wsgi_wire_release(w, NULL, 0,
+                             complete ? WSGI_FRAME_END : WSGI_FRAME_ABORT);
 }
 
 /* ------------------------------------------------- daemon request side */

@@ -9,6 +9,16 @@ import time
 import mod_wsgi
 
 
+class Slow:
+    """Sleeps when it is destroyed: a request whose teardown takes time."""
+
+    def __init__(self, delay):
+        self.delay = delay
+
+    def __del__(self):
+        time.sleep(self.delay)
+
+
 def application(environ, start_response):
     path = environ["PATH_INFO"]
     qs = environ["QUERY_STRING"]
@@ -52,6 +62,14 @@ def application(environ, start_response):
             n += len(block)
         start_response("200 OK", [("Content-Type", "text/plain")])
         return [("%d %s" % (n, h.hexdigest())).encode()]
+    if path == "/blocks":
+        # A list of n blocks of size bytes each, block i filled with
+        # byte i; "slow" adds a teardown of 1.5 s after the response.
+        n, size = (int(x) for x in qs.split(",")[:2])
+        if qs.endswith(",slow"):
+            environ["test.slow"] = Slow(1.5)
+        start_response("200 OK", [("Content-Type", "application/octet-stream")])
+        return [bytes([i % 256]) * size for i in range(n)]
     if path == "/first-piece":
         # When the first line of the body reached the application, and
         # how much followed it.

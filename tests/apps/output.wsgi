@@ -15,6 +15,17 @@ def _state(environ, name):
     return os.path.join(environ["TEST_STATE_DIR"], name)
 
 
+class Slow:
+    """Sleeps when it is destroyed: stands for a request whose teardown
+    takes time."""
+
+    def __init__(self, delay):
+        self.delay = delay
+
+    def __del__(self):
+        time.sleep(self.delay)
+
+
 class Closing:
     """A response iterable that appends a line to a state file each time
     its close() is called."""
@@ -231,6 +242,14 @@ def application(environ, start_response):
         gc.collect()
         t.join()
         return [b"body %d" % n]
+
+    if path == "/slow-teardown":
+        # Torn down with the environ, after the response: which must not
+        # wait for it.
+        environ["test.slow"] = Slow(float(qs or "1"))
+        start_response("200 OK", [("Content-Type", "text/plain"),
+                                  ("Content-Length", "4")])
+        return [b"fast"]
 
     if path == "/leak":
         # References that outlive the request.
