@@ -343,6 +343,8 @@ WSGIScriptAlias /x "@APPS@/daemon.wsgi" process-group=nosuchgroup
     ("home=/no/such/dir", "home"),
     ("header-buffer-size=10", "header-buffer-size"),
     ("request-timeout=soon", "request-timeout"),
+    ("listen-backlog=0", "listen-backlog"),
+    ("memory-limit=lots", "memory-limit"),
     ("processes", "name=value"),
 ])
 def test_bad_options_fail_configtest(make_server, options, named):

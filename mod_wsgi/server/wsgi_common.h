@@ -273,7 +273,8 @@ void wsgi_monitor_init(apr_pool_t *p, int nslots);
 void wsgi_monitor_begin(int fd);
 void wsgi_monitor_end(void);
 int wsgi_monitor_claim_head(void);
-int wsgi_monitor_script_changed(const char *path);
+/* *mtime: the script's, from the one stat of the request (0 if none). */
+int wsgi_monitor_script_changed(const char *path, apr_time_t *mtime);
 void wsgi_monitor_script_loaded(int ok);
 void wsgi_daemon_restart_self(const char *why);
 void wsgi_socket_buffers(int fd, wsgi_daemon *d);
@@ -433,9 +434,11 @@ const char *wsgi_expand_group(request_rec *r, const char *value,
                               const char *dflt);
 
 /* wsgi_script.c */
-/* p: a pool of the calling thread's own (request or connection). */
-PyObject *wsgi_load_script(wsgi_interp *wi, request_rec *r, server_rec *s,
-                           const char *filename, int reload, apr_pool_t *p);
+/* p: a pool of the calling thread's own (request or connection); mtime:
+ * the script's if the caller has it (else 0: from r->finfo or a stat). */
+PyObject *wsgi_load_script(wsgi_interp *wi, request_rec *r,
+                           const char *filename, apr_time_t mtime, int reload,
+                           apr_pool_t *p);
 void wsgi_preload_scripts(apr_pool_t *p, server_rec *s);
 
 /* wsgi_response.c: runs the application on an environ that already holds

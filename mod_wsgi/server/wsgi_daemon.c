@@ -144,9 +144,103 @@ static int wsgi_in_list(const char *const *list, const char *key)
     return 0;
 }
 
+/*
+ * The options that are just a value stored in a field: name, kind,
+ * bounds. Each is checked the same way, with the same messages.
+ */
+typedef enum { WSGI_OPT_STR, WSGI_OPT_INT, WSGI_OPT_BYTES } wsgi_opt_kind;
+
+typedef struct {
+    const char *name;
+    wsgi_opt_kind kind;
+    int min, max;               /* WSGI_OPT_INT: bounds; BYTES: min only */
+    size_t field;               /* offsetof(wsgi_daemon, ...) */
+} wsgi_simple_option;
+
+#define WSGI_SIMPLE(name, kind, min, max, field)                         \
+    {name, kind, min, max, offsetof(wsgi_daemon, field)}
+
+static const wsgi_simple_option wsgi_simple_options[] = {
+    WSGI_SIMPLE("python-path", WSGI_OPT_STR, 0, 0, python_path),
+    WSGI_SIMPLE("display-name", WSGI_OPT_STR, 0, 0, display_name),
+    WSGI_SIMPLE("lang", WSGI_OPT_STR, 0, 0, lang),
+    WSGI_SIMPLE("locale", WSGI_OPT_STR, 0, 0, locale),
+    WSGI_SIMPLE("maximum-requests", WSGI_OPT_INT, 0, INT_MAX,
+                maximum_requests),
+    WSGI_SIMPLE("socket-timeout", WSGI_OPT_INT, 0, 86400, socket_timeout),
+    WSGI_SIMPLE("connect-timeout", WSGI_OPT_INT, 0, 86400, connect_timeout),
+    WSGI_SIMPLE("shutdown-timeout", WSGI_OPT_INT, 0, 86400,
+                shutdown_timeout),
+    WSGI_SIMPLE("graceful-timeout", WSGI_OPT_INT, 0, 86400,
+                graceful_timeout),
+    WSGI_SIMPLE("request-timeout", WSGI_OPT_INT, 0, INT_MAX,
+                request_timeout),
+    WSGI_SIMPLE("inactivity-timeout", WSGI_OPT_INT, 0, INT_MAX,
+                inactivity_timeout),
+    WSGI_SIMPLE("restart-interval", WSGI_OPT_INT, 0, INT_MAX,
+                restart_interval),
+    WSGI_SIMPLE("eviction-timeout", WSGI_OPT_INT, 0, INT_MAX,
+                eviction_timeout),
+    WSGI_SIMPLE("startup-timeout", WSGI_OPT_INT, 0, INT_MAX,
+                startup_timeout),
+    WSGI_SIMPLE("deadlock-timeout", WSGI_OPT_INT, 0, INT_MAX,
+                deadlock_timeout),
+    WSGI_SIMPLE("queue-timeout", WSGI_OPT_INT, 0, INT_MAX, queue_timeout),
+    WSGI_SIMPLE("cpu-time-limit", WSGI_OPT_INT, 0, INT_MAX, cpu_time_limit),
+    WSGI_SIMPLE("memory-limit", WSGI_OPT_BYTES, 0, 0, memory_limit),
+    WSGI_SIMPLE("virtual-memory-limit", WSGI_OPT_BYTES, 0, 0,
+                virtual_memory_limit),
+    WSGI_SIMPLE("stack-size", WSGI_OPT_BYTES, 0, 0, stack_size),
+    WSGI_SIMPLE("listen-backlog", WSGI_OPT_INT, 1, 65535, listen_backlog),
+    WSGI_SIMPLE("header-buffer-size", WSGI_OPT_INT, 8192, 16777216,
+                header_buffer_size),
+    WSGI_SIMPLE("response-buffer-size", WSGI_OPT_INT, 65536, INT_MAX,
+                response_buffer_size),
+    WSGI_SIMPLE("receive-buffer-size", WSGI_OPT_INT, 512, INT_MAX,
+                receive_buffer_size),
+    WSGI_SIMPLE("send-buffer-size", WSGI_OPT_INT, 512, INT_MAX,
+                send_buffer_size),
+};
+
+static const wsgi_simple_option *wsgi_daemon_simple_option(const char *key)
+{
+    size_t i;
+
+    for (i = 0; i < sizeof(wsgi_simple_options) / sizeof(*wsgi_simple_options);
+         i++) {
+        if (!strcmp(key, wsgi_simple_options[i].name))
+            return &wsgi_simple_options[i];
+    }
+    return NULL;
+}
+
+static const char *wsgi_daemon_set_simple(cmd_parms *cmd, wsgi_daemon *d,
+                                          const wsgi_simple_option *opt,
+                                          const char *val)
+{
+    char *field = (char *)d + opt->field;
+    const char *err = NULL;
+
+    switch (opt->kind) {
+    case WSGI_OPT_STR:
+        *(const char **)field = val;
+        break;
+    case WSGI_OPT_INT:
+        err = wsgi_opt_int(cmd, opt->name, val, opt->min, opt->max,
+                           (int *)field);
+        break;
+    case WSGI_OPT_BYTES:
+        err = wsgi_opt_bytes(cmd, opt->name, val, opt->min,
+                             (apr_int64_t *)field);
+        break;
+    }
+    return err;
+}
+
 static const char *wsgi_daemon_option(cmd_parms *cmd, wsgi_daemon *d,
                                       const char *key, const char *val)
 {
+    const wsgi_simple_option *opt;
     const char *err = NULL;
     int ignored;
 
@@ -201,60 +295,8 @@ static const char *wsgi_daemon_option(cmd_parms *cmd, wsgi_daemon *d,
                 err = wsgi_python_home_check(cmd->pool, val);
         }
     }
-    else if (!strcmp(key, "python-path"))
-        d->python_path = val;
-    else if (!strcmp(key, "display-name"))
-        d->display_name = val;
-    else if (!strcmp(key, "lang"))
-        d->lang = val;
-    else if (!strcmp(key, "locale"))
-        d->locale = val;
-    else if (!strcmp(key, "maximum-requests"))
-        err = wsgi_opt_int(cmd, key, val, 0, INT_MAX, &d->maximum_requests);
-    else if (!strcmp(key, "socket-timeout"))
-        err = wsgi_opt_int(cmd, key, val, 0, 86400, &d->socket_timeout);
-    else if (!strcmp(key, "connect-timeout"))
-        err = wsgi_opt_int(cmd, key, val, 0, 86400, &d->connect_timeout);
-    else if (!strcmp(key, "shutdown-timeout"))
-        err = wsgi_opt_int(cmd, key, val, 0, 86400, &d->shutdown_timeout);
-    else if (!strcmp(key, "graceful-timeout"))
-        err = wsgi_opt_int(cmd, key, val, 0, 86400, &d->graceful_timeout);
-    else if (!strcmp(key, "request-timeout"))
-        err = wsgi_opt_int(cmd, key, val, 0, INT_MAX, &d->request_timeout);
-    else if (!strcmp(key, "inactivity-timeout"))
-        err = wsgi_opt_int(cmd, key, val, 0, INT_MAX,
-                           &d->inactivity_timeout);
-    else if (!strcmp(key, "restart-interval"))
-        err = wsgi_opt_int(cmd, key, val, 0, INT_MAX, &d->restart_interval);
-    else if (!strcmp(key, "eviction-timeout"))
-        err = wsgi_opt_int(cmd, key, val, 0, INT_MAX, &d->eviction_timeout);
-    else if (!strcmp(key, "startup-timeout"))
-        err = wsgi_opt_int(cmd, key, val, 0, INT_MAX, &d->startup_timeout);
-    else if (!strcmp(key, "deadlock-timeout"))
-        err = wsgi_opt_int(cmd, key, val, 0, INT_MAX, &d->deadlock_timeout);
-    else if (!strcmp(key, "queue-timeout"))
-        err = wsgi_opt_int(cmd, key, val, 0, INT_MAX, &d->queue_timeout);
-    else if (!strcmp(key, "cpu-time-limit"))
-        err = wsgi_opt_int(cmd, key, val, 0, INT_MAX, &d->cpu_time_limit);
-    else if (!strcmp(key, "memory-limit"))
-        err = wsgi_opt_bytes(cmd, key, val, 0, &d->memory_limit);
-    else if (!strcmp(key, "virtual-memory-limit"))
-        err = wsgi_opt_bytes(cmd, key, val, 0, &d->virtual_memory_limit);
-    else if (!strcmp(key, "stack-size"))
-        err = wsgi_opt_bytes(cmd, key, val, 0, &d->stack_size);
-    else if (!strcmp(key, "listen-backlog"))
-        err = wsgi_opt_int(cmd, key, val, 1, 65535, &d->listen_backlog);
-    else if (!strcmp(key, "header-buffer-size"))
-        err = wsgi_opt_int(cmd, key, val, 8192, 16777216,
-                           &d->header_buffer_size);
-    else if (!strcmp(key, "response-buffer-size"))
-        err = wsgi_opt_int(cmd, key, val, 65536, INT_MAX,
-                           &d->response_buffer_size);
-    else if (!strcmp(key, "receive-buffer-size"))
-        err = wsgi_opt_int(cmd, key, val, 512, INT_MAX,
-                           &d->receive_buffer_size);
-    else if (!strcmp(key, "send-buffer-size"))
-        err = wsgi_opt_int(cmd, key, val, 512, INT_MAX, &d->send_buffer_size);
+    else if ((opt = wsgi_daemon_simple_option(key)) != NULL)
+        err = wsgi_daemon_set_simple(cmd, d, opt, val);
     else if (!strcmp(key, "socket-user")) {
         d->socket_user = val;
         err = wsgi_opt_user(cmd, val, &d->socket_uid);

@@ -283,8 +283,8 @@ static int wsgi_handler(request_rec *r)
     wsgi_request_begin();
     wsgi_current_request = r;
 
-    module = wsgi_load_script(wi, r, NULL, r->filename,
-                              rc->script_reloading, r->pool);
+    module = wsgi_load_script(wi, r, r->filename, 0, rc->script_reloading,
+                              r->pool);
     if (module == NULL) {
         wsgi_log_python_error(r, NULL, WSGI_LOGNO(0506) "failed to load "
                               "WSGI script '%s'", r->filename);

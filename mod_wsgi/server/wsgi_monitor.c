@@ -50,31 +50,33 @@ void wsgi_monitor_init(apr_pool_t *p, int nslots)
  * not only the script re-run over old ones. Returns 1 when path's mtime
  * is not the one this process first saw it with.
  */
-int wsgi_monitor_script_changed(const char *path)
+int wsgi_monitor_script_changed(const char *path, apr_time_t *mtime)
 {
     apr_time_t *seen;
-    apr_finfo_t fi;
-    apr_pool_t *tmp;
+    struct stat st;
     int changed = 0;
 
+    /* A plain stat(): this runs for every request, and apr_stat() would
+     * want a pool made and destroyed for it. The same conversion as
+     * APR's, so the time compares with r->finfo.mtime-style values. */
+    *mtime = 0;
+    if (stat(path, &st) < 0)
+        return 0;
+    *mtime = apr_time_from_sec(st.st_mtim.tv_sec) +
+             (apr_time_t)(st.st_mtim.tv_nsec / 1000);
     if (wsgi_scripts_seen == NULL)
         return 0;
-    apr_pool_create(&tmp, NULL);
-    if (apr_stat(&fi, path, APR_FINFO_MTIME, tmp) == APR_SUCCESS) {
-        apr_thread_mutex_lock(wsgi_slots_lock);
-        seen = apr_hash_get(wsgi_scripts_seen, path, APR_HASH_KEY_STRING);
-        if (seen == NULL) {
-            seen = apr_palloc(wsgi_scripts_pool, sizeof(*seen));
-            *seen = fi.mtime;
-            apr_hash_set(wsgi_scripts_seen,
-                         apr_pstrdup(wsgi_scripts_pool, path),
-                         APR_HASH_KEY_STRING, seen);
-        }
-        else
-            changed = *seen != fi.mtime;
-        apr_thread_mutex_unlock(wsgi_slots_lock);
+    apr_thread_mutex_lock(wsgi_slots_lock);
+    seen = apr_hash_get(wsgi_scripts_seen, path, APR_HASH_KEY_STRING);
+    if (seen == NULL) {
+        seen = apr_palloc(wsgi_scripts_pool, sizeof(*seen));
+        *seen = *mtime;
+        apr_hash_set(wsgi_scripts_seen, apr_pstrdup(wsgi_scripts_pool, path),
+                     APR_HASH_KEY_STRING, seen);
     }
-    apr_pool_destroy(tmp);
+    else
+        changed = *seen != *mtime;
+    apr_thread_mutex_unlock(wsgi_slots_lock);
     return changed;
 }
 

@@ -134,17 +134,18 @@ done:
     return module;
 }
 
-PyObject *wsgi_load_script(wsgi_interp *wi, request_rec *r, server_rec *s,
-                           const char *filename, int reload, apr_pool_t *p)
+PyObject *wsgi_load_script(wsgi_interp *wi, request_rec *r,
+                           const char *filename, apr_time_t mtime, int reload,
+                           apr_pool_t *p)
 {
     const char *name = wsgi_module_name(p, filename);
     PyObject *modules = PyImport_GetModuleDict();       /* borrowed */
     PyObject *module;
-    apr_time_t mtime = 0;
     apr_finfo_t fi;
 
-    (void)s;
-    if (r != NULL && r->finfo.filetype == APR_REG)
+    if (mtime != 0)
+        ;   /* the caller's stat of this request */
+    else if (r != NULL && r->finfo.filetype == APR_REG)
         mtime = r->finfo.mtime;
     else if (apr_stat(&fi, filename, APR_FINFO_MTIME, p) == APR_SUCCESS)
         mtime = fi.mtime;
@@ -192,7 +193,7 @@ static void wsgi_preload_one(apr_pool_t *p, server_rec *s,
     wi = wsgi_acquire_interp(name, NULL);
     if (wi == NULL)
         return;
-    module = wsgi_load_script(wi, NULL, s, script, 0, p);
+    module = wsgi_load_script(wi, NULL, script, 0, 0, p);
     if (module == NULL)
         wsgi_log_python_error(NULL, s, WSGI_LOGNO(0401) "failed to preload "
                               "WSGI script '%s' into application group "

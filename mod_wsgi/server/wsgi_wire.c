@@ -642,8 +642,8 @@ void wsgi_daemon_serve(wsgi_daemon *d, int fd, apr_pool_t *p)
 {
     wsgi_wire_transport *w = apr_pcalloc(p, sizeof(*w));
     unsigned char raw[WSGI_PROTO_HEAD_SIZE], *payload;
-    apr_time_t accepted = apr_time_now();
-    const char *script, *agroup, *callable, *reload;
+    apr_time_t accepted = apr_time_now(), mtime = 0;
+    const char *script, *agroup, *callable, *reload, *clen;
     PyObject *module = NULL, *app = NULL, *input = NULL, *errors = NULL;
     PyObject *environ = NULL;
     wsgi_pair *pairs;
@@ -718,17 +718,16 @@ void wsgi_daemon_serve(wsgi_daemon *d, int fd, apr_pool_t *p)
     }
 
     if ((reload == NULL || strcmp(reload, "0")) &&
-        wsgi_monitor_script_changed(script)) {
+        wsgi_monitor_script_changed(script, &mtime)) {
         wsgi_daemon_restart_self(apr_psprintf(p, "WSGI script '%s' changed",
                                               script));
         /* Without a body the Apache child can send the request again, to
          * the new process: the first request after the change already
          * runs all-new code. With one it is served here (the script
          * reloaded in place), as the body cannot be sent twice. */
+        clen = wsgi_pair_get(pairs, n, "CONTENT_LENGTH", p);
         if (!wsgi_pair_get(pairs, n, "HTTP_TRANSFER_ENCODING", p) &&
-            apr_atoi64(wsgi_pair_get(pairs, n, "CONTENT_LENGTH", p)
-                           ? wsgi_pair_get(pairs, n, "CONTENT_LENGTH", p)
-                           : "0") == 0) {
+            (clen == NULL || apr_atoi64(clen) == 0)) {
             wsgi_wire_send_restart(fd, w->timeout_ms);
             goto out;
         }
@@ -739,7 +738,7 @@ void wsgi_daemon_serve(wsgi_daemon *d, int fd, apr_pool_t *p)
         goto out;
     }
     wsgi_request_begin();
-    module = wsgi_load_script(wi, NULL, d->server, script,
+    module = wsgi_load_script(wi, NULL, script, mtime,
                               reload == NULL || strcmp(reload, "0"), p);
     wsgi_monitor_script_loaded(module != NULL);
     if (module == NULL) {
