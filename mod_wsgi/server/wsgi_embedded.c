@@ -126,7 +126,8 @@ static int wsgi_embedded_finish(wsgi_transport *t, int complete)
          * through the event MPM's listener (two context switches). Not
          * for a chunked body, whose last chunk would go in a write of its
          * own. */
-        APR_BRIGADE_INSERT_TAIL(e->bb, apr_bucket_flush_create(c->bucket_alloc));
+        APR_BRIGADE_INSERT_TAIL(e->bb,
+                                apr_bucket_flush_create(c->bucket_alloc));
     }
     APR_BRIGADE_INSERT_TAIL(e->bb, apr_bucket_eos_create(c->bucket_alloc));
     return wsgi_embedded_pass(e);
