@@ -32,7 +32,7 @@ APACHE_MODULES = ["authz_core", "mime"]
 # Discovery of Apache (apxs, its binary, its compiled-in modules) and free
 # ports: the same as the tests use, from tests/harness.py.
 from harness import (apxs_query, compiled_in_modules, free_port,  # noqa: E402
-                     httpd_binary)
+                     httpd_binary, proc_stat_fields)
 
 
 def run_user():
@@ -57,14 +57,6 @@ def clean_env():
 
 # ----------------------------------------------------------- /proc
 
-def _stat(pid):
-    try:
-        with open("/proc/%d/stat" % pid) as f:
-            return f.read().rsplit(")", 1)[1].split()
-    except (OSError, IndexError):
-        return None
-
-
 def session_pids(root_pid):
     """Live processes of the server: its process group (we started it in a
     session of its own) plus any descendant that left the group."""
@@ -73,7 +65,7 @@ def session_pids(root_pid):
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
-        f = _stat(int(entry))
+        f = proc_stat_fields(int(entry))
         if not f or f[0] in ("Z", "X"):
             continue
         pid = int(entry)
@@ -98,7 +90,7 @@ def cpu_ticks(pids):
     (a worker that exits mid-run is then still counted, in its parent)."""
     total = 0
     for pid in pids:
-        f = _stat(pid)
+        f = proc_stat_fields(pid)
         if f:
             # After the ')': [11] utime [12] stime [13] cutime [14] cstime
             total += int(f[11]) + int(f[12]) + int(f[13]) + int(f[14])

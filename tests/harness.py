@@ -191,7 +191,8 @@ def write_file(path, text, mode=0o644):
 
 # ----------------------------------------------------------- processes
 
-def _stat_fields(pid):
+def proc_stat_fields(pid):
+    """The fields of /proc/PID/stat after the command name, or None."""
     try:
         with open("/proc/%s/stat" % pid) as f:
             return f.read().rsplit(")", 1)[1].split()
@@ -203,7 +204,7 @@ def pids_where(pred):
     out = []
     for entry in os.listdir("/proc"):
         if entry.isdigit():
-            fields = _stat_fields(entry)
+            fields = proc_stat_fields(entry)
             # fields[0] state, [1] ppid, [2] pgrp
             if fields and fields[0] != "Z" and pred(int(fields[1]), int(fields[2])):
                 out.append(int(entry))
@@ -211,7 +212,7 @@ def pids_where(pred):
 
 
 def alive(pid):
-    fields = _stat_fields(pid)
+    fields = proc_stat_fields(pid)
     return fields is not None and fields[0] != "Z"
 
 

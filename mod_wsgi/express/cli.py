@@ -11,25 +11,13 @@ import shutil
 import sys
 
 from mod_wsgi.express import options
+from mod_wsgi.express import server as express_server
 from mod_wsgi.express.errors import ExpressError
-from mod_wsgi import server
-from mod_wsgi.server import build_settings, module_location
+from mod_wsgi.server import build_settings
 
 
 class CommandError(ExpressError):
     """A failure to report in one line and exit 1."""
-
-
-def built_module():
-    path = module_location()
-    if path is None:
-        raise CommandError(
-            "the Apache module for Python %d.%d is not built (no %s); "
-            "reinstall the package with 'pip install' (it needs apxs, from "
-            "apache2-dev or httpd-devel)."
-            % (sys.version_info[:2]
-               + (os.path.join(server.HERE, server.module_name()),)))
-    return path
 
 
 def quoted(path):
@@ -48,17 +36,17 @@ def config_lines(module_path):
 
 
 def cmd_module_location(args):
-    print(built_module())
+    print(express_server.module_path())
     return 0
 
 
 def cmd_module_config(args):
-    print("\n".join(config_lines(built_module())))
+    print("\n".join(config_lines(express_server.module_path())))
     return 0
 
 
 def cmd_install_module(args):
-    source = built_module()
+    source = express_server.module_path()
     target_dir = args.modules_directory or build_settings().get("LIBEXECDIR")
     if not target_dir:
         raise CommandError("Apache's modules directory is unknown; pass "
@@ -82,7 +70,6 @@ def command_line(argv):
 
 
 def _setup(args):
-    from mod_wsgi.express import server as express_server
     return express_server.setup_server(args, command_line(args.argv))
 
 
@@ -95,7 +82,6 @@ def cmd_setup_server(args):
 
 
 def cmd_start_server(args):
-    from mod_wsgi.express import server as express_server
     if args.setup_only:
         return cmd_setup_server(args)
     s = _setup(args)

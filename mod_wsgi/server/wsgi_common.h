@@ -273,8 +273,10 @@ void wsgi_monitor_init(apr_pool_t *p, int nslots);
 void wsgi_monitor_begin(int fd);
 void wsgi_monitor_end(void);
 int wsgi_monitor_claim_head(void);
-/* *mtime: the script's, from the one stat of the request (0 if none). */
-int wsgi_monitor_script_changed(const char *path, apr_time_t *mtime);
+/* *mtime: the script's, from the one stat of the request (0 if none);
+ * p: the request's pool. */
+int wsgi_monitor_script_changed(const char *path, apr_pool_t *p,
+                                apr_time_t *mtime);
 void wsgi_monitor_script_loaded(int ok);
 void wsgi_daemon_restart_self(const char *why);
 void wsgi_socket_buffers(int fd, wsgi_daemon *d);

@@ -161,6 +161,8 @@ typedef struct {
     {name, kind, min, max, offsetof(wsgi_daemon, field)}
 
 static const wsgi_simple_option wsgi_simple_options[] = {
+    /* threads=0: a service group, running only its WSGIImportScript. */
+    WSGI_SIMPLE("threads", WSGI_OPT_INT, 0, 10000, threads),
     WSGI_SIMPLE("python-path", WSGI_OPT_STR, 0, 0, python_path),
     WSGI_SIMPLE("display-name", WSGI_OPT_STR, 0, 0, display_name),
     WSGI_SIMPLE("lang", WSGI_OPT_STR, 0, 0, lang),
@@ -248,9 +250,6 @@ static const char *wsgi_daemon_option(cmd_parms *cmd, wsgi_daemon *d,
         err = wsgi_opt_int(cmd, key, val, 1, 10000, &d->processes);
         d->processes_given = 1;
     }
-    else if (!strcmp(key, "threads"))
-        /* 0: a service group, running only its WSGIImportScript. */
-        err = wsgi_opt_int(cmd, key, val, 0, 10000, &d->threads);
     else if (!strcmp(key, "user")) {
         d->user = val;
         err = wsgi_opt_user(cmd, val, &d->uid);

@@ -50,20 +50,17 @@ void wsgi_monitor_init(apr_pool_t *p, int nslots)
  * not only the script re-run over old ones. Returns 1 when path's mtime
  * is not the one this process first saw it with.
  */
-int wsgi_monitor_script_changed(const char *path, apr_time_t *mtime)
+int wsgi_monitor_script_changed(const char *path, apr_pool_t *p,
+                                apr_time_t *mtime)
 {
     apr_time_t *seen;
-    struct stat st;
+    apr_finfo_t fi;
     int changed = 0;
 
-    /* A plain stat(): this runs for every request, and apr_stat() would
-     * want a pool made and destroyed for it. The same conversion as
-     * APR's, so the time compares with r->finfo.mtime-style values. */
     *mtime = 0;
-    if (stat(path, &st) < 0)
+    if (apr_stat(&fi, path, APR_FINFO_MTIME, p) != APR_SUCCESS)
         return 0;
-    *mtime = apr_time_from_sec(st.st_mtim.tv_sec) +
-             (apr_time_t)(st.st_mtim.tv_nsec / 1000);
+    *mtime = fi.mtime;
     if (wsgi_scripts_seen == NULL)
         return 0;
     apr_thread_mutex_lock(wsgi_slots_lock);

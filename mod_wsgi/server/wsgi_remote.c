@@ -78,6 +78,17 @@ static int wsgi_remote_collect(void *ctx, const char *key, const char *value,
     return 0;
 }
 
+/* The client connection's socket descriptor, or -1. */
+static apr_os_sock_t wsgi_client_fd(conn_rec *c)
+{
+    apr_socket_t *sock = ap_get_conn_socket(c);
+    apr_os_sock_t sd = -1;
+
+    if (sock == NULL || apr_os_sock_get(&sd, sock) != APR_SUCCESS)
+        sd = -1;
+    return sd;
+}
+
 /*
  * Apache is stopping this child without grace (apachectl stop): the
  * worker and event MPMs then close the client sockets of requests still
@@ -88,11 +99,7 @@ static int wsgi_remote_collect(void *ctx, const char *key, const char *value,
  */
 static int wsgi_client_gone(conn_rec *c)
 {
-    apr_socket_t *sock = ap_get_conn_socket(c);
-    apr_os_sock_t sd = -1;
-
-    return sock == NULL || apr_os_sock_get(&sd, sock) != APR_SUCCESS ||
-           sd < 0;
+    return wsgi_client_fd(c) < 0;
 }
 
 /*
@@ -211,15 +218,11 @@ static int wsgi_remote_send_request(request_rec *r, wsgi_request_config *rc,
  */
 static int wsgi_remote_more_body(conn_rec *c)
 {
-    apr_socket_t *sock = c->master ? NULL : ap_get_conn_socket(c);
-    apr_os_sock_t sd = -1;
     struct pollfd pfd;
 
-    if (sock == NULL || apr_os_sock_get(&sd, sock) != APR_SUCCESS || sd < 0)
-        return 0;
-    pfd.fd = sd;
+    pfd.fd = c->master ? -1 : wsgi_client_fd(c);
     pfd.events = POLLIN;
-    return poll(&pfd, 1, 0) == 1 && (pfd.revents & POLLIN);
+    return pfd.fd >= 0 && poll(&pfd, 1, 0) == 1 && (pfd.revents & POLLIN);
 }
 
 /*
@@ -238,21 +241,19 @@ static int wsgi_remote_send_body(request_rec *r, wsgi_relay *relay, int fd,
                                  int timeout_ms)
 {
     char *buf;
-    apr_size_t room, have;
+    apr_size_t have;
     long got = 1;
 
     if (ap_should_client_block(r)) {
         buf = (char *)wsgi_relay_room(r, relay, r->pool, WSGI_RELAY_SIZE);
-        room = relay->base != NULL && relay->base != MAP_FAILED
-                   ? WSGI_RELAY_SIZE
-                   : WSGI_RELAY_SMALL;
         while (got > 0) {
             have = 0;
             do {
-                got = ap_get_client_block(r, buf + have, room - have);
+                got = ap_get_client_block(r, buf + have,
+                                          WSGI_RELAY_SIZE - have);
                 if (got > 0)
                     have += (apr_size_t)got;
-            } while (got > 0 && have < room &&
+            } while (got > 0 && have < WSGI_RELAY_SIZE &&
                      wsgi_remote_more_body(r->connection));
             if (have > 0 && wsgi_wire_send(fd, WSGI_FRAME_BODY, buf, have,
                                            timeout_ms) < 0)

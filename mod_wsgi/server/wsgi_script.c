@@ -143,11 +143,11 @@ PyObject *wsgi_load_script(wsgi_interp *wi, request_rec *r,
     PyObject *module;
     apr_finfo_t fi;
 
-    if (mtime != 0)
-        ;   /* the caller's stat of this request */
-    else if (r != NULL && r->finfo.filetype == APR_REG)
+    /* Unless the caller stat'ed the script for this request already. */
+    if (mtime == 0 && r != NULL && r->finfo.filetype == APR_REG)
         mtime = r->finfo.mtime;
-    else if (apr_stat(&fi, filename, APR_FINFO_MTIME, p) == APR_SUCCESS)
+    else if (mtime == 0 &&
+             apr_stat(&fi, filename, APR_FINFO_MTIME, p) == APR_SUCCESS)
         mtime = fi.mtime;
 
     module = PyDict_GetItemString(modules, name);        /* borrowed */

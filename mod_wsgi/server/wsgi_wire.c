@@ -28,13 +28,14 @@ static int wsgi_wire_wait(int fd, short events, int timeout_ms)
     return rc > 0 ? 0 : -1;
 }
 
-/* After a failed send: 1 to try again (interrupted, or the socket became
- * writable within the timeout), 0 to give up with errno set. */
-static int wsgi_wire_again(int fd, int timeout_ms)
+/* After a failed send or receive on the non-blocking socket: 1 to try
+ * again (interrupted, or the socket became ready for events within the
+ * timeout), 0 to give up with errno set. */
+static int wsgi_wire_again(int fd, short events, int timeout_ms)
 {
     return errno == EINTR ||
            ((errno == EAGAIN || errno == EWOULDBLOCK) &&
-            wsgi_wire_wait(fd, POLLOUT, timeout_ms) == 0);
+            wsgi_wire_wait(fd, events, timeout_ms) == 0);
 }
 
 /*
@@ -77,7 +78,7 @@ static int wsgi_wire_writev(int fd, struct iovec *iov, int n, int passfd,
         msg.msg_iovlen = (size_t)n;
         sent = sendmsg(fd, &msg, MSG_NOSIGNAL);
         if (sent < 0) {
-            if (!wsgi_wire_again(fd, timeout_ms))
+            if (!wsgi_wire_again(fd, POLLOUT, timeout_ms))
                 return -1;
             continue;
         }
@@ -124,13 +125,8 @@ int wsgi_wire_read(int fd, void *buf, apr_size_t len, int timeout_ms)
         /* The socket is non-blocking: try first, wait only when there is
          * nothing yet (most reads find their bytes already there). */
         n = recv(fd, p, len, 0);
-        if (n < 0 && errno == EINTR)
+        if (n < 0 && wsgi_wire_again(fd, POLLIN, timeout_ms))
             continue;
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-            if (wsgi_wire_wait(fd, POLLIN, timeout_ms) < 0)
-                return -1;
-            continue;
-        }
         if (n <= 0) {
             if (n == 0)
                 errno = 0;
@@ -167,14 +163,9 @@ int wsgi_wire_read_head(int fd, unsigned char *head, int timeout_ms,
     msg.msg_iovlen = 1;
     msg.msg_control = ctl.buf;
     msg.msg_controllen = sizeof(ctl.buf);
-    for (;;) {
+    do {
         n = recvmsg(fd, &msg, MSG_CMSG_CLOEXEC);
-        if (n >= 0 || (errno != EINTR && errno != EAGAIN &&
-                       errno != EWOULDBLOCK))
-            break;
-        if (errno != EINTR && wsgi_wire_wait(fd, POLLIN, timeout_ms) < 0)
-            return -1;
-    }
+    } while (n < 0 && wsgi_wire_again(fd, POLLIN, timeout_ms));
     if (n <= 0) {
         if (n == 0)
             errno = 0;
@@ -306,14 +297,9 @@ static long wsgi_wire_body(wsgi_wire_transport *w, char *buf, apr_size_t n)
     }
     if (n > w->frame_left)
         n = w->frame_left;
-    for (;;) {
+    do {
         got = recv(w->fd, buf, n, 0);
-        if (got >= 0 || (errno != EINTR && errno != EAGAIN &&
-                         errno != EWOULDBLOCK))
-            break;
-        if (errno != EINTR && wsgi_wire_wait(w->fd, POLLIN, w->timeout_ms) < 0)
-            break;
-    }
+    } while (got < 0 && wsgi_wire_again(w->fd, POLLIN, w->timeout_ms));
     if (got <= 0) {
         w->failed = 1;
         return -1;
@@ -404,7 +390,7 @@ static int wsgi_wire_transport_start(wsgi_transport *t, int status,
         pairs[k++].value_len = (uint32_t)strlen(clen);
     }
     size = wsgi_proto_pairs_size(pairs, k);
-    if (size == 0 || size > WSGI_PROTO_MAX_PAYLOAD)
+    if (size == 0)
         return -1;
     w->out_cap = 2 * WSGI_PROTO_HEAD_SIZE + size + WSGI_WIRE_HOLD;
     w->out = apr_palloc(t->pool, w->out_cap);
@@ -718,7 +704,7 @@ void wsgi_daemon_serve(wsgi_daemon *d, int fd, apr_pool_t *p)
     }
 
     if ((reload == NULL || strcmp(reload, "0")) &&
-        wsgi_monitor_script_changed(script, &mtime)) {
+        wsgi_monitor_script_changed(script, p, &mtime)) {
         wsgi_daemon_restart_self(apr_psprintf(p, "WSGI script '%s' changed",
                                               script));
         /* Without a body the Apache child can send the request again, to
