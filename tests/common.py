@@ -41,3 +41,14 @@ def write_script(path, text):
 def bump_mtime(path, seconds=5):
     st = os.stat(path)
     os.utime(path, (st.st_atime, st.st_mtime + seconds))
+
+
+def recv_until_closed(sock):
+    """Every byte the peer sends until it closes (the socket's own timeout
+    bounds each wait)."""
+    out = b""
+    while True:
+        chunk = sock.recv(65536)
+        if not chunk:
+            return out
+        out += chunk

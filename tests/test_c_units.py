@@ -27,6 +27,7 @@ def _query(apxs, var):
 @pytest.mark.parametrize("name,sources", [
     ("test_validate", ["wsgi_validate.c"]),
     ("test_proto", ["wsgi_proto.c"]),
+    ("test_hmac", ["wsgi_hmac.c"]),
 ])
 def test_c_unit(tmp_path, name, sources):
     apxs = _apxs()

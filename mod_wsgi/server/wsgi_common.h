@@ -224,6 +224,11 @@ typedef struct wsgi_daemon {
     const char *socket_user;
     uid_t socket_uid;
     const char *not_enforced;       /* options parsed but not acted on */
+    /* This generation's key for REQUEST frames, and the one before it
+     * (see wsgi_peer.c). */
+    unsigned char key[32];
+    unsigned char prev_key[32];
+    int has_prev_key;
     /* Parent side, per generation. */
     const char *socket_path;
     int listen_fd;
@@ -240,6 +245,25 @@ const char *wsgi_add_daemon(cmd_parms *cmd, void *dummy, const char *args);
 wsgi_daemon *wsgi_find_daemon(request_rec *r, const char *name);
 int wsgi_daemons_start(apr_pool_t *pconf, apr_pool_t *ptemp, server_rec *s);
 void wsgi_daemons_pre_config(apr_pool_t *pconf);
+
+/* wsgi_peer.c: proof that a REQUEST frame comes from an Apache child of
+ * this server, and what the configuration lets a group run. */
+int wsgi_peer_generation(server_rec *s);
+void wsgi_peer_seal(const wsgi_daemon *d, const unsigned char *head,
+                    const unsigned char *pairs, apr_size_t len,
+                    unsigned char *tag);
+void wsgi_peer_enter_daemon(apr_pool_t *p, server_rec *s, wsgi_daemon *d);
+/* 0 to go on; -1: refused, logged (WSGI0740), run nothing. */
+int wsgi_peer_check_frame(const wsgi_daemon *d, int fd,
+                          const unsigned char *head,
+                          const unsigned char *payload, apr_size_t len);
+int wsgi_peer_check_target(const wsgi_daemon *d, int fd, const char *script,
+                           const char *callable, apr_pool_t *p);
+/* Logs a refused connection (WSGI0740, alert) with the peer's pid. */
+void wsgi_peer_refuse(const wsgi_daemon *d, int fd, const char *why,
+                      const char *script);
+/* The largest REQUEST frame a daemon takes (from Apache's limits). */
+apr_size_t wsgi_peer_environ_cap(void);
 
 /* wsgi_remote.c: the Apache child's side of a daemon request. */
 int wsgi_remote_handler(request_rec *r, wsgi_request_config *rc,

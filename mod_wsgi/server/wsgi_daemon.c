@@ -666,6 +666,9 @@ static void wsgi_daemon_main(apr_pool_t *pconf, server_rec *s, wsgi_daemon *d)
     int i;
 
     wsgi_daemon_self = d;
+    /* Keys of other groups and the master go before any code of this
+     * group's can run; the requests this group may take are learnt. */
+    wsgi_peer_enter_daemon(pconf, s, d);
     wsgi_daemon_title(pconf, s, d);
     ap_close_listeners();
     for (i = 0; i < wsgi_daemons->nelts; i++) {
@@ -1001,6 +1004,10 @@ int wsgi_daemons_start(apr_pool_t *pconf, apr_pool_t *ptemp, server_rec *s)
         return HTTP_INTERNAL_SERVER_ERROR;
     }
     wsgi_generation++;
+    /* Before anything is forked: every process of this generation gets
+     * the keys from here (wsgi_peer.c). */
+    if (wsgi_peer_generation(s) < 0)
+        return HTTP_INTERNAL_SERVER_ERROR;
     for (i = 0; i < wsgi_daemons->nelts; i++) {
         wsgi_daemon *d = APR_ARRAY_IDX(wsgi_daemons, i, wsgi_daemon *);
 

@@ -469,8 +469,12 @@ void wsgi_python_child_init(apr_pool_t *p, server_rec *s)
 
     PyEval_SaveThread();
     wsgi_python_ready = 1;
-    apr_pool_cleanup_register(p, NULL, wsgi_python_term,
-                              apr_pool_cleanup_null);
+    /* A pre-cleanup: APR destroys a pool's subpools before it runs its
+     * ordinary cleanups, and the sub-interpreters live in a subpool
+     * (wsgi_interp_pool). Freed, their memory was still read here; after
+     * a large request that memory had gone back to the system, and the
+     * child crashed on its way out. */
+    apr_pool_pre_cleanup_register(p, NULL, wsgi_python_term);
     wsgi_preload_scripts(p, s);
     return;
 

@@ -27,14 +27,19 @@
 
 #define WSGI_PROTO_MAGIC0 'W'
 #define WSGI_PROTO_MAGIC1 'G'
-#define WSGI_PROTO_VERSION 2
+#define WSGI_PROTO_VERSION 3
 #define WSGI_PROTO_HEAD_SIZE 8
+
+/* The REQUEST frame's payload starts with the HMAC-SHA-256 of its head
+ * and the pairs that follow, under the group's key (wsgi_peer.c). */
+#define WSGI_PROTO_TAG_SIZE 32
 
 /* The largest payload any peer may send, whatever the configuration. */
 #define WSGI_PROTO_MAX_PAYLOAD (16u * 1024u * 1024u)
 
 enum wsgi_frame_type {
-    WSGI_FRAME_REQUEST = 1,     /* pairs: the CGI/WSGI environ */
+    WSGI_FRAME_REQUEST = 1,     /* a WSGI_PROTO_TAG_SIZE tag proving who
+                                 * built it, then pairs: the environ */
     WSGI_FRAME_BODY = 2,        /* request body bytes */
     WSGI_FRAME_BODY_END = 3,    /* end of request body */
     WSGI_FRAME_RESPONSE = 4,    /* pairs: ":status" first, then headers */

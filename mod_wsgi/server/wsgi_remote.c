@@ -184,8 +184,9 @@ static int wsgi_remote_connect(request_rec *r, wsgi_daemon *d)
 }
 
 static int wsgi_remote_send_request(request_rec *r, wsgi_request_config *rc,
-                                    int fd, int timeout_ms)
+                                    wsgi_daemon *d, int fd, int timeout_ms)
 {
+    unsigned char head[WSGI_PROTO_HEAD_SIZE];
     wsgi_remote_env env;
     wsgi_pair *extra;
     unsigned char *buf;
@@ -204,10 +205,17 @@ static int wsgi_remote_send_request(request_rec *r, wsgi_request_config *rc,
                                  env.pairs->nelts);
     if (size == 0)
         return -1;
-    buf = apr_palloc(r->pool, size);
-    if (wsgi_proto_put_pairs(buf, size, (wsgi_pair *)env.pairs->elts,
+    /* The tag goes first, over the head the frame will have and the
+     * pairs (wsgi_peer.c): the daemon runs nothing without it. */
+    buf = apr_palloc(r->pool, WSGI_PROTO_TAG_SIZE + size);
+    if (wsgi_proto_put_pairs(buf + WSGI_PROTO_TAG_SIZE, size,
+                             (wsgi_pair *)env.pairs->elts,
                              env.pairs->nelts) < 0)
         return -1;
+    size += WSGI_PROTO_TAG_SIZE;
+    wsgi_proto_put_head(head, WSGI_FRAME_REQUEST, (uint32_t)size);
+    wsgi_peer_seal(d, head, buf + WSGI_PROTO_TAG_SIZE,
+                   size - WSGI_PROTO_TAG_SIZE, buf);
     return wsgi_wire_send(fd, WSGI_FRAME_REQUEST, buf, size, timeout_ms);
 }
 
@@ -399,7 +407,7 @@ static int wsgi_remote_exchange(request_rec *r, wsgi_request_config *rc,
     *fdp = fd = wsgi_remote_connect(r, d);
     if (fd < 0)
         return HTTP_SERVICE_UNAVAILABLE;
-    if (wsgi_remote_send_request(r, rc, fd, timeout_ms) < 0) {
+    if (wsgi_remote_send_request(r, rc, d, fd, timeout_ms) < 0) {
         ap_log_rerror(APLOG_MARK, APLOG_ERR, errno, r, WSGI_LOGNO(0702)
                       "could not send the request to daemon process group "
                       "'%s'", d->name);

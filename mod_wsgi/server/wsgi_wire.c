@@ -635,7 +635,7 @@ void wsgi_daemon_serve(wsgi_daemon *d, int fd, apr_pool_t *p)
     wsgi_pair *pairs;
     wsgi_frame_head h;
     wsgi_interp *wi;
-    int n = 0, status = HTTP_INTERNAL_SERVER_ERROR;
+    int n = 0, proto, status = HTTP_INTERNAL_SERVER_ERROR;
 
     w->fd = fd;
     w->timeout_ms = (d->socket_timeout > 0 ? d->socket_timeout
@@ -651,20 +651,48 @@ void wsgi_daemon_serve(wsgi_daemon *d, int fd, apr_pool_t *p)
     w->base.finish = wsgi_wire_transport_finish;
     wsgi_daemon_hello(fd, w->timeout_ms);
 
-    /* The environ is bounded like Apache bounds request headers. */
-    if (wsgi_wire_read(fd, raw, sizeof(raw), w->timeout_ms) < 0 ||
-        wsgi_proto_get_head(raw, sizeof(raw), 1048576, &h) != 0 ||
-        h.type != WSGI_FRAME_REQUEST) {
+    /* The environ is bounded by what Apache lets a request carry. */
+    if (wsgi_wire_read(fd, raw, sizeof(raw), w->timeout_ms) < 0) {
         ap_log_error(APLOG_MARK, APLOG_ERR, errno, d->server,
-                     WSGI_LOGNO(0721) "daemon group '%s' (pid %d): no valid "
+                     WSGI_LOGNO(0721) "daemon group '%s' (pid %d): no "
                      "request frame from the Apache child; connection "
                      "dropped", d->name, (int)getpid());
         goto out;
     }
+    proto = wsgi_proto_get_head(raw, sizeof(raw),
+                                (uint32_t)wsgi_peer_environ_cap(), &h);
+    if (proto == WSGI_PROTO_TOO_BIG) {
+        ap_log_error(APLOG_MARK, APLOG_ERR, 0, d->server, WSGI_LOGNO(0721)
+                     "daemon group '%s' (pid %d): a request environ larger "
+                     "than %" APR_SIZE_T_FMT " bytes (from LimitRequestLine, "
+                     "LimitRequestFields and LimitRequestFieldSize); "
+                     "connection dropped", d->name, (int)getpid(),
+                     wsgi_peer_environ_cap());
+        goto out;
+    }
+    /* Anything else than a request head of this version is not from an
+     * Apache child of this server. */
+    if (proto != WSGI_PROTO_OK || h.type != WSGI_FRAME_REQUEST) {
+        wsgi_peer_refuse(d, fd, proto != WSGI_PROTO_OK
+                                    ? wsgi_proto_strerror(proto)
+                                    : "the first frame is not a request",
+                         NULL);
+        goto out;
+    }
     payload = apr_palloc(p, h.length ? h.length : 1);
     pairs = apr_palloc(p, (h.length / 8 + 1) * sizeof(*pairs));
-    if (wsgi_wire_read(fd, payload, h.length, w->timeout_ms) < 0 ||
-        wsgi_proto_get_pairs(payload, h.length, pairs,
+    if (wsgi_wire_read(fd, payload, h.length, w->timeout_ms) < 0) {
+        ap_log_error(APLOG_MARK, APLOG_ERR, errno, d->server,
+                     WSGI_LOGNO(0722) "daemon group '%s' (pid %d): "
+                     "truncated request frame; connection dropped",
+                     d->name, (int)getpid());
+        goto out;
+    }
+    /* Nothing of a frame is believed before its tag is checked. */
+    if (wsgi_peer_check_frame(d, fd, raw, payload, h.length) < 0)
+        goto out;
+    if (wsgi_proto_get_pairs(payload + WSGI_PROTO_TAG_SIZE,
+                             h.length - WSGI_PROTO_TAG_SIZE, pairs,
                              (int)(h.length / 8 + 1), &n) != 0) {
         ap_log_error(APLOG_MARK, APLOG_ERR, errno, d->server,
                      WSGI_LOGNO(0722) "daemon group '%s' (pid %d): "
@@ -702,6 +730,10 @@ void wsgi_daemon_serve(wsgi_daemon *d, int fd, apr_pool_t *p)
         wsgi_daemon_error(w, HTTP_INTERNAL_SERVER_ERROR);
         goto out;
     }
+    /* A genuine frame still runs only what the configuration maps to
+     * this group (an embedded application shares the child's keys). */
+    if (wsgi_peer_check_target(d, fd, script, callable, p) < 0)
+        goto out;
 
     if ((reload == NULL || strcmp(reload, "0")) &&
         wsgi_monitor_script_changed(script, p, &mtime)) {
