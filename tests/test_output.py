@@ -20,7 +20,7 @@ TRACEBACK = "Traceback (most recent call last)"
     "header-empty-name", "header-not-latin1", "header-name-not-latin1",
     "header-nul", "header-bytes", "header-int-value", "headers-tuple",
     "headers-dict", "header-triple", "header-single", "no-start-response",
-    "second-start-response", "bad-content-length", "negative-content-length",
+    "bad-content-length", "negative-content-length",
     "not-iterable", "none-result", "write-str",
 ])
 def test_bad_response_gives_500_and_one_log_entry(server, case):

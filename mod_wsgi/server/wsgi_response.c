@@ -20,7 +20,8 @@ typedef struct {
     PyObject *headers;          /* list of (bytes, bytes), latin-1 */
     int started;                /* start_response() called */
     int headers_sent;
-    int no_body;                /* 204, 304 */
+    int no_body;                /* 1xx, 204, 304 */
+    int head;                   /* the application saw a HEAD request */
     int aborted;                /* the client went away */
     apr_off_t content_length;   /* from the application, -1 if none */
     apr_off_t auto_length;      /* computed by us, -1 if unknown */
@@ -122,7 +123,9 @@ fail:
 /*
  * PEP 3333: "if exc_info is provided, and the HTTP headers have already
  * been sent, start_response must raise an error, and should re-raise using
- * the exc_info tuple"; without exc_info, a second call is an error.
+ * the exc_info tuple". A second call without exc_info is an error once
+ * the head went out; before that the second call wins, as upstream
+ * mod_wsgi has always allowed (applications and middleware rely on it).
  */
 static PyObject *wsgi_start_response(wsgi_adapter_object *self,
                                      PyObject *args, PyObject *kwds)
@@ -157,13 +160,18 @@ static PyObject *wsgi_start_response(wsgi_adapter_object *self,
             return NULL;
         }
     }
-    else if (self->started) {
+    else if (self->headers_sent) {
         PyErr_SetString(PyExc_RuntimeError,
-                        "start_response() called a second time without "
-                        "exc_info (PEP 3333 allows that only for error "
-                        "handling)");
+                        "start_response() called again after the response "
+                        "head was sent (PEP 3333 allows that only with "
+                        "exc_info, to re-raise the error)");
         return NULL;
     }
+    else if (self->started)
+        wsgi_log_transport(self->t, APLOG_DEBUG, "mod_wsgi: start_response() "
+                           "called again before any output from '%s'; the "
+                           "second status and headers replace the first",
+                           self->t->target);
 
     sb = wsgi_latin1(status, "status");
     if (sb == NULL)
@@ -229,8 +237,9 @@ static int wsgi_send_headers(wsgi_adapter_object *self)
         h[i].value = apr_pstrdup(t->pool,
                                  PyBytes_AS_STRING(PyTuple_GET_ITEM(pair, 1)));
     }
-    /* RFC 9110 15.3.5, 15.4.5: 204 and 304 carry no content. */
-    self->no_body = self->status == HTTP_NO_CONTENT ||
+    /* RFC 9110 15.2, 15.3.5, 15.4.5: 1xx, 204 and 304 carry no
+     * content. */
+    self->no_body = self->status < 200 || self->status == HTTP_NO_CONTENT ||
                     self->status == HTTP_NOT_MODIFIED;
     if (!self->no_body) {
         if (self->content_length < 0 && self->auto_length >= 0)
@@ -399,7 +408,10 @@ static int wsgi_finish(wsgi_adapter_object *self)
 
     if (!self->headers_sent && wsgi_send_headers(self) < 0)
         return -1;
-    if (!self->no_body && self->content_length >= 0 &&
+    /* RFC 9110 9.3.2: the answer to HEAD may carry the Content-Length a
+     * GET would have, and no content (Flask, Django and health checks
+     * rely on it): nothing is missing then. */
+    if (!self->no_body && !self->head && self->content_length >= 0 &&
         self->output_length < self->content_length) {
         wsgi_log_transport(t, APLOG_ERR,
                       WSGI_LOGNO(0601) "response body shorter than its "
@@ -470,7 +482,7 @@ int wsgi_run_application(wsgi_transport *t, PyObject *application,
                          PyObject *errors)
 {
     wsgi_adapter_object *self;
-    PyObject *start = NULL, *result = NULL;
+    PyObject *start = NULL, *result = NULL, *method;
     int status = HTTP_INTERNAL_SERVER_ERROR, failed;
 
     self = PyObject_New(wsgi_adapter_object, &wsgi_adapter_type);
@@ -482,6 +494,10 @@ int wsgi_run_application(wsgi_transport *t, PyObject *application,
     self->headers = NULL;
     self->started = self->headers_sent = self->no_body = 0;
     self->aborted = 0;
+    /* Read before the application runs: it may change its environ. */
+    method = PyDict_GetItemString(environ, "REQUEST_METHOD"); /* borrowed */
+    self->head = method != NULL && PyUnicode_Check(method) &&
+                 PyUnicode_CompareWithASCIIString(method, "HEAD") == 0;
     self->content_length = self->auto_length = -1;
     self->output_length = 0;
 

@@ -74,7 +74,6 @@ BAD = {
     "header-triple": lambda sr: (sr("200 OK", [("X-A", "b", "c")]), [b"x"])[1],
     "header-single": lambda sr: (sr("200 OK", [("X-A",)]), [b"x"])[1],
     "no-start-response": lambda sr: [b"x"],
-    "second-start-response": lambda sr: (sr("200 OK", []), sr("200 OK", []), [b"x"])[2],
     "bad-content-length": lambda sr: (sr("200 OK", [("Content-Length", "12x")]), [b"x"])[1],
     "negative-content-length": lambda sr: (sr("200 OK", [("Content-Length", "-1")]), [b"x"])[1],
     "not-iterable": lambda sr: (sr("200 OK", []), 42)[1],

@@ -1,6 +1,6 @@
 import time
 
-from flask import Flask, Response, request
+from flask import Flask, Response, redirect, request
 
 app = Flask(__name__)
 
@@ -30,6 +30,11 @@ def stream():
             yield "chunk %d\n" % i
             time.sleep(0.05)
     return Response(gen(), mimetype="text/plain")
+
+
+@app.route("/redirect")
+def to_index():
+    return redirect("/flask/")
 
 
 @app.route("/boom")

@@ -1,7 +1,8 @@
 import hashlib
 import time
 
-from django.http import HttpResponse, StreamingHttpResponse
+from django.http import (HttpResponse, HttpResponseRedirect,
+                         StreamingHttpResponse)
 from django.urls import path
 
 
@@ -28,6 +29,10 @@ def stream(request):
     return StreamingHttpResponse(gen(), content_type="text/plain")
 
 
+def to_index(request):
+    return HttpResponseRedirect("/django/")
+
+
 def boom(request):
     raise RuntimeError("django view failed on purpose")
 
@@ -37,5 +42,6 @@ urlpatterns = [
     path("form", form),
     path("upload", upload),
     path("stream", stream),
+    path("redirect", to_index),
     path("boom", boom),
 ]

@@ -1,0 +1,139 @@
+"""Drop-in compatibility with upstream mod_wsgi (issue 11): what real
+applications and configurations do that upstream serves."""
+
+import os
+import re
+import shutil
+import socket
+
+import pytest
+import requests
+
+from common import recv_until_closed
+from harness import write_file
+
+
+@pytest.fixture
+def scratch():
+    """A directory of the test's own that Apache's user can read."""
+    from conftest import state_dir
+    d = state_dir()
+    yield d
+    shutil.rmtree(d, ignore_errors=True)
+
+FRAMEWORKS = """
+WSGISocketPrefix "@ROOT@/wsgi"
+WSGIDaemonProcess fw processes=1 threads=4
+WSGIScriptAlias /flask "@APPS@/flask_app/flask_app.wsgi"
+WSGIScriptAlias /django "@APPS@/django_project/django_project.wsgi"
+WSGIScriptAlias /dflask "@APPS@/flask_app/flask_app.wsgi" process-group=fw
+WSGIScriptAlias /ddjango "@APPS@/django_project/django_project.wsgi" process-group=fw
+<Directory "@APPS@/flask_app">
+    Require all granted
+</Directory>
+<Directory "@APPS@/django_project">
+    Require all granted
+</Directory>
+"""
+
+
+def _raw_pair(port, path):
+    """HEAD then GET of path on one keep-alive connection: a HEAD answer
+    that carried a body (or was cut) would corrupt the GET after it."""
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as s:
+        s.sendall(("HEAD %s HTTP/1.1\r\nHost: localhost\r\n\r\n"
+                   "GET %s HTTP/1.1\r\nHost: localhost\r\n"
+                   "Connection: close\r\n\r\n" % (path, path)).encode())
+        data = recv_until_closed(s)
+    head_end = data.index(b"\r\n\r\n") + 4
+    head = data[:head_end].decode("latin-1")
+    rest = data[head_end:]
+    return head, rest
+
+
+def _header(head, name):
+    m = re.search(r"(?im)^%s:\s*(.*?)\r$" % re.escape(name), head)
+    return m.group(1) if m else None
+
+
+@pytest.mark.parametrize("mpm", ["event", "prefork"])
+@pytest.mark.parametrize("base", ["/flask", "/django", "/dflask", "/ddjango"])
+def test_head_of_framework_views(make_server, base, mpm):
+    """RFC 9110 9.3.2: HEAD may answer with the GET's Content-Length and no
+    content. Flask and Django do; it is not a short body (it was a 502)."""
+    srv = make_server(FRAMEWORKS, mpm=mpm)
+    get = srv.get(base + "/", timeout=30)
+    assert get.status_code == 200
+    head = requests.head(srv.url(base + "/"), timeout=30)
+    assert head.status_code == 200
+    assert head.content == b""
+    # Flask sets the GET's Content-Length on its HEAD answer (the case
+    # that was a 502); Django leaves it out unless a middleware adds it.
+    if "flask" in base:
+        assert head.headers["Content-Length"] == str(len(get.content))
+    elif "Content-Length" in head.headers:
+        assert head.headers["Content-Length"] == str(len(get.content))
+    # A redirect's HEAD too.
+    redirect = requests.head(srv.url(base + "/redirect"), timeout=30,
+                             allow_redirects=False)
+    assert redirect.status_code == 302
+    assert redirect.content == b""
+    assert redirect.headers["Location"].endswith("/")
+    # Raw: the HEAD answer ends at its head, the GET after it is whole.
+    raw_head, rest = _raw_pair(srv.port, base + "/")
+    assert raw_head.startswith("HTTP/1.1 200"), raw_head
+    assert _header(raw_head, "Content-Length") == \
+        head.headers.get("Content-Length")
+    assert rest.startswith(b"HTTP/1.1 200"), rest[:100]
+    assert rest.count(b"HTTP/1.1 ") == 1, rest
+    assert get.content in rest, rest[-200:]
+    log = srv.error_log()
+    assert "WSGI0601" not in log and "502" not in log, log[-2000:]
+
+
+SR_TWICE = r'''
+def application(environ, start_response):
+    start_response("500 Oops", [("X-First", "1")])
+    start_response("200 OK", [("Content-Type", "text/plain"), ("X-Second", "2")])
+    return [b"second wins"]
+'''
+
+SR_AFTER_HEAD = r'''
+def application(environ, start_response):
+    write = start_response("200 OK", [("Content-Type", "text/plain")])
+    write(b"first ")
+    try:
+        start_response("500 Late", [])
+    except RuntimeError as e:
+        return [b"refused: " + str(e).split(" (")[0].encode()]
+    return [b"accepted"]
+'''
+
+
+@pytest.mark.parametrize("mode", ["embedded", "daemon"])
+def test_start_response_twice_before_output_second_wins(make_server, mode,
+                                                        scratch):
+    apps = scratch
+    write_file(os.path.join(apps, "twice.wsgi"), SR_TWICE)
+    write_file(os.path.join(apps, "late.wsgi"), SR_AFTER_HEAD)
+    group = "process-group=g" if mode == "daemon" else ""
+    srv = make_server("""
+WSGISocketPrefix "@ROOT@/wsgi"
+WSGIDaemonProcess g processes=1 threads=2
+WSGIScriptAlias /twice "%(apps)s/twice.wsgi" %(group)s
+WSGIScriptAlias /late "%(apps)s/late.wsgi" %(group)s
+<Directory "%(apps)s">
+    Require all granted
+</Directory>
+""" % {"apps": apps, "group": group})
+    r = srv.get("/twice", timeout=30)
+    assert r.status_code == 200
+    assert r.text == "second wins"
+    assert r.headers.get("X-Second") == "2"
+    assert "X-First" not in r.headers
+    # Once the head went out, a second call without exc_info still raises.
+    r = srv.get("/late", timeout=30)
+    assert r.status_code == 200
+    assert r.text == ("first refused: start_response() called again after "
+                      "the response head was sent")
+    assert "WSGI0603" not in srv.error_log()
