@@ -137,3 +137,54 @@ WSGIScriptAlias /late "%(apps)s/late.wsgi" %(group)s
     assert r.text == ("first refused: start_response() called again after "
                       "the response head was sent")
     assert "WSGI0603" not in srv.error_log()
+
+
+QUOTED = """
+WSGISocketPrefix "@ROOT@/wsgi"
+WSGIDaemonProcess "quoted" processes=1 threads="2" python-home="%(venv)s" display-name="wsgi quoted app" lang='en_US.UTF-8' "maximum-requests=1000"
+WSGIScriptAlias /q "@APPS@/daemon.wsgi" process-group="quoted" application-group="%%{GLOBAL}"
+WSGIScriptAlias /q2 "@APPS@/daemon.wsgi" "process-group=quoted" application-group='named app'
+WSGIImportScript "@APPS@/daemon.wsgi" process-group="quoted" application-group="%%{GLOBAL}"
+<Directory "@APPS@">
+    Require all granted
+</Directory>
+"""
+
+
+def test_quoted_option_values_as_upstream_reads_them(make_server):
+    """name="value" (double or single quotes, spaces inside) is the value
+    without its quotes, in every option of WSGIDaemonProcess,
+    WSGIScriptAlias and WSGIImportScript."""
+    from conftest import VENVS
+    from common import environ_of
+    from harness import pids_where
+    srv = make_server(QUOTED % {"venv": VENVS[0]})
+    d = environ_of(srv, "/q/environ")
+    assert d["mod_wsgi.process_group"] == "quoted"
+    assert d["mod_wsgi.application_group"] == ""
+    assert os.path.realpath(d["interp.sys_prefix"]) == os.path.realpath(VENVS[0])
+    n = environ_of(srv, "/q2/environ")
+    assert n["mod_wsgi.application_group"] == "named app"
+    assert n["interp.pid"] == d["interp.pid"]
+    with open("/proc/%d/cmdline" % d["interp.pid"], "rb") as f:
+        assert f.read().split(b"\0")[0] == b"wsgi quoted app"
+    with open("/proc/%d/comm" % d["interp.pid"]) as f:
+        assert f.read().strip() == "wsgi quoted app"
+
+
+@pytest.mark.parametrize("line,words", [
+    ('WSGIDaemonProcess g threads="many"', ["WSGIDaemonProcess", "threads=many"]),
+    ("WSGIDaemonProcess g python-home='/no/such dir'",
+     ["WSGIDaemonProcess", "/no/such dir"]),
+    ('WSGIScriptAlias /x "@APPS@/daemon.wsgi" colour="blue"',
+     ["WSGIScriptAlias", "colour"]),
+    ('WSGIScriptAlias /x "@APPS@/daemon.wsgi" "process-group"',
+     ["WSGIScriptAlias", "process-group", "name=value"]),
+])
+def test_wrong_quoted_value_fails_configtest_naming_it(line, words):
+    from conftest import VENVS, conf
+    from harness import configtest
+    rc, out = configtest(conf(line + "\n", "/tmp"), venv=VENVS[0])
+    assert rc != 0, out
+    for w in words:
+        assert w in out, (w, out)

@@ -169,6 +169,11 @@ void *wsgi_merge_dir_config(apr_pool_t *p, void *base, void *add);
 /* The main server's config: the process-wide Python settings. */
 extern wsgi_server_config *wsgi_server;
 
+/* The next name=value option of a directive's arguments: 1 (key, val
+ * set), 0 at the end, -1 for a word without '=' (in key). */
+int wsgi_next_option(apr_pool_t *p, const char **args, const char **key,
+                     const char **val);
+
 /* Effective values of unset process-wide flags. */
 int wsgi_flag(int value, int dflt);
 

@@ -130,6 +130,48 @@ static const char *wsgi_check_group(cmd_parms *cmd, const char *v,
                             : "%{GLOBAL}");
 }
 
+/*
+ * One name=value option of WSGIDaemonProcess, WSGIScriptAlias(Match) or
+ * WSGIImportScript, as upstream mod_wsgi reads them: the word is split at
+ * its first '=', then the value is read by Apache's own rules
+ * (ap_getword_conf: in double or single quotes, with backslash escapes,
+ * spaces allowed; else up to white space). So python-home="/srv/venv"
+ * is /srv/venv and display-name="my app" is one value. A whole option
+ * in quotes ("name=value") is read as one word and then split.
+ */
+int wsgi_next_option(apr_pool_t *p, const char **args, const char **key,
+                     const char **val)
+{
+    const char *s = *args, *start, *word, *eq;
+    int rc = 1;
+
+    while (apr_isspace(*s))
+        s++;
+    start = s;
+    while (*s && *s != '=' && *s != '"' && *s != '\'' && !apr_isspace(*s))
+        s++;
+    if (!*start)
+        rc = 0;
+    else if (*s == '=' && s > start) {
+        *key = apr_pstrmemdup(p, start, s - start);
+        *args = s + 1;
+        *val = (apr_isspace(s[1]) || !s[1]) ? ""
+                                             : ap_getword_conf(p, args);
+        return 1;
+    }
+    else {
+        *args = start;
+        word = ap_getword_conf(p, args);
+        eq = strchr(word, '=');
+        *key = eq && eq > word ? apr_pstrmemdup(p, word, eq - word) : word;
+        *val = eq && eq > word ? eq + 1 : NULL;
+        rc = *val ? 1 : -1;
+    }
+    if (rc == 0)
+        *args = start;
+    return rc;
+}
+
 /* Parses key=value options after the fixed arguments of an alias or
  * import directive. */
 static const char *wsgi_parse_alias_options(cmd_parms *cmd,
@@ -137,20 +179,17 @@ static const char *wsgi_parse_alias_options(cmd_parms *cmd,
                                             wsgi_alias *a, int allow_all)
 {
     const char *err = NULL;
-    const char *opt;
+    const char *key, *val;
+    int got;
 
-    while (err == NULL && *(opt = ap_getword_conf(cmd->temp_pool, args))) {
-        const char *eq = strchr(opt, '=');
-        const char *key, *val;
-
-        if (eq == NULL || eq == opt) {
+    while (err == NULL &&
+           (got = wsgi_next_option(cmd->pool, args, &key, &val)) != 0) {
+        if (got < 0) {
             err = apr_psprintf(cmd->pool,
                                "%s: option '%s' is not of the form "
-                               "name=value", cmd->cmd->name, opt);
+                               "name=value", cmd->cmd->name, key);
             break;
         }
-        key = apr_pstrndup(cmd->pool, opt, eq - opt);
-        val = apr_pstrdup(cmd->pool, eq + 1);
         if (!strcmp(key, "process-group")) {
             a->process_group = val;
             err = wsgi_check_group(cmd, val, 0);

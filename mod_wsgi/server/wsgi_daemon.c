@@ -323,9 +323,9 @@ static const char *wsgi_daemon_option(cmd_parms *cmd, wsgi_daemon *d,
 
 const char *wsgi_add_daemon(cmd_parms *cmd, void *dummy, const char *args)
 {
-    const char *name, *opt, *err = NULL;
+    const char *name, *key, *val, *err = NULL;
     wsgi_daemon *d;
-    int i;
+    int i, got;
 
     (void)dummy;
     if ((err = ap_check_cmd_context(cmd, NOT_IN_DIR_CONTEXT)) != NULL)
@@ -360,15 +360,13 @@ const char *wsgi_add_daemon(cmd_parms *cmd, void *dummy, const char *args)
     d->deadlock_timeout = 300;
     d->connect_timeout = 15;
     d->listen_fd = -1;
-    while (err == NULL && *(opt = ap_getword_conf(cmd->pool, &args))) {
-        const char *eq = strchr(opt, '=');
-
-        if (eq == NULL || eq == opt)
+    while (err == NULL &&
+           (got = wsgi_next_option(cmd->pool, &args, &key, &val)) != 0) {
+        if (got < 0)
             err = apr_psprintf(cmd->pool, "WSGIDaemonProcess: option '%s' is "
-                               "not of the form name=value", opt);
+                               "not of the form name=value", key);
         else
-            err = wsgi_daemon_option(cmd, d, apr_pstrndup(cmd->pool, opt,
-                                                          eq - opt), eq + 1);
+            err = wsgi_daemon_option(cmd, d, key, val);
     }
     if (err == NULL)
         APR_ARRAY_PUSH(wsgi_daemons, wsgi_daemon *) = d;
