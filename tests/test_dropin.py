@@ -188,3 +188,93 @@ def test_wrong_quoted_value_fails_configtest_naming_it(line, words):
     assert rc != 0, out
     for w in words:
         assert w in out, (w, out)
+
+
+PATHS_APP = r'''
+import json, sys
+import requests
+
+def application(environ, start_response):
+    start_response("200 OK", [("Content-Type", "application/json")])
+    return [json.dumps({"requests": getattr(requests, "SHADOW", "venv"),
+                        "path": sys.path}).encode()]
+'''
+
+
+def _shadow_dir(root, name):
+    """A directory holding a package 'requests' that says which it is:
+    it shadows the one installed in the venv when it comes first."""
+    d = os.path.join(root, name)
+    os.makedirs(os.path.join(d, "requests"))
+    write_file(os.path.join(d, "requests", "__init__.py"), "SHADOW = %r\n" % name)
+    for sub in (d, os.path.join(d, "requests")):
+        os.chmod(sub, 0o755)
+    return d
+
+
+def test_python_path_order_and_scope_as_upstream(make_server, scratch):
+    """WSGIPythonPath comes before the venv's site-packages in embedded
+    mode (an entry shadows an installed package); daemon groups take only
+    their python-path=, placed first the same way, and never inherit
+    WSGIPythonPath."""
+    embedded = _shadow_dir(scratch, "embedded-path")
+    daemon = _shadow_dir(scratch, "daemon-path")
+    write_file(os.path.join(scratch, "paths.wsgi"), PATHS_APP)
+    srv = make_server("""
+WSGIPythonPath "%(embedded)s"
+WSGISocketPrefix "@ROOT@/wsgi"
+WSGIDaemonProcess own processes=1 threads=2 python-path="%(daemon)s"
+WSGIDaemonProcess plain processes=1 threads=2
+WSGIScriptAlias /e "%(s)s/paths.wsgi"
+WSGIScriptAlias /own "%(s)s/paths.wsgi" process-group=own
+WSGIScriptAlias /plain "%(s)s/paths.wsgi" process-group=plain
+<Directory "%(s)s">
+    Require all granted
+</Directory>
+""" % {"embedded": embedded, "daemon": daemon, "s": scratch})
+    e = srv.get("/e", timeout=30).json()
+    assert e["requests"] == "embedded-path"
+    assert e["path"][0] == embedded
+    own = srv.get("/own", timeout=30).json()
+    assert own["requests"] == "daemon-path"
+    assert own["path"][0] == daemon
+    assert embedded not in own["path"]
+    plain = srv.get("/plain", timeout=30).json()
+    assert plain["requests"] == "venv"
+    assert embedded not in plain["path"]
+
+
+@pytest.mark.parametrize("mode", ["embedded", "daemon"])
+def test_cgi_pass_auth_hands_both_credentials_headers(make_server, mode):
+    """CGIPassAuth On: Authorization and Proxy-Authorization reach the
+    application (Apache's rule for handlers); without it neither does
+    (WSGIPassAuthorization still passes Authorization alone)."""
+    from common import environ_of
+    group = "process-group=g" if mode == "daemon" else ""
+    srv = make_server("""
+WSGISocketPrefix "@ROOT@/wsgi"
+WSGIDaemonProcess g processes=1 threads=2
+WSGIScriptAlias /pass "@APPS@/environ.wsgi" %(g)s
+WSGIScriptAlias /plain "@APPS@/environ.wsgi" %(g)s
+WSGIScriptAlias /wsgipass "@APPS@/environ.wsgi" %(g)s pass-authorization=On
+<Location /pass>
+    CGIPassAuth On
+</Location>
+<Directory "@APPS@">
+    Require all granted
+</Directory>
+""" % {"g": group})
+    creds = {"Authorization": "Basic dXNlcjpwdw==",
+             "Proxy-Authorization": "Basic cHJveHk6cHc="}
+    e = environ_of(srv, "/pass", headers=creds)
+    assert e["HTTP_AUTHORIZATION"] == creds["Authorization"]
+    assert e["HTTP_PROXY_AUTHORIZATION"] == creds["Proxy-Authorization"]
+    e = environ_of(srv, "/plain", headers=creds)
+    assert "HTTP_AUTHORIZATION" not in e
+    assert "HTTP_PROXY_AUTHORIZATION" not in e
+    e = environ_of(srv, "/wsgipass", headers=creds)
+    assert e["HTTP_AUTHORIZATION"] == creds["Authorization"]
+    assert "HTTP_PROXY_AUTHORIZATION" not in e
+    # httpoxy: a Proxy header never becomes HTTP_PROXY.
+    e = environ_of(srv, "/pass", headers={"Proxy": "http://evil:1"})
+    assert "HTTP_PROXY" not in e

@@ -147,7 +147,8 @@ int wsgi_environ_emit(request_rec *r, wsgi_request_config *rc,
     const char *path_info = r->path_info ? r->path_info : "";
     const char *scheme = ap_http_scheme(r);
     wsgi_proxy_view proxy;
-    int i, err = 0;
+    const core_dir_config *core;
+    int i, err = 0, pass_auth;
 
 #define WSGI_EMIT(k, v) (err |= emit(ctx, (k), (v), WSGI_ENV_LATIN1))
 #define WSGI_EMIT_PATH(k, v) (err |= emit(ctx, (k), (v), WSGI_ENV_FSPATH))
@@ -167,6 +168,11 @@ int wsgi_environ_emit(request_rec *r, wsgi_request_config *rc,
         WSGI_EMIT(e[i].key, e[i].val);
     }
 
+    /* CGIPassAuth On: Apache's own rule for what handlers get
+     * (ap_add_common_vars passes both credentials headers then), which
+     * upstream mod_wsgi follows. */
+    core = ap_get_core_module_config(r->per_dir_config);
+    pass_auth = core != NULL && core->cgi_pass_auth == AP_CGI_PASS_AUTH_ON;
     arr = apr_table_elts(r->headers_in);
     e = (const apr_table_entry_t *)arr->elts;
     for (i = 0; i < arr->nelts; i++) {
@@ -178,12 +184,14 @@ int wsgi_environ_emit(request_rec *r, wsgi_request_config *rc,
             key = "CONTENT_TYPE";
         else if (!strcasecmp(name, "Content-Length"))
             key = "CONTENT_LENGTH";
-        else if (!strcasecmp(name, "Authorization") && !rc->pass_authorization)
+        else if (!strcasecmp(name, "Authorization") &&
+                 !rc->pass_authorization && !pass_auth)
             continue;
-        /* Credentials for a proxy are never the application's business,
-         * and "Proxy:" would become HTTP_PROXY, which many HTTP clients
-         * take as their proxy setting (httpoxy, CVE-2016-5387 class). */
-        else if (!strcasecmp(name, "Proxy-Authorization") ||
+        /* Credentials for a proxy are not the application's business
+         * unless CGIPassAuth says so; "Proxy:" would become HTTP_PROXY,
+         * which many HTTP clients take as their proxy setting (httpoxy,
+         * CVE-2016-5387 class): never. */
+        else if ((!strcasecmp(name, "Proxy-Authorization") && !pass_auth) ||
                  !strcasecmp(name, "Proxy"))
             continue;
         else if (wsgi_proxy_drops(&proxy, name) ||

@@ -99,8 +99,11 @@ static const char wsgi_bootstrap[] =
     "import sys\n"
     "def _setup(module, paths, restrict_signal, switch_interval):\n"
     "    import site\n"
+    "    before = set(sys.path)\n"
     "    for path in paths:\n"
     "        site.addsitedir(path)\n"
+    "    added = [p for p in sys.path if p not in before]\n"
+    "    sys.path[:] = added + [p for p in sys.path if p in before]\n"
     "    if switch_interval > 0:\n"
     "        sys.setswitchinterval(switch_interval)\n"
     "    if restrict_signal:\n"
@@ -184,7 +187,9 @@ static int wsgi_interp_setup(wsgi_interp *wi)
     paths = PyList_New(0);
     if (paths == NULL)
         goto fail;
-    for (i = 0; i < sc->python_path->nelts; i++) {
+    /* WSGIPythonPath is embedded mode's; a daemon group has its own
+     * python-path= and does not inherit it (as upstream). */
+    for (i = 0; !wsgi_daemon_self && i < sc->python_path->nelts; i++) {
         const char *dir = APR_ARRAY_IDX(sc->python_path, i, const char *);
         PyObject *s = PyUnicode_DecodeFSDefault(dir);
 
