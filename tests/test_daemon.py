@@ -415,7 +415,7 @@ def test_request_timeout_spares_requests_that_finish(make_server):
 
 
 @pytest.mark.allow_log("WSGI0735")
-def test_queue_timeout_is_503(make_server):
+def test_queue_timeout_is_504(make_server):
     srv = make_server(daemon_conf("processes=1 threads=1 queue-timeout=1"))
     assert srv.get("/d/pid").status_code == 200
     with concurrent.futures.ThreadPoolExecutor(2) as ex:
@@ -423,7 +423,7 @@ def test_queue_timeout_is_503(make_server):
         time.sleep(0.3)
         queued = ex.submit(get_status, srv, "/d/pid")
         assert slow.result() == 200
-        assert queued.result() == 503
+        assert queued.result() == 504     # upstream's answer
     assert "WSGI0735" in srv.wait_log("WSGI0735", mark=0)
     assert srv.get("/d/pid").status_code == 200
 

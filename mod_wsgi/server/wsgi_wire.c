@@ -701,8 +701,9 @@ void wsgi_daemon_serve(wsgi_daemon *d, int fd, apr_pool_t *p)
         goto out;
     }
     /* queue-timeout: a request that waited this long (in Apache, in the
-     * socket's backlog) is answered 503 at once; its client has likely
-     * given up, and serving it would only delay those behind it. */
+     * socket's backlog) is answered 504 at once, as upstream does; its
+     * client has likely given up, and serving it would only delay those
+     * behind it. */
     if (d->queue_timeout > 0) {
         const char *start = wsgi_pair_get(pairs, n, ":request_start", p);
         apr_time_t began = start ? (apr_time_t)apr_atoi64(start) : 0;
@@ -712,12 +713,12 @@ void wsgi_daemon_serve(wsgi_daemon *d, int fd, apr_pool_t *p)
             ap_log_error(APLOG_MARK, APLOG_ERR, 0, d->server,
                          WSGI_LOGNO(0735) "daemon group '%s' (pid %d): a "
                          "request waited %" APR_TIME_T_FMT " ms, more than "
-                         "queue-timeout=%ds; answering 503 (add processes= "
+                         "queue-timeout=%ds; answering 504 (add processes= "
                          "or threads= if this happens under normal load)",
                          d->name, (int)getpid(),
                          apr_time_as_msec(accepted - began),
                          d->queue_timeout);
-            wsgi_daemon_error(w, HTTP_SERVICE_UNAVAILABLE);
+            wsgi_daemon_error(w, HTTP_GATEWAY_TIME_OUT);
             goto out;
         }
     }
