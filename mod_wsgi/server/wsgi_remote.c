@@ -369,6 +369,24 @@ static int wsgi_remote_head(request_rec *r, wsgi_daemon *d,
         if (wsgi_validate_header_name(pairs[i].name, pairs[i].name_len) ||
             wsgi_validate_header_value(pairs[i].value, pairs[i].value_len))
             goto bad;
+        /* "Name: value" as a header line would be. */
+        if ((apr_size_t)pairs[i].name_len + 2 + pairs[i].value_len >
+            (apr_size_t)d->header_buffer_size) {
+            ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, WSGI_LOGNO(0705)
+                          "response header '%s' from daemon process group "
+                          "'%s' is %lu bytes, more than header-buffer-size="
+                          "%d allows for one header; raise header-buffer-"
+                          "size= in WSGIDaemonProcess '%s', or send a "
+                          "smaller header", apr_pstrmemdup(r->pool,
+                          pairs[i].name, pairs[i].name_len), d->name,
+                          (unsigned long)pairs[i].name_len + 2 +
+                              pairs[i].value_len,
+                          d->header_buffer_size, d->name);
+            apr_table_clear(r->headers_out);
+            r->status = HTTP_OK;
+            r->status_line = NULL;
+            return HTTP_BAD_GATEWAY;
+        }
         name = apr_pstrmemdup(r->pool, pairs[i].name, pairs[i].name_len);
         value = apr_pstrmemdup(r->pool, pairs[i].value, pairs[i].value_len);
         if (!strcasecmp(name, "Content-Type"))
@@ -432,24 +450,25 @@ static int wsgi_remote_exchange(request_rec *r, wsgi_request_config *rc,
     }
     /* No descriptor is taken before the head: a FILE frame here is a
      * frame out of place, refused below like any other. */
-    got = wsgi_remote_frame(r, fd, NULL, r->pool,
-                            (uint32_t)d->header_buffer_size, timeout_ms, &h,
-                            &payload, &proto, NULL);
+    /* header-buffer-size bounds each header (wsgi_remote_head), as
+     * upstream's does each header line; the head as a whole only by what
+     * a frame may carry, as many headers as Debian's module serves. */
+    got = wsgi_remote_frame(r, fd, NULL, r->pool, WSGI_PROTO_MAX_PAYLOAD,
+                            timeout_ms, &h, &payload, &proto, NULL);
     if (got == 0 && h.type == WSGI_FRAME_HELLO) {
         if (h.length == 4)
             *pid = ((long)payload[0] << 24) | ((long)payload[1] << 16) |
                   ((long)payload[2] << 8) | (long)payload[3];
-        got = wsgi_remote_frame(r, fd, NULL, r->pool,
-                                (uint32_t)d->header_buffer_size, timeout_ms,
-                                &h, &payload, &proto, NULL);
+        got = wsgi_remote_frame(r, fd, NULL, r->pool, WSGI_PROTO_MAX_PAYLOAD,
+                                timeout_ms, &h, &payload, &proto, NULL);
     }
     if (got < 0 || h.type != WSGI_FRAME_RESPONSE) {
         if (proto == WSGI_PROTO_TOO_BIG)
             ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, WSGI_LOGNO(0705)
-                          "response headers from daemon process group '%s' "
-                          "are larger than header-buffer-size=%d; raise it "
-                          "in WSGIDaemonProcess, or send fewer headers",
-                          d->name, d->header_buffer_size);
+                          "the response head from daemon process group '%s' "
+                          "is larger than the %u bytes a frame may carry; "
+                          "send fewer or smaller headers", d->name,
+                          (unsigned)WSGI_PROTO_MAX_PAYLOAD);
         else if (errno == ETIMEDOUT) {
             ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, WSGI_LOGNO(0706)
                           "daemon process group '%s' sent no response "

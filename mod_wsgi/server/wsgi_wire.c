@@ -390,8 +390,18 @@ static int wsgi_wire_transport_start(wsgi_transport *t, int status,
         pairs[k++].value_len = (uint32_t)strlen(clen);
     }
     size = wsgi_proto_pairs_size(pairs, k);
-    if (size == 0)
+    if (size == 0) {
+        /* Nothing went out yet: the client gets a 500 of Apache's. */
+        ap_log_error(APLOG_MARK, APLOG_ERR, 0, t->s, WSGI_LOGNO(0743)
+                     "the response head of '%s' (%d headers) is larger "
+                     "than the %u bytes a daemon process can pass to "
+                     "Apache; send fewer or smaller headers", t->target, n,
+                     (unsigned)WSGI_PROTO_MAX_PAYLOAD);
+        wsgi_wire_send_error(w->fd, HTTP_INTERNAL_SERVER_ERROR,
+                             w->timeout_ms);
+        w->failed = 1;
         return -1;
+    }
     w->out_cap = 2 * WSGI_PROTO_HEAD_SIZE + size + WSGI_WIRE_HOLD;
     w->out = apr_palloc(t->pool, w->out_cap);
     buf = w->out + WSGI_PROTO_HEAD_SIZE;
