@@ -278,3 +278,77 @@ WSGIScriptAlias /wsgipass "@APPS@/environ.wsgi" %(g)s pass-authorization=On
     # httpoxy: a Proxy header never becomes HTTP_PROXY.
     e = environ_of(srv, "/pass", headers={"Proxy": "http://evil:1"})
     assert "HTTP_PROXY" not in e
+
+
+PROBE = r'''
+import json, os, sys
+
+def application(environ, start_response):
+    start_response("200 OK", [("Content-Type", "application/json")])
+    return [json.dumps({
+        "eggs": os.environ.get("PYTHON_EGG_CACHE"),
+        "switch": sys.getswitchinterval(),
+        "nice": os.getpriority(os.PRIO_PROCESS, 0),
+        "path0": sys.path[0],
+        "cwd": os.getcwd(),
+    }).encode()]
+'''
+
+
+def test_daemon_options_upstream_configs_carry(make_server, scratch):
+    """python-eggs=, switch-interval=, cpu-priority= and home= act in the
+    group as upstream documents; the embedded equivalents stay embedded
+    mode's."""
+    home = os.path.join(scratch, "home")
+    os.mkdir(home)
+    os.chmod(home, 0o755)
+    write_file(os.path.join(scratch, "probe.wsgi"), PROBE)
+    srv = make_server("""
+WSGIPythonEggs "%(s)s/embedded-eggs"
+WSGISwitchInterval 0.002
+WSGISocketPrefix "@ROOT@/wsgi"
+WSGIDaemonProcess opts processes=1 threads=2 python-eggs="%(s)s/eggs" switch-interval=0.01 cpu-priority=5 home="%(home)s"
+WSGIDaemonProcess bare processes=1 threads=2
+WSGIScriptAlias /opts "%(s)s/probe.wsgi" process-group=opts
+WSGIScriptAlias /bare "%(s)s/probe.wsgi" process-group=bare
+WSGIScriptAlias /e "%(s)s/probe.wsgi"
+<Directory "%(s)s">
+    Require all granted
+</Directory>
+""" % {"s": scratch, "home": home})
+    o = srv.get("/opts", timeout=30).json()
+    assert o["eggs"] == os.path.join(scratch, "eggs")
+    assert o["switch"] == pytest.approx(0.01)
+    if os.geteuid() == 0:
+        assert o["nice"] == 5
+    assert o["path0"] == home and o["cwd"] == home
+    b = srv.get("/bare", timeout=30).json()
+    assert b["eggs"] is None
+    assert b["switch"] == pytest.approx(0.005)
+    assert b["nice"] == os.getpriority(os.PRIO_PROCESS, 0)
+    e = srv.get("/e", timeout=30).json()
+    assert e["eggs"] == os.path.join(scratch, "embedded-eggs")
+    assert e["switch"] == pytest.approx(0.002)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root: files of two owners")
+@pytest.mark.allow_log("WSGI0512")
+def test_script_user_refuses_scripts_of_other_owners(make_server, scratch):
+    write_file(os.path.join(scratch, "root.wsgi"), PROBE)
+    write_file(os.path.join(scratch, "nobody.wsgi"), PROBE)
+    nobody = __import__("pwd").getpwnam("nobody")
+    os.chown(os.path.join(scratch, "nobody.wsgi"), nobody.pw_uid, -1)
+    srv = make_server("""
+WSGISocketPrefix "@ROOT@/wsgi"
+WSGIDaemonProcess strict processes=1 threads=2 script-user=root
+WSGIScriptAlias /root "%(s)s/root.wsgi" process-group=strict
+WSGIScriptAlias /nobody "%(s)s/nobody.wsgi" process-group=strict
+<Directory "%(s)s">
+    Require all granted
+</Directory>
+""" % {"s": scratch})
+    assert srv.get("/root", timeout=30).status_code == 200
+    srv.mark()
+    assert srv.get("/nobody", timeout=30).status_code == 403
+    text = srv.wait_log("WSGI0512")
+    assert "nobody.wsgi" in text and "script-user=" in text

@@ -205,6 +205,15 @@ typedef struct wsgi_daemon {
     const char *display_name;
     const char *lang;
     const char *locale;
+    const char *python_eggs;        /* PYTHON_EGG_CACHE */
+    double switch_interval;         /* < 0: Python's default */
+    int cpu_priority;               /* nice value; 0: unchanged */
+    const char *chroot;
+    const char *script_user;        /* scripts must be owned by... */
+    uid_t script_uid;
+    const char *script_group;
+    gid_t script_gid;
+    int response_flush_delay;       /* ms */
     int maximum_requests;
     int socket_timeout;
     int connect_timeout;

@@ -166,6 +166,10 @@ static const wsgi_simple_option wsgi_simple_options[] = {
     WSGI_SIMPLE("python-path", WSGI_OPT_STR, 0, 0, python_path),
     WSGI_SIMPLE("display-name", WSGI_OPT_STR, 0, 0, display_name),
     WSGI_SIMPLE("lang", WSGI_OPT_STR, 0, 0, lang),
+    WSGI_SIMPLE("python-eggs", WSGI_OPT_STR, 0, 0, python_eggs),
+    WSGI_SIMPLE("cpu-priority", WSGI_OPT_INT, -20, 20, cpu_priority),
+    WSGI_SIMPLE("response-flush-delay", WSGI_OPT_INT, 0, 60000,
+                response_flush_delay),
     WSGI_SIMPLE("locale", WSGI_OPT_STR, 0, 0, locale),
     WSGI_SIMPLE("maximum-requests", WSGI_OPT_INT, 0, INT_MAX,
                 maximum_requests),
@@ -300,6 +304,32 @@ static const char *wsgi_daemon_option(cmd_parms *cmd, wsgi_daemon *d,
         d->socket_user = val;
         err = wsgi_opt_user(cmd, val, &d->socket_uid);
     }
+    else if (!strcmp(key, "script-user")) {
+        d->script_user = val;
+        if (!strcmp(val, "root") || !strcmp(val, "#0"))
+            d->script_uid = 0;      /* root-owned scripts: a sound rule */
+        else
+            err = wsgi_opt_user(cmd, val, &d->script_uid);
+    }
+    else if (!strcmp(key, "script-group")) {
+        d->script_group = val;
+        err = wsgi_opt_group(cmd, key, val, &d->script_gid);
+    }
+    else if (!strcmp(key, "switch-interval")) {
+        char *end;
+
+        d->switch_interval = strtod(val, &end);
+        if (*end || !*val || !(d->switch_interval > 0))
+            err = apr_psprintf(cmd->pool, "WSGIDaemonProcess: "
+                               "switch-interval=%s is not a number of "
+                               "seconds above 0, e.g. 0.005", val);
+    }
+    else if (!strcmp(key, "chroot")) {
+        d->chroot = val;
+        if (!ap_is_directory(cmd->temp_pool, val))
+            err = apr_psprintf(cmd->pool, "WSGIDaemonProcess: chroot=%s is "
+                               "not a directory", val);
+    }
     else if (!strcmp(key, "server-metrics")) {
         if (strcasecmp(val, "on") && strcasecmp(val, "off"))
             err = "WSGIDaemonProcess: server-metrics= must be On or Off";
@@ -360,6 +390,8 @@ const char *wsgi_add_daemon(cmd_parms *cmd, void *dummy, const char *args)
     d->deadlock_timeout = 300;
     d->connect_timeout = 15;
     d->listen_fd = -1;
+    d->switch_interval = -1.0;
+    d->response_flush_delay = 5;
     while (err == NULL &&
            (got = wsgi_next_option(cmd->pool, &args, &key, &val)) != 0) {
         if (got < 0)
@@ -368,6 +400,9 @@ const char *wsgi_add_daemon(cmd_parms *cmd, void *dummy, const char *args)
         else
             err = wsgi_daemon_option(cmd, d, key, val);
     }
+    if (err == NULL && d->script_user && d->script_group)
+        err = "WSGIDaemonProcess: script-user= and script-group= exclude "
+              "each other (as upstream); give one";
     if (err == NULL)
         APR_ARRAY_PUSH(wsgi_daemons, wsgi_daemon *) = d;
     return err;
@@ -558,6 +593,27 @@ static void *APR_THREAD_FUNC wsgi_daemon_worker(apr_thread_t *thread,
     return NULL;
 }
 
+/* chroot= and cpu-priority=, while still root: a negative nice value
+ * and chroot() need it. A jail that cannot be entered is fatal for the
+ * process (running outside it would defeat its purpose). */
+static void wsgi_daemon_jail_and_nice(wsgi_daemon *d)
+{
+    if (d->chroot != NULL && geteuid() == 0 &&
+        (chroot(d->chroot) < 0 || chdir("/") < 0)) {
+        ap_log_error(APLOG_MARK, APLOG_ALERT, errno, d->server,
+                     WSGI_LOGNO(0744) "daemon group '%s' (pid %d): cannot "
+                     "enter chroot=%s; this process exits and never serves "
+                     "requests", d->name, (int)getpid(), d->chroot);
+        sleep(2);
+        _exit(APEXIT_CHILDSICK);
+    }
+    if (d->cpu_priority != 0 &&
+        setpriority(PRIO_PROCESS, 0, d->cpu_priority) < 0)
+        ap_log_error(APLOG_MARK, APLOG_WARNING, errno, d->server,
+                     WSGI_LOGNO(0745) "daemon group '%s': cannot set "
+                     "cpu-priority=%d", d->name, d->cpu_priority);
+}
+
 static void wsgi_daemon_drop_privileges(wsgi_daemon *d)
 {
     struct passwd *pw;
@@ -686,6 +742,7 @@ static void wsgi_daemon_main(apr_pool_t *pconf, server_rec *s, wsgi_daemon *d)
     apr_signal(SIGWINCH, wsgi_daemon_signal);
     apr_signal(SIGPIPE, SIG_IGN);
 
+    wsgi_daemon_jail_and_nice(d);
     wsgi_daemon_drop_privileges(d);
     /* And whatever way the parent goes, its daemons go too (set after the
      * credential change, which clears it). */

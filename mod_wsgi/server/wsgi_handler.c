@@ -136,6 +136,32 @@ static int wsgi_process_allowed(request_rec *r, const char *group)
     return allowed;
 }
 
+/* script-user= / script-group=: the group runs only scripts owned by
+ * that user (or group), so a file dropped by anyone else is refused. */
+static int wsgi_script_owner_ok(request_rec *r, const wsgi_daemon *d)
+{
+    apr_finfo_t fi;
+    int ok = 1;
+
+    if (d->script_user == NULL && d->script_group == NULL)
+        return 1;
+    if (apr_stat(&fi, r->filename, APR_FINFO_OWNER, r->pool) != APR_SUCCESS)
+        ok = 0;
+    else if (d->script_user != NULL)
+        ok = fi.user == d->script_uid;
+    else
+        ok = fi.group == d->script_gid;
+    if (!ok)
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, WSGI_LOGNO(0512)
+                      "WSGI script '%s' is not owned by %s %s, which "
+                      "WSGIDaemonProcess %s requires (script-%s=); change "
+                      "its owner or the option", r->filename,
+                      d->script_user ? "user" : "group",
+                      d->script_user ? d->script_user : d->script_group,
+                      d->name, d->script_user ? "user" : "group");
+    return ok;
+}
+
 static void wsgi_resolve(request_rec *r, wsgi_request_config *rc)
 {
     wsgi_dir_config *dc =
@@ -265,6 +291,8 @@ static int wsgi_handler(request_rec *r)
     if (status != OK)
         return status;
     if (daemon != NULL) {
+        if (!wsgi_script_owner_ok(r, daemon))
+            return HTTP_FORBIDDEN;
         if (daemon->threads == 0) {
             ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, WSGI_LOGNO(0511)
                           "%s is sent to daemon group '%s', which has "

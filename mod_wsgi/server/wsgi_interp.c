@@ -199,6 +199,17 @@ static int wsgi_interp_setup(wsgi_interp *wi)
         }
         Py_DECREF(s);
     }
+    /* A group's home= comes first in sys.path, as upstream puts it
+     * (mod_wsgi-express relies on it for the project directory). */
+    if (wsgi_daemon_self && wsgi_daemon_self->home) {
+        PyObject *s = PyUnicode_DecodeFSDefault(wsgi_daemon_self->home);
+
+        if (s == NULL || PyList_Insert(paths, 0, s) < 0) {
+            Py_XDECREF(s);
+            goto fail;
+        }
+        Py_DECREF(s);
+    }
     if (wsgi_daemon_self && wsgi_daemon_self->python_path) {
         char *copy = apr_pstrdup(wsgi_interp_pool,
                                  wsgi_daemon_self->python_path);
@@ -229,9 +240,13 @@ static int wsgi_interp_setup(wsgi_interp *wi)
     setup = PyDict_GetItemString(globals, "_setup");    /* borrowed */
     if (setup == NULL)
         goto fail;
+    /* WSGISwitchInterval is embedded mode's, switch-interval= a
+     * group's (as upstream). */
     res = PyObject_CallFunction(setup, "OOid", module, paths,
                                 wsgi_flag(sc->restrict_signal, 1),
-                                sc->switch_interval);
+                                wsgi_daemon_self
+                                    ? wsgi_daemon_self->switch_interval
+                                    : sc->switch_interval);
     if (res == NULL)
         goto fail;
     rc = 0;
@@ -377,7 +392,7 @@ void wsgi_python_child_init(apr_pool_t *p, server_rec *s)
     PyStatus st;
     int i, threaded = 0;
     PyThreadState **slot;
-    const char *home;
+    const char *home, *eggs;
 
     wsgi_process_pool = p;
     wsgi_main_server = s;
@@ -406,8 +421,10 @@ void wsgi_python_child_init(apr_pool_t *p, server_rec *s)
     wsgi_interps = apr_hash_make(p);
     wsgi_interp_list = apr_array_make(p, 4, sizeof(wsgi_interp *));
 
-    if (sc->python_eggs)
-        setenv("PYTHON_EGG_CACHE", sc->python_eggs, 1);
+    /* WSGIPythonEggs is embedded mode's, python-eggs= a group's. */
+    eggs = wsgi_daemon_self ? wsgi_daemon_self->python_eggs : sc->python_eggs;
+    if (eggs)
+        setenv("PYTHON_EGG_CACHE", eggs, 1);
 
     PyConfig_InitPythonConfig(&config);
     /* Apache owns the signals of its processes. */
