@@ -352,3 +352,33 @@ WSGIScriptAlias /nobody "%(s)s/nobody.wsgi" process-group=strict
     assert srv.get("/nobody", timeout=30).status_code == 403
     text = srv.wait_log("WSGI0512")
     assert "nobody.wsgi" in text and "script-user=" in text
+
+
+def test_ignore_activity_lets_inactivity_timeout_fire(make_server):
+    """WSGIIgnoreActivity On: health checks do not keep an idle daemon
+    process alive past inactivity-timeout; ordinary requests do."""
+    import time
+    from test_daemon import daemon_conf
+    srv = make_server(daemon_conf("processes=1 threads=2 inactivity-timeout=2",
+                                  extra="""
+WSGIScriptAlias /health "@APPS@/daemon.wsgi" process-group=demo application-group=%{GLOBAL}
+<Location /health>
+    WSGIIgnoreActivity On
+</Location>
+"""), loglevel="info")
+    first = srv.get("/d/pid", timeout=30).text
+    # Ordinary requests every 0.3 s for 4 s: the same process throughout.
+    deadline = time.monotonic() + 4
+    while time.monotonic() < deadline:
+        assert srv.get("/d/pid", timeout=30).text == first
+        time.sleep(0.3)
+    # Health checks as often: the process still goes idle and is replaced.
+    deadline = time.monotonic() + 10
+    seen = first
+    while seen == first and time.monotonic() < deadline:
+        time.sleep(0.3)
+        r = srv.get("/health/pid", timeout=30)
+        if r.status_code == 200:
+            seen = r.text
+    assert seen != first, "health checks kept the idle process alive"
+    assert "inactivity-timeout" in srv.error_log()

@@ -140,6 +140,7 @@ typedef struct {
     int error_override;
     int enable_sendfile;
     int pass_apache_request;
+    int ignore_activity;
     apr_array_header_t *restrict_process;  /* WSGIRestrictProcess names */
     apr_array_header_t *trusted_proxy_headers;  /* canonical names */
     apr_array_header_t *trusted_proxies;        /* of apr_ipsubnet_t * */
@@ -157,6 +158,7 @@ typedef struct {
     int map_head_to_get;
     int enable_sendfile;
     int pass_apache_request;
+    int ignore_activity;
 } wsgi_request_config;
 
 extern const command_rec wsgi_commands[];
@@ -310,6 +312,7 @@ extern volatile sig_atomic_t wsgi_daemon_evicted;   /* by SIGUSR1 */
 void wsgi_monitor_init(apr_pool_t *p, int nslots);
 void wsgi_monitor_begin(int fd);
 void wsgi_monitor_end(void);
+void wsgi_monitor_ignore_activity(void);
 int wsgi_monitor_claim_head(void);
 /* *mtime: the script's, from the one stat of the request (0 if none);
  * p: the request's pool. */

@@ -60,6 +60,7 @@ void *wsgi_create_dir_config(apr_pool_t *p, char *dir)
     c->map_head_to_get = WSGI_UNSET;
     c->error_override = WSGI_UNSET;
     c->enable_sendfile = WSGI_UNSET;
+    c->ignore_activity = WSGI_UNSET;
     c->pass_apache_request = WSGI_UNSET;
     return c;
 }
@@ -82,6 +83,7 @@ void *wsgi_merge_dir_config(apr_pool_t *p, void *basev, void *addv)
     c->map_head_to_get = WSGI_MERGE(add, base, map_head_to_get);
     c->error_override = WSGI_MERGE(add, base, error_override);
     c->enable_sendfile = WSGI_MERGE(add, base, enable_sendfile);
+    c->ignore_activity = WSGI_MERGE(add, base, ignore_activity);
     c->pass_apache_request = WSGI_MERGE(add, base, pass_apache_request);
     return c;
 }
@@ -686,6 +688,10 @@ const command_rec wsgi_commands[] = {
     AP_INIT_FLAG("WSGIErrorOverride", wsgi_set_dir_flag,
                  WSGI_DOFF(error_override), WSGI_ANY,
                  "let Apache ErrorDocuments replace application errors"),
+    AP_INIT_FLAG("WSGIIgnoreActivity", wsgi_set_dir_flag,
+                 WSGI_DOFF(ignore_activity), WSGI_ANY,
+                 "On: requests here do not count against "
+                 "inactivity-timeout (health checks)"),
     AP_INIT_FLAG("WSGIEnableSendfile", wsgi_set_dir_flag,
                  WSGI_DOFF(enable_sendfile), WSGI_ANY,
                  "send wsgi.file_wrapper files with sendfile()"),

@@ -20,6 +20,8 @@ typedef struct {
     int fd;
     int head_sent;          /* the head (or our 504) went out */
     int timed_out;          /* request-timeout fired for this request */
+    int ignored;            /* WSGIIgnoreActivity: not activity */
+    apr_time_t before;      /* the last activity before this request */
 } wsgi_slot;
 
 static apr_thread_mutex_t *wsgi_slots_lock = NULL;
@@ -89,7 +91,25 @@ void wsgi_monitor_begin(int fd)
     s->fd = fd;
     s->head_sent = 0;
     s->timed_out = 0;
+    s->ignored = 0;
+    s->before = wsgi_last_activity;
     wsgi_last_activity = s->started;
+    apr_thread_mutex_unlock(wsgi_slots_lock);
+}
+
+/* WSGIIgnoreActivity: this request (a health check, say) does not keep
+ * the process alive past inactivity-timeout. */
+void wsgi_monitor_ignore_activity(void)
+{
+    wsgi_slot *s;
+
+    if (wsgi_slots == NULL || wsgi_monitor_slot < 0)
+        return;
+    s = &wsgi_slots[wsgi_monitor_slot];
+    apr_thread_mutex_lock(wsgi_slots_lock);
+    s->ignored = 1;
+    if (wsgi_last_activity == s->started)
+        wsgi_last_activity = s->before;
     apr_thread_mutex_unlock(wsgi_slots_lock);
 }
 
@@ -103,7 +123,8 @@ void wsgi_monitor_end(void)
     apr_thread_mutex_lock(wsgi_slots_lock);
     s->started = 0;
     s->fd = -1;
-    wsgi_last_activity = apr_time_now();
+    if (!s->ignored)
+        wsgi_last_activity = apr_time_now();
     apr_thread_mutex_unlock(wsgi_slots_lock);
 }
 

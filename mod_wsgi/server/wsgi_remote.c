@@ -196,6 +196,13 @@ static int wsgi_remote_send_request(request_rec *r, wsgi_request_config *rc,
     env.pairs = apr_array_make(r->pool, 64, sizeof(wsgi_pair));
     if (wsgi_environ_emit(r, rc, wsgi_remote_collect, &env) < 0)
         return -1;
+    if (rc->ignore_activity) {
+        extra = apr_array_push(env.pairs);
+        extra->name = ":ignore_activity";
+        extra->name_len = 16;
+        extra->value = "1";
+        extra->value_len = 1;
+    }
     extra = apr_array_push(env.pairs);
     extra->name = ":request_start";
     extra->name_len = 14;

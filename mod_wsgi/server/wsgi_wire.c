@@ -745,6 +745,8 @@ void wsgi_daemon_serve(wsgi_daemon *d, int fd, apr_pool_t *p)
      * this group (an embedded application shares the child's keys). */
     if (wsgi_peer_check_target(d, fd, script, callable, p) < 0)
         goto out;
+    if (wsgi_pair_get(pairs, n, ":ignore_activity", p))
+        wsgi_monitor_ignore_activity();
 
     if ((reload == NULL || strcmp(reload, "0")) &&
         wsgi_monitor_script_changed(script, p, &mtime)) {
