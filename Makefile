@@ -1,8 +1,12 @@
 # mod_wsgi: build, serve the example, test.
 #
-#   make run     build, then serve examples/hello.wsgi at http://127.0.0.1:8000
-#                through a real Apache with our module (Ctrl-C stops it)
-#   make test    build for every Python in PYTHONS, then run the test suite
+#   make run     install what is missing (mk/deps.sh), build, then serve
+#                examples/hello.wsgi at http://127.0.0.1:8000 through a real
+#                Apache with our module (Ctrl-C stops it)
+#   make test    the same for the suite's needs, build for every Python in
+#                PYTHONS, then run the test suite
+#   make fresh-check  ./dev.sh run and ./dev.sh test in a fresh debootstrap
+#                Debian 12 root (root only, on demand, ~15 minutes)
 #   make build   one venv per Python, build/venv-X.Y, holding the package as
 #                `pip install .` builds it plus tests/requirements.txt; the
 #                module is rebuilt only when a source file (or APXS) changed
@@ -43,11 +47,18 @@ SOURCES = find mod_wsgi setup.py setup.cfg pyproject.toml MANIFEST.in \
 	\( -name '*.c' -o -name '*.h' -o -name '*.py' -o -name '*.cfg' \
 	   -o -name '*.toml' -o -name '*.in' \) ! -name apxs_config.py
 
-.PHONY: all build dev run test check info asan clean
+.PHONY: all build venvs dev run serve test check info asan clean fresh-check
 
 all: build
 
+# The system packages come first (mk/deps.sh installs what is missing, as
+# root, or says which command to run), then a make of its own: which
+# Pythons and venvs there are is known only once Python is installed.
 build:
+	@sh mk/deps.sh run
+	$(MAKE) --no-print-directory venvs
+
+venvs:
 	@[ -n "$(strip $(PYTHONS))" ] || { echo "make: no Python found; set PYTHONS" >&2; exit 1; }
 	seen=" "
 	for py in $(PYTHONS); do
@@ -117,15 +128,22 @@ dev:
 	done
 
 run:
-	@$(MAKE) --no-print-directory build PYTHONS="$(firstword $(PYTHONS))"
+	@sh mk/deps.sh run
+	$(MAKE) --no-print-directory serve
+
+serve:
+	@$(MAKE) --no-print-directory venvs PYTHONS="$(firstword $(PYTHONS))"
+	echo "== serving examples/hello.wsgi at http://127.0.0.1:$(PORT)/ -- press Ctrl-C to stop"
 	# mod_wsgi-express: a private Apache in the foreground, the app in a
 	# daemon process group; as root the children run as www-data.
 	exec "$(FIRST_VENV)/bin/mod_wsgi-express" start-server examples/hello.wsgi \
 	    --host 127.0.0.1 --port $(PORT) --log-to-terminal --access-log \
 	    $$( [ "$$(id -u)" = 0 ] && echo --user www-data --group www-data )
 
-test: build
-	@if ! ls tests/test_*.py >/dev/null 2>&1; then
+test:
+	@sh mk/deps.sh test
+	$(MAKE) --no-print-directory venvs
+	if ! ls tests/test_*.py >/dev/null 2>&1; then
 	    echo "make test: no tests/test_*.py yet, nothing to run"
 	    exit 0
 	fi
@@ -164,5 +182,8 @@ asan:
 clean:
 	rm -rf build dist *.egg-info mod_wsgi/server/*.so mod_wsgi/server/apxs_config.py
 	find mod_wsgi examples -name __pycache__ -type d -prune -exec rm -rf {} +
+fresh-check:
+	@sh mk/fresh-check.sh
+
 include mk/packages.mk
 include mk/bench.mk
