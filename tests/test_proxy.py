@@ -70,6 +70,9 @@ def test_trusted_proxy_rewrites_the_environ(srv, mount):
     assert env["SERVER_NAME"] == "front.example.org"
     assert env["SCRIPT_NAME"] == "/shop"
     assert env["PATH_INFO"] == "/x"
+    # Where it is mounted on this server, as upstream reports it.
+    assert env["mod_wsgi.mount_point"] == mount
+    assert env["mod_wsgi.script_name"] == mount
     # The trusted header stays; others of the same purpose are dropped.
     assert env["HTTP_X_FORWARDED_FOR"] == "203.0.113.7, 192.0.2.10"
     assert "HTTP_X_REAL_IP" not in env

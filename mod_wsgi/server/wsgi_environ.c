@@ -248,6 +248,11 @@ int wsgi_environ_emit(request_rec *r, wsgi_request_config *rc,
               r->handler ? r->handler : WSGI_HANDLER_NAME);
     WSGI_EMIT("mod_wsgi.handler_script", "");
     WSGI_EMIT("mod_wsgi.script_name", script_name);
+    /* Where the application is mounted on this server, when a trusted
+     * X-Script-Name (or X-Forwarded-Script-Name) put a proxy's prefix in
+     * SCRIPT_NAME: as upstream names it. */
+    if (proxy.script_name)
+        WSGI_EMIT("mod_wsgi.mount_point", script_name);
     WSGI_EMIT("mod_wsgi.path_info", path_info);
     WSGI_EMIT("mod_wsgi.script_reloading", rc->script_reloading ? "1" : "0");
     WSGI_EMIT("mod_wsgi.enable_sendfile", rc->enable_sendfile ? "1" : "0");
