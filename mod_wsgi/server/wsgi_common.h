@@ -63,6 +63,17 @@
 #define WSGI_VERSION_MICRO 0
 #define WSGI_VERSION_STRING "0.1.0"
 
+/*
+ * What mod_wsgi.version and environ['mod_wsgi.version'] say: the upstream
+ * release whose Python API this module matches, since applications and
+ * libraries branch on it (Debian 12's 4.9.4: the module attributes,
+ * subscribe_events/subscribe_shutdown, FileWrapper, the environ keys).
+ * Our own release is mod_wsgi.build_version and the Server header's.
+ */
+#define WSGI_API_VERSION_MAJOR 4
+#define WSGI_API_VERSION_MINOR 9
+#define WSGI_API_VERSION_MICRO 4
+
 /* mod_wsgi.c declares the module, which defines the log index there. */
 #if defined(APLOG_USE_MODULE) && !defined(WSGI_MODULE_MAIN)
 APLOG_USE_MODULE(wsgi);

@@ -51,9 +51,9 @@ PyObject *wsgi_environ_template(void)
     err |= PyDict_SetItemString(env, "wsgi.file_wrapper",
                                 (PyObject *)&wsgi_filewrapper_type);
     err |= wsgi_env_put(env, "mod_wsgi.version",
-                        Py_BuildValue("(iii)", WSGI_VERSION_MAJOR,
-                                      WSGI_VERSION_MINOR,
-                                      WSGI_VERSION_MICRO));
+                        Py_BuildValue("(iii)", WSGI_API_VERSION_MAJOR,
+                                      WSGI_API_VERSION_MINOR,
+                                      WSGI_API_VERSION_MICRO));
     err |= wsgi_env_put(env, "apache.version",
                         Py_BuildValue("(iii)", AP_SERVER_MAJORVERSION_NUMBER,
                                       AP_SERVER_MINORVERSION_NUMBER,

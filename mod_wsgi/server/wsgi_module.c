@@ -51,9 +51,11 @@ PyObject *wsgi_module_create(wsgi_interp *wi)
     if (m == NULL)
         return NULL;
     err |= PyModule_AddObject(m, "version",
-                              Py_BuildValue("(iii)", WSGI_VERSION_MAJOR,
-                                            WSGI_VERSION_MINOR,
-                                            WSGI_VERSION_MICRO)) < 0;
+                              Py_BuildValue("(iii)", WSGI_API_VERSION_MAJOR,
+                                            WSGI_API_VERSION_MINOR,
+                                            WSGI_API_VERSION_MICRO)) < 0;
+    err |= PyModule_AddStringConstant(m, "build_version",
+                                      WSGI_VERSION_STRING) < 0;
     err |= PyModule_AddStringConstant(m, "process_group",
                                       wsgi_daemon_self
                                           ? wsgi_daemon_self->name : "") < 0;

@@ -28,6 +28,8 @@ def application(environ, start_response):
         k for k, v in environ.items()
         if k.isupper() and not isinstance(v, str))
     env["interp.application_group"] = mod_wsgi.application_group
+    env["interp.mod_wsgi_version"] = list(mod_wsgi.version)
+    env["interp.build_version"] = mod_wsgi.build_version
     env["interp.sys_prefix"] = sys.prefix
     env["interp.version"] = "%d.%d" % sys.version_info[:2]
     env["interp.optimize"] = sys.flags.optimize
