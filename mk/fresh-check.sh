@@ -70,6 +70,12 @@ for tool in make gcc apache2 python3; do
 done
 
 cp /etc/resolv.conf "$root/etc/resolv.conf"
+# This machine's own trust anchors (a site proxy's CA, say), as a user's
+# machine on the same network would have them; nothing else of the host.
+if ls /usr/local/share/ca-certificates/*.crt >/dev/null 2>&1; then
+    cp /usr/local/share/ca-certificates/*.crt "$root/usr/local/share/ca-certificates/"
+    chroot "$root" update-ca-certificates >/dev/null 2>&1
+fi
 mount -t proc proc "$root/proc"
 mount -t sysfs sysfs "$root/sys"
 mount --bind /dev "$root/dev"
