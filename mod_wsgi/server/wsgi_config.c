@@ -638,6 +638,45 @@ static const char *wsgi_set_obsolete(cmd_parms *cmd, void *dummy,
     return NULL;
 }
 
+/*
+ * Upstream 6.x directives this version does not act on yet (metrics and
+ * telemetry, the concurrency modes): a config written for upstream must
+ * load, so each is checked as upstream checks it (a wrong value still
+ * fails configtest, naming the directive) and then accepted with a notice
+ * that says it has no effect here. cmd->info says what the value is.
+ */
+static const char *wsgi_set_not_yet(cmd_parms *cmd, void *dummy,
+                                    const char *args)
+{
+    const char *kind = cmd->info, *word, *err = wsgi_global_only(cmd);
+    const char *rest = args;
+    char *end;
+
+    (void)dummy;
+    if (err)
+        return err;
+    word = ap_getword_conf(cmd->temp_pool, &rest);
+    if (!strcmp(kind, "flag") && strcasecmp(word, "On") &&
+        strcasecmp(word, "Off"))
+        err = "must be On or Off";
+    else if (!strcmp(kind, "seconds") &&
+             (strtod(word, &end) <= 0 || *end || !*word))
+        err = "must be a number of seconds above 0";
+    else if (!strcmp(kind, "socket") && strncmp(word, "unix:", 5))
+        err = "must be unix:/path/to/socket, then optional interval=N";
+    else if (!strcmp(kind, "options") && !*word)
+        err = "needs flags (+CaptureUserAgent ...), None or All";
+    if (err)
+        return apr_psprintf(cmd->pool, "%s %s", cmd->cmd->name, err);
+    ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, cmd->server,
+                 WSGI_LOGNO(0003) "%s (%s:%d) is accepted for "
+                 "compatibility with upstream mod_wsgi 6.x, but this "
+                 "version does not act on it yet", cmd->cmd->name,
+                 cmd->directive ? cmd->directive->filename : "?",
+                 cmd->directive ? cmd->directive->line_num : 0);
+    return NULL;
+}
+
 #define WSGI_SOFF(f) ((void *)APR_OFFSETOF(wsgi_server_config, f))
 #define WSGI_DOFF(f) ((void *)APR_OFFSETOF(wsgi_dir_config, f))
 #define WSGI_ANY (RSRC_CONF | ACCESS_CONF | OR_FILEINFO)
@@ -730,6 +769,20 @@ const command_rec wsgi_commands[] = {
     AP_INIT_FLAG("WSGICaseSensitivity", wsgi_set_server_flag,
                  WSGI_SOFF(case_sensitivity), RSRC_CONF,
                  "whether script paths are case sensitive"),
+    AP_INIT_RAW_ARGS("WSGIServerMetrics", wsgi_set_not_yet, "flag",
+                     RSRC_CONF, "On: mod_wsgi.server_metrics() (not yet)"),
+    AP_INIT_RAW_ARGS("WSGITelemetryService", wsgi_set_not_yet, "socket",
+                     RSRC_CONF, "unix:/path [interval=N] (not yet)"),
+    AP_INIT_RAW_ARGS("WSGITelemetryOptions", wsgi_set_not_yet, "options",
+                     RSRC_CONF, "+CaptureUserAgent, None, All (not yet)"),
+    AP_INIT_RAW_ARGS("WSGISlowRequests", wsgi_set_not_yet, "seconds",
+                     RSRC_CONF, "seconds before a request is slow (not yet)"),
+    AP_INIT_RAW_ARGS("WSGIPerInterpreterGIL", wsgi_set_not_yet, "flag",
+                     RSRC_CONF, "On: sub-interpreters with their own GIL "
+                     "(not yet)"),
+    AP_INIT_RAW_ARGS("WSGIFreeThreading", wsgi_set_not_yet, "flag",
+                     RSRC_CONF, "On: no GIL on a free-threaded Python "
+                     "(not yet)"),
     AP_INIT_RAW_ARGS("WSGILazyInitialization", wsgi_set_obsolete, NULL,
                      RSRC_CONF, "obsolete, ignored"),
     AP_INIT_RAW_ARGS("WSGIVerboseDebugging", wsgi_set_obsolete, NULL,
