@@ -39,7 +39,7 @@ cleanup() {
         pids=$(in_root)
         [ -n "$pids" ] && kill -s "$sig" $pids 2>/dev/null && sleep 1
     done
-    for m in dev/pts dev sys proc; do
+    for m in dev/shm dev/pts dev sys proc; do
         mountpoint -q "$root/$m" && umount -l "$root/$m"
     done
     if grep -q " $root/" /proc/mounts; then
@@ -80,6 +80,9 @@ mount -t proc proc "$root/proc"
 mount -t sysfs sysfs "$root/sys"
 mount --bind /dev "$root/dev"
 mount --bind /dev/pts "$root/dev/pts"
+# A /dev/shm of its own: through the /dev bind it would be the host's
+# small devtmpfs, where shared memory runs out (SIGBUS in Apache).
+mount -t tmpfs -o mode=1777,size=256m shm "$root/dev/shm"
 
 echo "== a clean clone of HEAD into /src"
 git clone -q "$src" "$root/src"
