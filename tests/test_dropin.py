@@ -167,7 +167,7 @@ def test_quoted_option_values_as_upstream_reads_them(make_server):
     assert n["mod_wsgi.application_group"] == "named app"
     assert n["interp.pid"] == d["interp.pid"]
     with open("/proc/%d/cmdline" % d["interp.pid"], "rb") as f:
-        assert f.read().split(b"\0")[0] == b"wsgi quoted app"
+        assert f.read().rstrip(b"\0") == b"wsgi quoted app"
     with open("/proc/%d/comm" % d["interp.pid"]) as f:
         assert f.read().strip() == "wsgi quoted app"
 

@@ -691,8 +691,9 @@ static void wsgi_daemon_malloc_arenas(void)
 static void wsgi_daemon_title(apr_pool_t *p, server_rec *s, wsgi_daemon *d)
 {
     const char *name = d->display_name;
-    char *start, *end;
-    int i;
+    char *start, *end, cmdline[4096];
+    ssize_t n;
+    int i, fd;
 
     if (name == NULL || s->process == NULL || s->process->argc < 1)
         return;
@@ -703,6 +704,17 @@ static void wsgi_daemon_title(apr_pool_t *p, server_rec *s, wsgi_daemon *d)
         if (s->process->argv[i] != end)
             break;
         end += strlen(end) + 1;
+    }
+    /* The argument strings the kernel shows are one block starting at
+     * argv[0] (/proc/self/cmdline is that block); Apache's argv array may
+     * no longer point at all of them, which left "-f ... -DFOREGROUND"
+     * after the name in ps. */
+    fd = open("/proc/self/cmdline", O_RDONLY);
+    if (fd >= 0) {
+        n = read(fd, cmdline, sizeof(cmdline));
+        if (n > end - start && !memcmp(start, cmdline, (size_t)n))
+            end = start + n;
+        close(fd);
     }
     if (end - start > 1) {
         memset(start, 0, end - start);
