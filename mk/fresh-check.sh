@@ -20,6 +20,7 @@ command -v debootstrap >/dev/null || {
 
 src=$(cd "$(dirname "$0")/.." && pwd)
 root=$(mktemp -d /var/tmp/mod_wsgi-fresh.XXXXXX)
+chmod 0755 "$root"     # it becomes /: www-data must traverse it
 port=${FRESH_PORT:-18080}
 started=$(date +%s)
 server_pid=""
@@ -94,6 +95,9 @@ server_pid=$!
 page=""
 deadline=$(( $(date +%s) + 900 ))
 while [ "$(date +%s)" -lt "$deadline" ] && kill -0 "$server_pid" 2>/dev/null; do
+    if grep -q "WSGI0101\|exit signal" "$root/run.log"; then
+        break       # it will not come up: say why below
+    fi
     page=$(chroot "$root" python3 -c "
 import urllib.request
 print(urllib.request.urlopen('http://127.0.0.1:$port/', timeout=5).read().decode())
