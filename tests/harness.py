@@ -427,10 +427,12 @@ class ApacheServer:
         return self.proc is not None and self.proc.poll() is None
 
     def children(self):
-        """Pids whose parent is the Apache we started."""
+        """Pids whose parent is the Apache we started, and theirs: daemon
+        processes run under a supervisor process of their slot."""
         if self.proc is None:
             return []
-        return pids_where(lambda ppid, pgrp: ppid == self.proc.pid)
+        kids = pids_where(lambda ppid, pgrp: ppid == self.proc.pid)
+        return kids + pids_where(lambda ppid, pgrp: ppid in kids)
 
     def group_members(self):
         """Every live process in the session we started Apache in (the

@@ -462,9 +462,9 @@ def test_daemon_dying_mid_request_is_502_naming_the_pid(make_server):
     srv = make_server(daemon_conf("processes=1 threads=2"))
     pid = int(srv.get("/d/pid").text)
     assert srv.get("/d/die").status_code == 502
-    log = srv.wait_log(r"WSGI0715.*signal 9", mark=0)
+    log = srv.wait_log(r"WSGI0715.*signal SIGKILL \(9\)", mark=0)
     assert re.search(r"WSGI0703.*daemon process %d of group 'demo'" % pid, log)
-    assert re.search(r"WSGI0715.*%d.*signal 9" % pid, log)
+    assert re.search(r"WSGI0715.*%d.*was killed by signal SIGKILL \(9\)" % pid, log)
     assert wait_new_pid(srv, pid) is not None
 
 

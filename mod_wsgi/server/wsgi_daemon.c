@@ -37,6 +37,10 @@ int wsgi_socket_rotation = 0;
 
 static int wsgi_generation = 0;
 
+/* In a daemon process: the pipe on which it tells the parent it is ready
+ * (Python up, scripts preloaded, workers started); -1 once told. */
+static int wsgi_ready_fd = -1;
+
 void wsgi_daemons_pre_config(apr_pool_t *pconf)
 {
     /* Config is read anew on every restart: so is the group list. */
@@ -442,11 +446,20 @@ volatile sig_atomic_t wsgi_daemon_evicted = 0;
  * its queue left to the replacement. Other signals stop it. */
 static void wsgi_daemon_signal(int sig)
 {
+    static volatile sig_atomic_t told = 0;
     int saved = errno;
 
     if (sig == SIGUSR1) {
         wsgi_daemon_evicted = 1;
         wsgi_daemon_recycling = 1;
+    }
+    /* A recycle: the supervisor starts the next process now, while this
+     * one finishes what it has (write() is async-signal-safe). */
+    if (wsgi_daemon_recycling && !told && wsgi_ready_fd >= 0) {
+        told = 1;
+        if (write(wsgi_ready_fd, "G", 1) < 0) {
+            /* the supervisor then starts it when this one exits */
+        }
     }
     wsgi_daemon_stopping = 1;
     if (wsgi_wake_pipe[1] >= 0 && write(wsgi_wake_pipe[1], "x", 1) < 0) {
@@ -512,6 +525,10 @@ static int wsgi_daemon_accept_locked(wsgi_daemon *d)
             return -1;
         if (rc <= 0 || !(pfd[0].revents & POLLIN))
             continue;
+        /* A recycle may have begun while this thread waited: the queue is
+         * the next process's now (it is already starting). */
+        if (wsgi_daemon_stopping && wsgi_daemon_recycling)
+            return -1;
         fd = accept(d->listen_fd, NULL, NULL);
         if (fd >= 0)
             return fd;
@@ -688,17 +705,20 @@ static void wsgi_daemon_malloc_arenas(void)
 /* display-name=: what ps shows for the process. The argv strings are
  * contiguous; their whole span is rewritten (a longer name is cut to it),
  * and the kernel's 15-byte task name follows. */
-static void wsgi_daemon_title(apr_pool_t *p, server_rec *s, wsgi_daemon *d)
+/* The argument block as Apache started with it, kept by the first
+ * rewrite: a daemon process without display-name= shows it again, not
+ * its supervisor's title. */
+static char *wsgi_title_orig = NULL;
+static size_t wsgi_title_len = 0;
+
+static void wsgi_set_title(server_rec *s, const char *name)
 {
-    const char *name = d->display_name;
     char *start, *end, cmdline[4096];
     ssize_t n;
     int i, fd;
 
-    if (name == NULL || s->process == NULL || s->process->argc < 1)
+    if (s->process == NULL || s->process->argc < 1)
         return;
-    if (!strcmp(name, "%{GROUP}"))
-        name = apr_psprintf(p, "(wsgi:%s)", d->name);
     start = end = (char *)s->process->argv[0];
     for (i = 0; i < s->process->argc; i++) {
         if (s->process->argv[i] != end)
@@ -716,11 +736,36 @@ static void wsgi_daemon_title(apr_pool_t *p, server_rec *s, wsgi_daemon *d)
             end = start + n;
         close(fd);
     }
+    if (end - start > 1 && wsgi_title_orig == NULL &&
+        (wsgi_title_orig = malloc((size_t)(end - start))) != NULL) {
+        memcpy(wsgi_title_orig, start, (size_t)(end - start));
+        wsgi_title_len = (size_t)(end - start);
+    }
+    if (name == NULL) {
+        /* Back to what it was. */
+        if (wsgi_title_orig != NULL && (size_t)(end - start) >= wsgi_title_len)
+            memcpy(start, wsgi_title_orig, wsgi_title_len);
+        prctl(PR_SET_NAME, apr_filepath_name_get(s->process->argv[0]));
+        return;
+    }
     if (end - start > 1) {
         memset(start, 0, end - start);
         apr_cpystrn(start, name, end - start);
     }
     prctl(PR_SET_NAME, name);
+}
+
+static void wsgi_daemon_title(apr_pool_t *p, server_rec *s, wsgi_daemon *d)
+{
+    const char *name = d->display_name;
+
+    if (name == NULL) {
+        wsgi_set_title(s, NULL);
+        return;
+    }
+    if (!strcmp(name, "%{GROUP}"))
+        name = apr_psprintf(p, "(wsgi:%s)", d->name);
+    wsgi_set_title(s, name);
 }
 
 static void wsgi_daemon_main(apr_pool_t *pconf, server_rec *s, wsgi_daemon *d)
@@ -805,6 +850,14 @@ static void wsgi_daemon_main(apr_pool_t *pconf, server_rec *s, wsgi_daemon *d)
         apr_thread_create(&threads[i], attr, wsgi_daemon_worker, &workers[i],
                           tp);
 
+    /* Ready: from here a death is the death of a process that worked, not
+     * a failure to start (the parent's back-off counts only those). */
+    if (wsgi_ready_fd >= 0) {
+        ssize_t ignored = write(wsgi_ready_fd, "R", 1);
+
+        (void)ignored;
+    }
+
     /* The byte in the wake pipe stays there: every worker sees it. The
      * monitor returns once stopping and the requests in flight finished,
      * or were given up on. */
@@ -826,101 +879,397 @@ static void wsgi_daemon_main(apr_pool_t *pconf, server_rec *s, wsgi_daemon *d)
     _exit(0);
 }
 
-/* ------------------------------------------------------ the parent side */
+/* ------------------------------------------------- the slot supervisors */
+
+/*
+ * Each process slot of a group has a small supervisor process of its
+ * own, forked by the Apache parent, which never runs Python: it forks the
+ * daemon process and waits for it, so
+ *
+ *  - a daemon's exit status never reaches the MPM, which takes status 15
+ *    from any child it reaps as APEXIT_CHILDFATAL and stops Apache (an
+ *    application calling os._exit(15) did that);
+ *  - the status is read raw, by waitpid(), so "exited with status 1" and
+ *    "killed by signal 1" are told apart (the MPM passes the parent's
+ *    other-child handlers a decoded number that can be either);
+ *  - a replacement starts at once, not at the MPM's next one-second
+ *    maintenance tick, and, for a recycle (maximum-requests,
+ *    restart-interval, eviction...), as soon as the old process stops
+ *    taking new requests, while it finishes those it has;
+ *  - only a process that died before it said it was ready counts toward
+ *    the start-up back-off.
+ *
+ * The Apache parent watches the supervisors with APR's other-child API.
+ * A supervisor of a generation that a graceful restart ended may still be
+ * finishing requests: its pid is kept in the process pool and registered
+ * again by the next generation, so the MPM knows it when it exits (no
+ * "long lost child came home"). Only pids are kept across the restart:
+ * Apache reloads modules then, and a function pointer of the old mapping
+ * would dangle.
+ */
 
 typedef struct {
     wsgi_daemon *d;
     int slot;
     apr_pool_t *pconf;
     server_rec *s;
-    apr_time_t born;            /* when the current process was forked */
-    int quick_deaths;           /* in a row, each soon after its start */
+    struct wsgi_slot_rec *rec;  /* the live supervisor, or NULL */
 } wsgi_daemon_slot;
 
-/* A process that dies (signal or non-zero exit) within this of its
- * start counts as failing to start; each such death in a row doubles the pause before the next
- * start, up to the cap, so a broken group does not fork in a loop. */
-#define WSGI_QUICK_DEATH apr_time_from_sec(5)
+typedef struct wsgi_slot_rec {
+    apr_proc_t proc;
+    wsgi_daemon_slot *ds;       /* NULL: of an ended generation */
+} wsgi_slot_rec;
+
+#define WSGI_MAX_ORPHANS 256
+typedef struct {
+    int n;
+    pid_t pid[WSGI_MAX_ORPHANS];
+} wsgi_orphans;
+
+static wsgi_orphans *wsgi_orphans_of(server_rec *s)
+{
+    apr_pool_t *pool = s->process->pool;
+    void *data = NULL;
+
+    apr_pool_userdata_get(&data, "mod_wsgi supervisors", pool);
+    if (data == NULL) {
+        data = apr_pcalloc(pool, sizeof(wsgi_orphans));
+        apr_pool_userdata_set(data, "mod_wsgi supervisors",
+                              apr_pool_cleanup_null, pool);
+    }
+    return data;
+}
+
+static void wsgi_orphan_forget(server_rec *s, pid_t pid)
+{
+    wsgi_orphans *o = wsgi_orphans_of(s);
+    int i;
+
+    for (i = 0; i < o->n; i++) {
+        if (o->pid[i] == pid) {
+            o->pid[i] = o->pid[--o->n];
+            break;
+        }
+    }
+}
+
 #define WSGI_BACKOFF_FIRST_MS 250
 #define WSGI_BACKOFF_MAX_MS 10000
+#define WSGI_MAX_DRAINING 32
 
-static void wsgi_daemon_maint(int reason, void *data, apr_wait_t status);
+static server_rec *wsgi_main_server_of_parent = NULL;
+static volatile sig_atomic_t wsgi_slot_stop = 0;
+static volatile sig_atomic_t wsgi_slot_evict = 0;
 
-static apr_status_t wsgi_daemon_fork(wsgi_daemon_slot *ds)
+static void wsgi_slot_signal(int sig)
 {
-    apr_proc_t *proc = &ds->d->procs[ds->slot];
-    int pause_ms = 0;
-    apr_status_t rv;
+    if (sig == SIGUSR1)
+        wsgi_slot_evict = 1;
+    else if (!wsgi_slot_stop)
+        wsgi_slot_stop = sig;
+}
 
-    if (ds->quick_deaths > 0) {
-        int shift = ds->quick_deaths > 6 ? 6 : ds->quick_deaths - 1;
+/* A wait status in words: "exited with status 1", "was killed by signal
+ * SIGKILL (9)". */
+static const char *wsgi_wait_status(apr_pool_t *p, int status)
+{
+    static const struct {
+        int sig;
+        const char *name;
+    } names[] = {{SIGHUP, "SIGHUP"},   {SIGINT, "SIGINT"},
+                 {SIGQUIT, "SIGQUIT"}, {SIGILL, "SIGILL"},
+                 {SIGABRT, "SIGABRT"}, {SIGBUS, "SIGBUS"},
+                 {SIGFPE, "SIGFPE"},   {SIGKILL, "SIGKILL"},
+                 {SIGUSR1, "SIGUSR1"}, {SIGSEGV, "SIGSEGV"},
+                 {SIGUSR2, "SIGUSR2"}, {SIGPIPE, "SIGPIPE"},
+                 {SIGALRM, "SIGALRM"}, {SIGTERM, "SIGTERM"},
+                 {SIGXCPU, "SIGXCPU"}, {SIGXFSZ, "SIGXFSZ"},
+                 {SIGSYS, "SIGSYS"}};
+    const char *name = "an unknown signal";
+    size_t i;
+
+    if (WIFEXITED(status))
+        return apr_psprintf(p, "exited with status %d", WEXITSTATUS(status));
+    if (!WIFSIGNALED(status))
+        return apr_psprintf(p, "ended with wait status %d", status);
+    for (i = 0; i < sizeof(names) / sizeof(*names); i++) {
+        if (names[i].sig == WTERMSIG(status))
+            name = names[i].name;
+    }
+    return apr_psprintf(p, "was killed by signal %s (%d)%s", name,
+                        WTERMSIG(status),
+                        WCOREDUMP(status) ? ", core dumped" : "");
+}
+
+/* Forks one daemon process; *notify gets the read end of the pipe on
+ * which it says "R" (ready) and "G" (going: it takes no new requests). */
+static pid_t wsgi_slot_spawn(wsgi_daemon_slot *ds, int quick_deaths,
+                             int *notify)
+{
+    int pipefd[2], pause_ms = 0;
+    pid_t pid;
+
+    if (quick_deaths > 0) {
+        int shift = quick_deaths > 6 ? 6 : quick_deaths - 1;
 
         pause_ms = WSGI_BACKOFF_FIRST_MS << shift;
         if (pause_ms > WSGI_BACKOFF_MAX_MS)
             pause_ms = WSGI_BACKOFF_MAX_MS;
         ap_log_error(APLOG_MARK, APLOG_ERR, 0, ds->s, WSGI_LOGNO(0737)
-                     "daemon group '%s': a process died within seconds of "
-                     "starting, %d times in a row; the next one starts in "
+                     "daemon group '%s': a process died before it was "
+                     "ready, %d times in a row; the next one starts in "
                      "%d ms (see the messages before this one for why)",
-                     ds->d->name, ds->quick_deaths, pause_ms);
+                     ds->d->name, quick_deaths, pause_ms);
     }
-    ds->born = apr_time_now() + apr_time_from_msec(pause_ms);
-    rv = apr_proc_fork(proc, ds->pconf);
-    if (rv == APR_INCHILD) {
-        /* The pause is the new process's own: the parent goes on. */
+    if (pipe2(pipefd, O_CLOEXEC) < 0)
+        pipefd[0] = pipefd[1] = -1;
+    pid = fork();
+    if (pid == 0) {
+        sigset_t none;
+
+        if (pipefd[0] >= 0)
+            close(pipefd[0]);
+        wsgi_ready_fd = pipefd[1];
+        apr_signal(SIGTERM, SIG_DFL);
+        apr_signal(SIGINT, SIG_DFL);
+        apr_signal(SIGHUP, SIG_DFL);
+        apr_signal(SIGUSR1, SIG_DFL);
+        apr_signal(SIGWINCH, SIG_DFL);
+        sigemptyset(&none);
+        sigprocmask(SIG_SETMASK, &none, NULL);
+        /* The pause is the new process's own: its supervisor goes on
+         * relaying signals meanwhile. */
         if (pause_ms > 0)
             apr_sleep(apr_time_from_msec(pause_ms));
         wsgi_daemon_main(ds->pconf, ds->s, ds->d);     /* never returns */
     }
-    if (rv != APR_INPARENT) {
-        ap_log_error(APLOG_MARK, APLOG_CRIT, rv, ds->s, WSGI_LOGNO(0714)
+    if (pipefd[1] >= 0)
+        close(pipefd[1]);
+    if (pid < 0) {
+        ap_log_error(APLOG_MARK, APLOG_CRIT, errno, ds->s, WSGI_LOGNO(0714)
                      "could not fork a process for daemon group '%s'",
                      ds->d->name);
-        return rv;
+        if (pipefd[0] >= 0)
+            close(pipefd[0]);
+        pipefd[0] = -1;
+        pid = 0;
+        apr_sleep(apr_time_from_sec(1));
     }
-    apr_proc_other_child_register(proc, wsgi_daemon_maint, ds, NULL,
-                                  ds->pconf);
+    else if (pipefd[0] >= 0)
+        fcntl(pipefd[0], F_SETFL, O_NONBLOCK);
+    *notify = pipefd[0];
+    return pid;
+}
+
+/* The supervisor of one slot; never returns. */
+static void wsgi_slot_main(wsgi_daemon_slot *ds)
+{
+    wsgi_daemon *d = ds->d;
+    pid_t current = 0, draining[WSGI_MAX_DRAINING];
+    int ndraining = 0, notify = -1, ready = 0, quick = 0, forwarded = 0;
+    int i, status;
+    const char *title;
+
+    prctl(PR_SET_PDEATHSIG, SIGTERM);
+    if (getppid() == 1)
+        _exit(0);
+    ap_close_listeners();
+    for (i = 0; i < wsgi_daemons->nelts; i++) {
+        wsgi_daemon *o = APR_ARRAY_IDX(wsgi_daemons, i, wsgi_daemon *);
+
+        if (o != d && o->listen_fd >= 0)
+            close(o->listen_fd);
+    }
+    title = apr_psprintf(ds->pconf, "(wsgi-supervisor:%s)", d->name);
+    wsgi_set_title(ds->s, title);
+    apr_signal(SIGTERM, wsgi_slot_signal);
+    apr_signal(SIGINT, wsgi_slot_signal);
+    apr_signal(SIGHUP, wsgi_slot_signal);
+    apr_signal(SIGWINCH, wsgi_slot_signal);
+    apr_signal(SIGUSR1, wsgi_slot_signal);
+    apr_signal(SIGPIPE, SIG_IGN);
+    apr_signal(SIGCHLD, SIG_DFL);
+
+    for (;;) {
+        struct pollfd pfd;
+        char byte;
+        pid_t pid;
+
+        if (!wsgi_slot_stop && current == 0) {
+            current = wsgi_slot_spawn(ds, quick, &notify);
+            ready = 0;
+        }
+        if (wsgi_slot_stop && !forwarded) {
+            /* Apache stops or restarts: every process of the slot goes,
+             * the draining ones too. */
+            if (current > 0)
+                kill(current, wsgi_slot_stop);
+            for (i = 0; i < ndraining; i++)
+                kill(draining[i], wsgi_slot_stop);
+            forwarded = 1;
+        }
+        if (wsgi_slot_evict) {
+            wsgi_slot_evict = 0;
+            if (current > 0)
+                kill(current, SIGUSR1);
+        }
+        pfd.fd = notify;
+        pfd.events = POLLIN;
+        if (poll(&pfd, notify >= 0 ? 1 : 0, 100) > 0) {
+            ssize_t n = read(notify, &byte, 1);
+
+            if (n == 1 && byte == 'R')
+                ready = 1;
+            else if (n == 1 && byte == 'G' && ndraining < WSGI_MAX_DRAINING &&
+                     !wsgi_slot_stop) {
+                /* It stops taking requests: start the next one now and
+                 * let it finish its own. */
+                draining[ndraining++] = current;
+                current = 0;
+                close(notify);
+                notify = -1;
+            }
+            else if (n == 0) {
+                close(notify);
+                notify = -1;
+            }
+        }
+        while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+            int failed = !WIFEXITED(status) || WEXITSTATUS(status) != 0;
+
+            if (failed && !(WIFSIGNALED(status) && forwarded &&
+                            WTERMSIG(status) == wsgi_slot_stop))
+                ap_log_error(APLOG_MARK, APLOG_ERR, 0, ds->s,
+                             WSGI_LOGNO(0715) "daemon process %d of group "
+                             "'%s' %s; %s", (int)pid, d->name,
+                             wsgi_wait_status(ds->pconf, status),
+                             wsgi_slot_stop ? "Apache is stopping it"
+                                            : "starting a new one");
+            if (pid == current) {
+                /* Read what it said before it went. */
+                while (notify >= 0 && read(notify, &byte, 1) == 1) {
+                    if (byte == 'R')
+                        ready = 1;
+                }
+                quick = failed && !ready ? quick + 1 : 0;
+                current = 0;
+                if (notify >= 0)
+                    close(notify);
+                notify = -1;
+                continue;
+            }
+            for (i = 0; i < ndraining; i++) {
+                if (draining[i] == pid) {
+                    draining[i] = draining[--ndraining];
+                    break;
+                }
+            }
+        }
+        if (wsgi_slot_stop && current == 0 && ndraining == 0)
+            _exit(0);
+    }
+}
+
+static void wsgi_slot_maint(int reason, void *data, apr_wait_t status);
+
+static void wsgi_slot_watch(apr_pool_t *pconf, pid_t pid,
+                            wsgi_daemon_slot *ds)
+{
+    wsgi_slot_rec *rec = apr_pcalloc(pconf, sizeof(*rec));
+
+    rec->proc.pid = pid;
+    rec->ds = ds;
+    if (ds != NULL)
+        ds->rec = rec;
+    apr_proc_other_child_register(&rec->proc, wsgi_slot_maint, rec, NULL,
+                                  pconf);
+}
+
+static apr_status_t wsgi_slot_start(wsgi_daemon_slot *ds)
+{
+    pid_t pid = fork();
+
+    if (pid == 0)
+        wsgi_slot_main(ds);     /* never returns */
+    if (pid < 0) {
+        ap_log_error(APLOG_MARK, APLOG_CRIT, errno, ds->s, WSGI_LOGNO(0714)
+                     "could not fork a process for daemon group '%s'",
+                     ds->d->name);
+        return APR_FROM_OS_ERROR(errno);
+    }
+    ds->d->procs[ds->slot].pid = pid;
+    wsgi_slot_watch(ds->pconf, pid, ds);
     return APR_SUCCESS;
 }
 
-static void wsgi_daemon_maint(int reason, void *data, apr_wait_t status)
+/* At each start: the supervisors of ended generations that still run are
+ * watched again (the others are reaped here). */
+static void wsgi_orphans_adopt(apr_pool_t *pconf, server_rec *s)
 {
-    wsgi_daemon_slot *ds = data;
-    apr_proc_t *proc = &ds->d->procs[ds->slot];
+    wsgi_orphans *o = wsgi_orphans_of(s);
+    int i = 0, status;
+
+    while (i < o->n) {
+        pid_t pid = o->pid[i];
+
+        if (waitpid(pid, &status, WNOHANG) != 0 || kill(pid, 0) < 0) {
+            o->pid[i] = o->pid[--o->n];
+            continue;
+        }
+        wsgi_slot_watch(pconf, pid, NULL);
+        i++;
+    }
+}
+
+static void wsgi_slot_maint(int reason, void *data, apr_wait_t status)
+{
+    wsgi_slot_rec *rec = data;
+    wsgi_daemon_slot *ds = rec->ds;
     int mpm_state = AP_MPMQ_STARTING;
 
     switch (reason) {
     case APR_OC_REASON_DEATH:
     case APR_OC_REASON_LOST:
-        apr_proc_other_child_unregister(ds);
+        apr_proc_other_child_unregister(rec);
         ap_mpm_query(AP_MPMQ_MPM_STATE, &mpm_state);
-        if (mpm_state == AP_MPMQ_STOPPING)
-            break;
-        if (reason == APR_OC_REASON_DEATH && WIFSIGNALED(status) &&
-            WTERMSIG(status) != SIGTERM && WTERMSIG(status) != SIGUSR1)
-            ap_log_error(APLOG_MARK, APLOG_ERR, 0, ds->s, WSGI_LOGNO(0715)
-                         "daemon process %d of group '%s' died from signal "
-                         "%d; starting a new one", (int)proc->pid,
-                         ds->d->name, WTERMSIG(status));
-        /* A recycle exits 0 and is never a failure, however young. */
-        if (reason == APR_OC_REASON_DEATH &&
-            (WIFSIGNALED(status) ||
-             (WIFEXITED(status) && WEXITSTATUS(status) != 0)) &&
-            apr_time_now() - ds->born < WSGI_QUICK_DEATH)
-            ds->quick_deaths++;
-        else
-            ds->quick_deaths = 0;
-        wsgi_daemon_fork(ds);
-        break;
-    case APR_OC_REASON_RESTART:
-    case APR_OC_REASON_UNREGISTER:
-        /* Apache restarts or stops: this generation's daemons go. */
-        if (proc->pid > 0)
-            kill(proc->pid, SIGTERM);
+        if (ds == NULL)
+            wsgi_orphan_forget(wsgi_main_server_of_parent, rec->proc.pid);
+        else if (mpm_state != AP_MPMQ_STOPPING) {
+            /* Only a crash of the supervisor itself gets here (it exits
+             * 0 and only when told to): start another at once. */
+            ap_log_error(APLOG_MARK, APLOG_ERR, 0, ds->s, WSGI_LOGNO(0746)
+                         "the supervisor (pid %d) of a daemon process of "
+                         "group '%s' ended (status %d); starting another",
+                         (int)rec->proc.pid, ds->d->name, (int)status);
+            ds->rec = NULL;
+            wsgi_slot_start(ds);
+        }
         break;
     default:
+        /* UNREGISTER: the generation's pool goes; wsgi_slot_cleanup
+         * has told the supervisor and kept its pid. */
         break;
     }
+}
+
+/* The generation's configuration goes (restart or stop): its supervisors
+ * are told to end their processes; their records stay registered until
+ * they have exited. */
+static apr_status_t wsgi_slot_cleanup(void *data)
+{
+    wsgi_daemon_slot *ds = data;
+
+    wsgi_orphans *o = wsgi_orphans_of(ds->s);
+
+    if (ds->rec != NULL) {
+        kill(ds->rec->proc.pid, SIGTERM);
+        if (o->n < WSGI_MAX_ORPHANS)
+            o->pid[o->n++] = ds->rec->proc.pid;
+        ds->rec->ds = NULL;
+        ds->rec = NULL;
+    }
+    return APR_SUCCESS;
 }
 
 static apr_status_t wsgi_daemon_cleanup(void *data)
@@ -992,6 +1341,7 @@ static apr_status_t wsgi_daemons_stop(void *data)
 {
     apr_array_header_t *groups = data;
     int i, k, state = AP_MPMQ_STARTING, wait_secs = 0;
+    wsgi_orphans *orphans;
     apr_time_t deadline;
 
     ap_mpm_query(AP_MPMQ_MPM_STATE, &state);
@@ -1009,23 +1359,25 @@ static apr_status_t wsgi_daemons_stop(void *data)
     if (state != AP_MPMQ_STOPPING &&
         ap_state_query(AP_SQ_MAIN_STATE) != AP_SQ_MS_EXITING)
         return APR_SUCCESS;
+    /* Every supervisor, of this generation (its slot cleanups listed it)
+     * and of earlier ones still finishing requests. */
     deadline = apr_time_now() + apr_time_from_sec(wait_secs + 1);
-    for (i = 0; i < groups->nelts; i++) {
-        wsgi_daemon *d = APR_ARRAY_IDX(groups, i, wsgi_daemon *);
+    orphans = wsgi_main_server_of_parent
+                  ? wsgi_orphans_of(wsgi_main_server_of_parent) : NULL;
+    for (i = 0; orphans && i < orphans->n; i++) {
+        pid_t pid = orphans->pid[i];
 
-        for (k = 0; d->procs && k < d->processes; k++) {
-            pid_t pid = d->procs[k].pid;
-
-            while (pid > 0 && waitpid(pid, NULL, WNOHANG) == 0) {
-                if (apr_time_now() > deadline) {
-                    kill(pid, SIGKILL);
-                    waitpid(pid, NULL, 0);
-                    break;
-                }
-                apr_sleep(apr_time_from_msec(20));
+        while (pid > 0 && waitpid(pid, NULL, WNOHANG) == 0) {
+            if (apr_time_now() > deadline) {
+                kill(pid, SIGKILL);
+                waitpid(pid, NULL, 0);
+                break;
             }
+            apr_sleep(apr_time_from_msec(20));
         }
     }
+    if (orphans)
+        orphans->n = 0;
     return APR_SUCCESS;
 }
 
@@ -1106,6 +1458,8 @@ int wsgi_daemons_start(apr_pool_t *pconf, apr_pool_t *ptemp, server_rec *s)
     }
     apr_pool_cleanup_register(pconf, wsgi_daemons, wsgi_daemons_stop,
                               apr_pool_cleanup_null);
+    wsgi_main_server_of_parent = s;
+    wsgi_orphans_adopt(pconf, s);
     for (i = 0; i < wsgi_daemons->nelts; i++) {
         wsgi_daemon *d = APR_ARRAY_IDX(wsgi_daemons, i, wsgi_daemon *);
 
@@ -1117,8 +1471,10 @@ int wsgi_daemons_start(apr_pool_t *pconf, apr_pool_t *ptemp, server_rec *s)
             ds->slot = k;
             ds->pconf = pconf;
             ds->s = s;
-            if (wsgi_daemon_fork(ds) != APR_SUCCESS)
+            if (wsgi_slot_start(ds) != APR_SUCCESS)
                 return HTTP_INTERNAL_SERVER_ERROR;
+            apr_pool_cleanup_register(pconf, ds, wsgi_slot_cleanup,
+                                      apr_pool_cleanup_null);
         }
     }
     return OK;
