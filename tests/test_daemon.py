@@ -137,8 +137,12 @@ def test_a_body_piece_reaches_the_daemon_without_waiting_for_more(
         make_server, framing):
     # The Apache child gathers body bytes already on the socket into one
     # frame; what a client sent must still go on at once, not wait for
-    # the frame to fill.
-    srv = make_server(daemon_conf(extra="WSGIChunkedRequest On\n"))
+    # the frame to fill. request-buffer-size=0: by default the child reads
+    # the first 64 KiB before it takes a daemon thread (an application
+    # that must see each piece of a streamed upload as it comes turns
+    # that off, as here).
+    srv = make_server(daemon_conf("processes=2 threads=4 request-buffer-size=0",
+                                  extra="WSGIChunkedRequest On\n"))
     first, rest = b"ping\n", b"z" * 70000
     if framing == "chunked":
         head = (b"POST /d/first-piece HTTP/1.1\r\nHost: t\r\n"

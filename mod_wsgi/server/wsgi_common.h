@@ -227,6 +227,7 @@ typedef struct wsgi_daemon {
     const char *script_group;
     gid_t script_gid;
     int response_flush_delay;       /* ms */
+    int request_buffer_size;        /* body read before connecting */
     int maximum_requests;
     int socket_timeout;
     int connect_timeout;
@@ -423,6 +424,9 @@ struct wsgi_transport {
     /* End of the response; complete = 0 makes sure the client can tell
      * the body is cut short. */
     int (*finish)(wsgi_transport *t, int complete);
+    /* Makes a read blocked in another thread return (the request is
+     * ending under it); NULL if the transport cannot. */
+    void (*abort_read)(wsgi_transport *t);
 };
 
 wsgi_transport *wsgi_embedded_transport(request_rec *r, int sendfile);

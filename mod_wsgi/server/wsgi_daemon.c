@@ -174,6 +174,8 @@ static const wsgi_simple_option wsgi_simple_options[] = {
     WSGI_SIMPLE("cpu-priority", WSGI_OPT_INT, -20, 20, cpu_priority),
     WSGI_SIMPLE("response-flush-delay", WSGI_OPT_INT, 0, 60000,
                 response_flush_delay),
+    WSGI_SIMPLE("request-buffer-size", WSGI_OPT_INT, 0, 16777216,
+                request_buffer_size),
     WSGI_SIMPLE("locale", WSGI_OPT_STR, 0, 0, locale),
     WSGI_SIMPLE("maximum-requests", WSGI_OPT_INT, 0, INT_MAX,
                 maximum_requests),
@@ -396,6 +398,7 @@ const char *wsgi_add_daemon(cmd_parms *cmd, void *dummy, const char *args)
     d->listen_fd = -1;
     d->switch_interval = -1.0;
     d->response_flush_delay = 5;
+    d->request_buffer_size = 65536;
     while (err == NULL &&
            (got = wsgi_next_option(cmd->pool, &args, &key, &val)) != 0) {
         if (got < 0)

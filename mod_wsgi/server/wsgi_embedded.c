@@ -29,6 +29,22 @@ static long wsgi_embedded_read(wsgi_transport *t, char *buf, apr_size_t n)
     return ap_get_client_block(t->r, buf, n);
 }
 
+/* A thread of the application still waits for body bytes while the
+ * request ends: no more is read from this connection (it closes after
+ * the response), which wakes that read up. HTTP/2 streams have no socket
+ * of their own: the read then ends by Apache's Timeout. */
+static void wsgi_embedded_abort_read(wsgi_transport *t)
+{
+    conn_rec *c = t->r->connection;
+    apr_socket_t *sock = c->master ? NULL : ap_get_conn_socket(c);
+    apr_os_sock_t fd = -1;
+
+    c->keepalive = AP_CONN_CLOSE;
+    if (sock != NULL && apr_os_sock_get(&fd, sock) == APR_SUCCESS &&
+        fd >= 0)
+        shutdown(fd, SHUT_RD);
+}
+
 static int wsgi_embedded_start(wsgi_transport *t, int status,
                                const char *status_line,
                                const wsgi_header *headers, int nheaders,
@@ -147,6 +163,7 @@ wsgi_transport *wsgi_embedded_transport(request_rec *r, int sendfile)
     e->base.write = wsgi_embedded_write;
     e->base.send_file = wsgi_embedded_send_file;
     e->base.finish = wsgi_embedded_finish;
+    e->base.abort_read = wsgi_embedded_abort_read;
     e->bb = apr_brigade_create(r->pool, r->connection->bucket_alloc);
     return &e->base;
 }

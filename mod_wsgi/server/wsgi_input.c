@@ -11,11 +11,25 @@
 
 #include "wsgi_common.h"
 
+#include <pthread.h>
+
 #define WSGI_INPUT_CHUNK 8192
 
+/*
+ * An application may hand wsgi.input to a thread of its own that is still
+ * reading when the request ends (the application returned). That thread
+ * reads without the GIL, so the request's end must wait for it: reads go
+ * one at a time under `io`, `readers` counts threads inside one (changed
+ * with the GIL held), and wsgi_input_finish() unblocks a reader still
+ * waiting for the client (the transport's abort_read) and waits for it
+ * before the request's memory can go. Reads after that raise.
+ */
 typedef struct {
     PyObject_HEAD
     wsgi_transport *t;  /* NULL once the request is over */
+    pthread_mutex_t io; /* one transport read at a time */
+    int readers;        /* threads in a transport read (GIL held) */
+    int closing;        /* the request is ending: read nothing more */
     int eof;
     int failed;
     char *buf;          /* read-ahead for readline() */
@@ -49,9 +63,24 @@ static Py_ssize_t wsgi_input_fill(wsgi_input_object *self, char *dst,
 
     if (self->eof)
         return 0;
+    if (t == NULL || self->closing) {
+        PyErr_SetString(PyExc_RuntimeError,
+                        "wsgi.input used after its request finished");
+        return -1;
+    }
+    self->readers++;
     Py_BEGIN_ALLOW_THREADS
-    got = t->read(t, dst, (apr_size_t)n);
+    pthread_mutex_lock(&self->io);
+    got = self->closing ? -2 : t->read(t, dst, (apr_size_t)n);
+    pthread_mutex_unlock(&self->io);
     Py_END_ALLOW_THREADS
+    self->readers--;
+    if (got == -2 || (got < 0 && self->closing)) {
+        PyErr_SetString(PyExc_RuntimeError,
+                        "wsgi.input used after its request finished (the "
+                        "application returned while this thread read)");
+        return -1;
+    }
     if (got < 0) {
         self->failed = 1;
         PyErr_SetString(PyExc_OSError,
@@ -263,6 +292,7 @@ static PyObject *wsgi_input_close(PyObject *self, PyObject *unused)
 
 static void wsgi_input_dealloc(wsgi_input_object *self)
 {
+    pthread_mutex_destroy(&self->io);
     PyMem_Free(self->buf);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
@@ -295,6 +325,8 @@ PyObject *wsgi_input_new(wsgi_transport *t)
     if (self == NULL)
         return NULL;
     self->t = t;
+    pthread_mutex_init(&self->io, NULL);
+    self->readers = self->closing = 0;
     self->eof = self->failed = 0;
     self->buf = NULL;
     self->pos = self->len = 0;
@@ -304,9 +336,22 @@ PyObject *wsgi_input_new(wsgi_transport *t)
 
 /* The request is over; a reference the application kept must not reach
  * the transport, which lives in the request's pool. */
+/* The request ends (GIL held): see wsgi_input_object. */
 void wsgi_input_finish(PyObject *input)
 {
-    ((wsgi_input_object *)input)->t = NULL;
+    wsgi_input_object *self = (wsgi_input_object *)input;
+    wsgi_transport *t = self->t;
+
+    self->closing = 1;
+    if (t != NULL && self->readers > 0) {
+        Py_BEGIN_ALLOW_THREADS
+        if (t->abort_read != NULL)
+            t->abort_read(t);
+        pthread_mutex_lock(&self->io);
+        pthread_mutex_unlock(&self->io);
+        Py_END_ALLOW_THREADS
+    }
+    self->t = NULL;
 }
 
 apr_off_t wsgi_input_bytes(PyObject *input)

@@ -1,8 +1,9 @@
 /*
  * wsgi_remote.c: the Apache child's side of a daemon-mode request.
  *
- * Connect to the group's socket (retrying while a daemon restarts), send
- * the environ and the request body as frames, then relay the response:
+ * Read up to request-buffer-size of the body, connect to the group's
+ * socket (retrying while a daemon restarts), send the environ, then
+ * relay both ways at once, the body to the daemon, the response:
  * status and headers into the request_rec, body frames down the output
  * filters as they arrive. Each way this can fail has its own status and
  * message code, so "the daemon is down" never looks like "the daemon
@@ -20,43 +21,66 @@
  * by default): 64 KiB buffers taken from request pools stayed in every
  * child once per connection it ever served (bench/: 3.4 MiB anonymous
  * memory per child after 1 MiB POSTs; 1.0 MiB with MaxMemFree 32). So the
- * request body and the response frames above WSGI_RELAY_SMALL go through
- * one mapping per request, unmapped when the request ends.
+ * body frames going to the daemon, the response frames above
+ * WSGI_RELAY_SMALL coming back and the body read before connecting each
+ * go through a mapping of the request's, unmapped when the request ends.
+ * Both ways are in flight at once (see wsgi_body below): two mappings.
  */
 #define WSGI_RELAY_SMALL 8192
-#define WSGI_RELAY_SIZE 65536   /* the daemon's largest DATA frame */
+#define WSGI_RELAY_SIZE 65536   /* the largest DATA and BODY payload */
+#define WSGI_RELAY_MAP (WSGI_RELAY_SIZE + WSGI_PROTO_HEAD_SIZE)
 
 typedef struct {
-    void *base;                 /* NULL until a large frame came */
+    void *in;                   /* body frames to the daemon, or NULL */
+    void *out;                  /* response frames from it, or NULL */
+    void *pre;                  /* the body read before connecting */
+    apr_size_t pre_cap;
 } wsgi_relay;
 
 static apr_status_t wsgi_relay_unmap(void *data)
 {
     wsgi_relay *relay = data;
 
-    if (relay->base != NULL && relay->base != MAP_FAILED)
-        munmap(relay->base, WSGI_RELAY_SIZE);
-    relay->base = NULL;
+    if (relay->in != NULL && relay->in != MAP_FAILED)
+        munmap(relay->in, WSGI_RELAY_MAP);
+    if (relay->out != NULL && relay->out != MAP_FAILED)
+        munmap(relay->out, WSGI_RELAY_MAP);
+    if (relay->pre != NULL && relay->pre != MAP_FAILED)
+        munmap(relay->pre, relay->pre_cap);
+    relay->in = relay->out = relay->pre = NULL;
     return APR_SUCCESS;
 }
 
-/* Room for a payload of len bytes: the request's mapping for a large
- * frame (relay not NULL), else p (small frames, or no mapping to be had). */
+static wsgi_relay *wsgi_relay_new(request_rec *r)
+{
+    wsgi_relay *relay = apr_pcalloc(r->pool, sizeof(*relay));
+
+    apr_pool_cleanup_register(r->pool, relay, wsgi_relay_unmap,
+                              apr_pool_cleanup_null);
+    return relay;
+}
+
+/* One of the request's mappings, made on first use; NULL if none can be
+ * had (the caller then takes pool memory). */
+static void *wsgi_relay_map(void **slot, apr_size_t size)
+{
+    if (*slot == NULL)
+        *slot = mmap(NULL, size, PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    return *slot == MAP_FAILED ? NULL : *slot;
+}
+
+/* Room for a response payload of len bytes: the request's mapping for a
+ * large frame (relay not NULL), else p. */
 static unsigned char *wsgi_relay_room(request_rec *r, wsgi_relay *relay,
                                       apr_pool_t *p, uint32_t len)
 {
-    if (relay != NULL && len > WSGI_RELAY_SMALL && len <= WSGI_RELAY_SIZE) {
-        if (relay->base == NULL) {
-            relay->base = mmap(NULL, WSGI_RELAY_SIZE, PROT_READ | PROT_WRITE,
-                               MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-            if (relay->base != MAP_FAILED)
-                apr_pool_cleanup_register(r->pool, relay, wsgi_relay_unmap,
-                                          apr_pool_cleanup_null);
-        }
-        if (relay->base != MAP_FAILED)
-            return relay->base;
-    }
-    return apr_palloc(p, len ? len : 1);
+    unsigned char *room = NULL;
+
+    (void)r;
+    if (relay != NULL && len > WSGI_RELAY_SMALL && len <= WSGI_RELAY_SIZE)
+        room = wsgi_relay_map(&relay->out, WSGI_RELAY_MAP);
+    return room ? room : apr_palloc(p, len ? len : 1);
 }
 
 typedef struct {
@@ -100,42 +124,6 @@ static apr_os_sock_t wsgi_client_fd(conn_rec *c)
 static int wsgi_client_gone(conn_rec *c)
 {
     return wsgi_client_fd(c) < 0;
-}
-
-/*
- * Until a daemon process accepts the connection (its HELLO arrives) the
- * request sits in the group's queue and no work has started: if Apache
- * stops this child ungracefully meanwhile, give up at once (errno
- * ECANCELED) rather than hold the child until socket-timeout and be
- * killed.
- */
-static int wsgi_remote_wait_taken(conn_rec *c, int fd, int timeout_ms)
-{
-    apr_time_t deadline = apr_time_now() + apr_time_from_msec(timeout_ms);
-    struct pollfd pfd;
-    int rc;
-
-    for (;;) {
-        apr_interval_time_t left = deadline - apr_time_now();
-
-        pfd.fd = fd;
-        pfd.events = POLLIN;
-        rc = poll(&pfd, 1, timeout_ms <= 0 || left > apr_time_from_msec(250)
-                               ? 250
-                               : left > 0 ? (int)apr_time_as_msec(left) : 0);
-        if (rc > 0)
-            return 0;
-        if (rc < 0 && errno != EINTR)
-            return -1;
-        if (wsgi_client_gone(c)) {
-            errno = ECANCELED;
-            return -1;
-        }
-        if (timeout_ms > 0 && apr_time_now() >= deadline) {
-            errno = ETIMEDOUT;
-            return -1;
-        }
-    }
 }
 
 /* Connects, retrying for connect-timeout while the daemon (re)starts.
@@ -226,59 +214,218 @@ static int wsgi_remote_send_request(request_rec *r, wsgi_request_config *rc,
     return wsgi_wire_send(fd, WSGI_FRAME_REQUEST, buf, size, timeout_ms);
 }
 
-/*
- * Whether more of the body is already here: bytes buffered on the client
- * socket (a read of them does not wait for the client). Only for a
- * connection of its own: an HTTP/2 stream shares its socket with others.
- */
-static int wsgi_remote_more_body(conn_rec *c)
-{
-    struct pollfd pfd;
+/* ---------------------------------------------------- the request body */
 
-    pfd.fd = c->master ? -1 : wsgi_client_fd(c);
-    pfd.events = POLLIN;
-    return pfd.fd >= 0 && poll(&pfd, 1, 0) == 1 && (pfd.revents & POLLIN);
+/*
+ * The body goes to the daemon while the response comes back: the Apache
+ * child never blocks on one direction while the other waits. So an
+ * application that answers before it has read its input (or streams its
+ * answer while it reads) needs no copy of the body held anywhere: the
+ * daemon reads BODY frames as the application asks, and memory per
+ * request stays at two 64 KiB mappings whatever the body's size (the
+ * daemon used to read an unread body whole into memory first: 512 MiB
+ * for a 512 MiB POST). When the application is done without reading it
+ * all, the daemon closes; the rest is not sent (Apache reads it off the
+ * connection and discards it, as for any handler).
+ */
+typedef struct {
+    request_rec *r;
+    wsgi_relay *relay;
+    apr_bucket_brigade *bb;
+    int client_fd;              /* -1: an HTTP/2 stream, nothing to poll */
+    int reading;                /* more may come from the client */
+    int end_sent;               /* BODY_END is (being) sent */
+    int daemon_gone;            /* it stopped reading: send no more */
+    int status;                 /* the client failed: 408, 400, ... */
+    unsigned char *frame;       /* what is being written to the daemon */
+    apr_size_t len, off;
+    apr_size_t pre_len, pre_off;    /* body read before connecting */
+    apr_interval_time_t client_timeout;
+} wsgi_body;
+
+/* Body bytes from the client: > 0 read, 0 none now (non-blocking), -1
+ * the end, -2 failed (b->status says how). */
+static long wsgi_body_take(wsgi_body *b, char *buf, apr_size_t n,
+                           int block)
+{
+    apr_size_t got = n;
+    apr_status_t rv;
+    int eos;
+
+    if (!b->reading)
+        return -1;
+    rv = ap_get_brigade(b->r->input_filters, b->bb, AP_MODE_READBYTES,
+                        block ? APR_BLOCK_READ : APR_NONBLOCK_READ, n);
+    if (APR_STATUS_IS_EAGAIN(rv)) {
+        apr_brigade_cleanup(b->bb);
+        return 0;
+    }
+    if (rv != APR_SUCCESS) {
+        /* RFC 9110 15.5.9: a client too slow to send its body gets 408,
+         * as Apache answers; a filter's own answer (413 for
+         * LimitRequestBody) stands. */
+        b->status = ap_map_http_request_error(rv, HTTP_BAD_REQUEST);
+        b->reading = 0;
+        b->r->connection->keepalive = AP_CONN_CLOSE;
+        apr_brigade_cleanup(b->bb);
+        return -2;
+    }
+    eos = !APR_BRIGADE_EMPTY(b->bb) &&
+          APR_BUCKET_IS_EOS(APR_BRIGADE_LAST(b->bb));
+    if (apr_brigade_flatten(b->bb, buf, &got) != APR_SUCCESS)
+        got = 0;
+    apr_brigade_cleanup(b->bb);
+    if (eos)
+        b->reading = 0;
+    return got > 0 ? (long)got : eos ? -1 : 0;
 }
 
 /*
- * Streams the request body to the daemon. Returns 0, -1 when the client
- * failed (read error), -2 when the daemon stopped reading.
- *
- * One read of the client hands over at most one socket read (8000 bytes
- * from the core input filter); a frame per read woke the daemon thread
- * about 130 times per MiB, and the context switches were most of the
- * daemon-mode POST cost (bench/ profile). So a frame gathers what is
- * already buffered on the socket, up to the relay size, and goes as soon
- * as nothing more is waiting: a client that sends a piece and waits for
- * an answer still has that piece passed on at once.
+ * Item 11 of the daemon issue: up to request-buffer-size of the body is
+ * read before the daemon is connected to, so a slow upload costs an
+ * Apache thread (cheap, and the event MPM's to manage) rather than one of
+ * the group's few Python threads. Bounded by Apache's Timeout per read.
  */
-static int wsgi_remote_send_body(request_rec *r, wsgi_relay *relay, int fd,
-                                 int timeout_ms)
+static void wsgi_body_preread(wsgi_body *b, apr_size_t cap)
 {
-    char *buf;
-    apr_size_t have;
+    unsigned char *pre;
     long got = 1;
 
-    if (ap_should_client_block(r)) {
-        buf = (char *)wsgi_relay_room(r, relay, r->pool, WSGI_RELAY_SIZE);
-        while (got > 0) {
-            have = 0;
-            do {
-                got = ap_get_client_block(r, buf + have,
-                                          WSGI_RELAY_SIZE - have);
-                if (got > 0)
-                    have += (apr_size_t)got;
-            } while (got > 0 && have < WSGI_RELAY_SIZE &&
-                     wsgi_remote_more_body(r->connection));
-            if (have > 0 && wsgi_wire_send(fd, WSGI_FRAME_BODY, buf, have,
-                                           timeout_ms) < 0)
-                return -2;
-        }
-        if (got < 0)
-            return -1;
+    if (cap == 0 || !b->reading)
+        return;
+    b->relay->pre_cap = cap;
+    pre = wsgi_relay_map(&b->relay->pre, cap);
+    if (pre == NULL)
+        return;
+    while (got > 0 && b->pre_len < cap) {
+        got = wsgi_body_take(b, (char *)pre + b->pre_len, cap - b->pre_len,
+                             1);
+        if (got > 0)
+            b->pre_len += (apr_size_t)got;
     }
-    return wsgi_wire_send(fd, WSGI_FRAME_BODY_END, NULL, 0, timeout_ms) < 0
-               ? -2 : 0;
+}
+
+/* The next frame to write, if there is nothing pending: body bytes read
+ * before connecting, then what the client has sent by now (without
+ * waiting for it unless block), then BODY_END. Returns 1 when a frame
+ * is pending, 0 when there is none now. */
+static int wsgi_body_next(wsgi_body *b, int block)
+{
+    unsigned char *f;
+    long got = 0;
+
+    if (b->off < b->len || b->daemon_gone || b->end_sent)
+        return b->off < b->len && !b->daemon_gone;
+    f = wsgi_relay_map(&b->relay->in, WSGI_RELAY_MAP);
+    if (f == NULL) {
+        if (b->frame == NULL)
+            b->frame = apr_palloc(b->r->pool, WSGI_RELAY_MAP);
+        f = b->frame;
+    }
+    b->frame = f;
+    if (b->pre_off < b->pre_len) {
+        apr_size_t n = b->pre_len - b->pre_off;
+
+        if (n > WSGI_RELAY_SIZE)
+            n = WSGI_RELAY_SIZE;
+        memcpy(f + WSGI_PROTO_HEAD_SIZE,
+               (unsigned char *)b->relay->pre + b->pre_off, n);
+        b->pre_off += n;
+        got = (long)n;
+    }
+    else if (b->reading) {
+        got = wsgi_body_take(b, (char *)f + WSGI_PROTO_HEAD_SIZE,
+                             WSGI_RELAY_SIZE, block);
+        if (got == 0)
+            return 0;
+        if (got == -2)
+            return 0;   /* the caller sees b->status */
+    }
+    if (got > 0)
+        wsgi_proto_put_head(f, WSGI_FRAME_BODY, (uint32_t)got);
+    else {
+        wsgi_proto_put_head(f, WSGI_FRAME_BODY_END, 0);
+        b->end_sent = 1;
+        got = 0;
+    }
+    b->len = WSGI_PROTO_HEAD_SIZE + (apr_size_t)got;
+    b->off = 0;
+    return 1;
+}
+
+/*
+ * Moves the body along until a frame from the daemon can be read (1), or
+ * until timeout_ms passes with nothing from it (0, errno ETIMEDOUT), or
+ * the client failed (-1, b->status). Before the daemon took the request
+ * (taken 0), an ungraceful stop of this child ends the wait (-1, errno
+ * ECANCELED): see wsgi_client_gone.
+ */
+static int wsgi_body_pump(wsgi_body *b, int fd, int timeout_ms, int taken)
+{
+    apr_time_t deadline = apr_time_now() + apr_time_from_msec(timeout_ms);
+    apr_time_t client_idle = apr_time_now();
+
+    for (;;) {
+        struct pollfd pfd[2];
+        int pending, n = 1, rc, wait_ms = 250;
+        apr_time_t now;
+
+        if (b->status != 0)
+            return -1;
+        pending = wsgi_body_next(b, 0);
+        if (b->status != 0)
+            return -1;
+        pfd[0].fd = fd;
+        pfd[0].events = POLLIN | (pending ? POLLOUT : 0);
+        pfd[0].revents = 0;
+        pfd[1].revents = 0;
+        /* Waiting for the client's next piece too, unless a frame is
+         * pending or the body is all read. */
+        if (!pending && b->reading && !b->daemon_gone && !b->end_sent) {
+            if (b->client_fd >= 0) {
+                pfd[1].fd = b->client_fd;
+                pfd[1].events = POLLIN;
+                n = 2;
+            }
+            else
+                wait_ms = 10;   /* HTTP/2: try the stream again soon */
+        }
+        rc = poll(pfd, n, wait_ms);
+        if (rc < 0 && errno != EINTR)
+            return -1;
+        now = apr_time_now();
+        if (rc > 0 && (pfd[0].revents & (POLLIN | POLLHUP | POLLERR)))
+            return 1;
+        if (rc > 0 && (pfd[0].revents & POLLOUT) && pending) {
+            ssize_t sent = send(fd, b->frame + b->off, b->len - b->off,
+                                MSG_NOSIGNAL | MSG_DONTWAIT);
+
+            if (sent > 0) {
+                b->off += (apr_size_t)sent;
+                deadline = now + apr_time_from_msec(timeout_ms);
+            }
+            else if (sent < 0 && errno != EAGAIN && errno != EWOULDBLOCK &&
+                     errno != EINTR)
+                b->daemon_gone = 1;     /* its answer will say why */
+        }
+        if (n == 2 && (pfd[1].revents & (POLLIN | POLLHUP | POLLERR)))
+            client_idle = now;
+        else if (n == 2 && now - client_idle > b->client_timeout) {
+            /* The client sent nothing for Apache's Timeout. */
+            b->status = HTTP_REQUEST_TIME_OUT;
+            b->reading = 0;
+            b->r->connection->keepalive = AP_CONN_CLOSE;
+            return -1;
+        }
+        if (!taken && wsgi_client_gone(b->r->connection)) {
+            errno = ECANCELED;
+            return -1;
+        }
+        if (timeout_ms > 0 && now > deadline && !(n == 2)) {
+            errno = ETIMEDOUT;
+            return 0;
+        }
+    }
 }
 
 /* Reads one frame head and, up to max, its payload: into the request's
@@ -417,18 +564,19 @@ bad:
     return HTTP_BAD_GATEWAY;
 }
 
-/* Connects, sends the request and its body, reads the response head
- * into r. Returns OK, WSGI_REMOTE_RESTART or an error status; *fdp is the
- * socket (or -1), to be closed by the caller. */
+/* Connects, sends the request, moves the body along and reads the
+ * response head into r. Returns OK, WSGI_REMOTE_RESTART or an error
+ * status; *fdp is the socket (or -1), to be closed by the caller. */
 static int wsgi_remote_exchange(request_rec *r, wsgi_request_config *rc,
-                                wsgi_daemon *d, wsgi_relay *relay,
+                                wsgi_daemon *d, wsgi_body *b,
                                 int timeout_ms, int *fdp, long *pid)
 {
-    unsigned char *payload;
+    unsigned char *payload = NULL;
     wsgi_frame_head h;
-    int fd, proto, body, got;
+    int fd, proto = WSGI_PROTO_OK, got = -1, pumped;
 
     *pid = 0;
+    h.type = 0;
     *fdp = fd = wsgi_remote_connect(r, d);
     if (fd < 0)
         return HTTP_SERVICE_UNAVAILABLE;
@@ -438,57 +586,59 @@ static int wsgi_remote_exchange(request_rec *r, wsgi_request_config *rc,
                       "'%s'", d->name);
         return HTTP_SERVICE_UNAVAILABLE;
     }
-    body = wsgi_remote_send_body(r, relay, fd, timeout_ms);
-    if (body == -1) {
-        /* The client stopped sending its body: nobody to answer. */
-        wsgi_wire_send(fd, WSGI_FRAME_ABORT, NULL, 0, timeout_ms);
-        return HTTP_BAD_REQUEST;
-    }
-    /* body == -2: the daemon stopped reading; its answer may explain. */
-
-    if (wsgi_remote_wait_taken(r->connection, fd, timeout_ms) < 0 &&
-        errno == ECANCELED) {
-        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, WSGI_LOGNO(0710)
-                      "Apache is stopping this process (its client "
-                      "connection was closed) and no daemon process of "
-                      "group '%s' has taken %s yet; giving up on it",
-                      d->name, r->uri);
-        return HTTP_SERVICE_UNAVAILABLE;
-    }
-    /* No descriptor is taken before the head: a FILE frame here is a
-     * frame out of place, refused below like any other. */
-    /* header-buffer-size bounds each header (wsgi_remote_head), as
+    /* HELLO (the daemon took it), then the head; the body goes along
+     * meanwhile. No descriptor is taken before the head: a FILE frame
+     * here is a frame out of place, refused below like any other.
+     * header-buffer-size bounds each header (wsgi_remote_head), as
      * upstream's does each header line; the head as a whole only by what
      * a frame may carry, as many headers as Debian's module serves. */
-    got = wsgi_remote_frame(r, fd, NULL, r->pool, WSGI_PROTO_MAX_PAYLOAD,
-                            timeout_ms, &h, &payload, &proto, NULL);
-    if (got == 0 && h.type == WSGI_FRAME_HELLO) {
+    for (;;) {
+        pumped = wsgi_body_pump(b, fd, timeout_ms, *pid != 0);
+        if (pumped < 0 && b->status != 0) {
+            /* The client failed sending its body: nobody to answer. */
+            wsgi_wire_send(fd, WSGI_FRAME_ABORT, NULL, 0, timeout_ms);
+            return b->status;
+        }
+        if (pumped < 0 && errno == ECANCELED) {
+            ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, WSGI_LOGNO(0710)
+                          "Apache is stopping this process (its client "
+                          "connection was closed) and no daemon process of "
+                          "group '%s' has taken %s yet; giving up on it",
+                          d->name, r->uri);
+            return HTTP_SERVICE_UNAVAILABLE;
+        }
+        if (pumped <= 0) {
+            got = -1;   /* ETIMEDOUT: said below */
+            break;
+        }
+        got = wsgi_remote_frame(r, fd, NULL, r->pool, WSGI_PROTO_MAX_PAYLOAD,
+                                timeout_ms, &h, &payload, &proto, NULL);
+        if (got < 0 || h.type != WSGI_FRAME_HELLO)
+            break;
         if (h.length == 4)
             *pid = ((long)payload[0] << 24) | ((long)payload[1] << 16) |
                   ((long)payload[2] << 8) | (long)payload[3];
-        got = wsgi_remote_frame(r, fd, NULL, r->pool, WSGI_PROTO_MAX_PAYLOAD,
-                                timeout_ms, &h, &payload, &proto, NULL);
     }
     if (got < 0 || h.type != WSGI_FRAME_RESPONSE) {
-        if (proto == WSGI_PROTO_TOO_BIG)
-            ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, WSGI_LOGNO(0705)
-                          "the response head from daemon process group '%s' "
-                          "is larger than the %u bytes a frame may carry; "
-                          "send fewer or smaller headers", d->name,
-                          (unsigned)WSGI_PROTO_MAX_PAYLOAD);
-        else if (errno == ETIMEDOUT) {
+        if (got < 0 && errno == ETIMEDOUT && proto == WSGI_PROTO_OK) {
             ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, WSGI_LOGNO(0706)
                           "daemon process group '%s' sent no response "
                           "head within socket-timeout (%ds)", d->name,
                           timeout_ms / 1000);
             return HTTP_GATEWAY_TIME_OUT;
         }
+        if (proto == WSGI_PROTO_TOO_BIG)
+            ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, WSGI_LOGNO(0705)
+                          "the response head from daemon process group '%s' "
+                          "is larger than the %u bytes a frame may carry; "
+                          "send fewer or smaller headers", d->name,
+                          (unsigned)WSGI_PROTO_MAX_PAYLOAD);
         else
             ap_log_rerror(APLOG_MARK, APLOG_ERR, errno, r, WSGI_LOGNO(0703)
                           "daemon process %ld of group '%s' closed the "
                           "connection without a response to %s: it "
                           "crashed, was killed or restarted (the WSGI0715 "
-                          "line of the Apache parent names the signal)",
+                          "line of its supervisor says how it ended)",
                           *pid, d->name, r->uri);
         return HTTP_BAD_GATEWAY;
     }
@@ -500,21 +650,35 @@ int wsgi_remote_handler(request_rec *r, wsgi_request_config *rc,
 {
     conn_rec *c = r->connection;
     wsgi_relay *relay;
+    wsgi_body body;
     apr_bucket_brigade *bb;
     unsigned char *payload;
     wsgi_frame_head h;
     int fd = -1, timeout_ms, proto, status = OK, attempt, passed;
     long pid = 0;               /* the daemon process, from its HELLO */
 
-    relay = apr_pcalloc(r->pool, sizeof(*relay));
+    relay = wsgi_relay_new(r);
     timeout_ms = (d->socket_timeout > 0
                       ? d->socket_timeout
                       : (int)apr_time_sec(r->server->timeout)) * 1000;
+    memset(&body, 0, sizeof(body));
+    body.r = r;
+    body.relay = relay;
+    body.bb = apr_brigade_create(r->pool, c->bucket_alloc);
+    body.client_fd = c->master ? -1 : (int)wsgi_client_fd(c);
+    body.client_timeout = r->server->timeout;
+    body.reading = ap_should_client_block(r);
+    wsgi_body_preread(&body, (apr_size_t)d->request_buffer_size);
+    if (body.status != 0)
+        return body.status;
     /* A daemon whose script changed answers ":restart" to a request
      * without a body and goes: the request is sent again, at most once
      * per process of the group, and reaches a fresh one. */
     for (attempt = 0;; attempt++) {
-        status = wsgi_remote_exchange(r, rc, d, relay, timeout_ms, &fd,
+        body.pre_off = 0;
+        body.off = body.len = 0;
+        body.end_sent = body.daemon_gone = 0;
+        status = wsgi_remote_exchange(r, rc, d, &body, timeout_ms, &fd,
                                       &pid);
         if (status != WSGI_REMOTE_RESTART)
             break;
@@ -535,20 +699,27 @@ int wsgi_remote_handler(request_rec *r, wsgi_request_config *rc,
     }
 
     /* The body, frame by frame, each flushed as it comes: streaming
-     * applications stream through daemon mode too. */
+     * applications stream through daemon mode too. What is left of the
+     * request body goes along. */
     bb = apr_brigade_create(r->pool, c->bucket_alloc);
     for (;;) {
         apr_pool_t *sub;
-        int done = 0, complete = 0;
+        int done = 0, complete = 0, ready = 1;
 
+        if (!body.end_sent || body.off < body.len)
+            ready = wsgi_body_pump(&body, fd, timeout_ms, 1);
         apr_pool_create(&sub, r->pool);
-        if (wsgi_remote_frame(r, fd, relay, sub, WSGI_PROTO_MAX_PAYLOAD,
+        passed = -1;
+        if (ready <= 0 ||
+            wsgi_remote_frame(r, fd, relay, sub, WSGI_PROTO_MAX_PAYLOAD,
                               timeout_ms, &h, &payload, &proto,
                               &passed) < 0) {
-            ap_log_rerror(APLOG_MARK, APLOG_ERR, errno, r, WSGI_LOGNO(0707)
-                          "daemon process %ld of group '%s' stopped in the "
-                          "middle of the response to %s; the client gets "
-                          "it cut short", pid, d->name, r->uri);
+            if (body.status == 0)
+                ap_log_rerror(APLOG_MARK, APLOG_ERR, errno, r,
+                              WSGI_LOGNO(0707) "daemon process %ld of group "
+                              "'%s' stopped in the middle of the response "
+                              "to %s; the client gets it cut short", pid,
+                              d->name, r->uri);
             done = 1;
         }
         else if (h.type == WSGI_FRAME_DATA) {
@@ -589,7 +760,7 @@ int wsgi_remote_handler(request_rec *r, wsgi_request_config *rc,
             break;
     }
     close(fd);
-    /* Every frame went out (or was copied) with its FLUSH: the mapping
+    /* Every frame went out (or was copied) with its FLUSH: the mappings
      * can go now rather than with the request's pool. */
     apr_pool_cleanup_run(r->pool, relay, wsgi_relay_unmap);
     return OK;

@@ -3,11 +3,19 @@
  * of a request: the environ from the REQUEST frame, wsgi.input from BODY
  * frames, the response as RESPONSE, DATA and END frames.
  *
- * The Apache child sends the whole request body before it reads the
- * response. So that an application answering before it has read its
- * input cannot deadlock the two (each blocked writing to the other), the
- * daemon reads whatever body is left into memory before its first
- * response byte; the application can still read it afterwards.
+ * The Apache child sends the body while it relays the response (see
+ * wsgi_body in wsgi_remote.c), so the daemon reads BODY frames as the
+ * application asks for input, before, during or after its response. One
+ * thing more: most HTTP clients send the whole body before they read any
+ * of the answer, so an application that answers before reading would
+ * leave such a client unable to send and itself unable to answer. At the
+ * first response byte the daemon therefore reads ahead what is left of
+ * the body, up to WSGI_WIRE_SPOOL_MAX: a small body is then all in, and
+ * memory per request stays bounded whatever the body's size (beyond
+ * that, as with any server, the client has to read while it sends). It
+ * takes only what comes without a pause (a client that stalls is not
+ * waited for), and never while another thread of the application reads
+ * (wsgi.input handed to a thread).
  */
 
 #include "wsgi_common.h"
@@ -221,6 +229,7 @@ typedef struct {
     uint32_t frame_left;        /* bytes left in the current BODY frame */
     int body_done;              /* BODY_END seen */
     int failed;
+    apr_thread_mutex_t *io;     /* body reads: the application's, ours */
     char *spool;                /* body read ahead, see the top */
     apr_size_t spool_len;
     apr_size_t spool_pos;
@@ -312,6 +321,7 @@ static long wsgi_wire_transport_read(wsgi_transport *t, char *buf,
                                      apr_size_t n)
 {
     wsgi_wire_transport *w = (wsgi_wire_transport *)t;
+    long got;
 
     if (w->spool_pos < w->spool_len) {
         apr_size_t avail = w->spool_len - w->spool_pos;
@@ -322,33 +332,46 @@ static long wsgi_wire_transport_read(wsgi_transport *t, char *buf,
         w->spool_pos += n;
         return (long)n;
     }
-    return wsgi_wire_body(w, buf, n);
+    apr_thread_mutex_lock(w->io);
+    got = wsgi_wire_body(w, buf, n);
+    apr_thread_mutex_unlock(w->io);
+    return got;
 }
 
-/* Reads what is left of the body into memory (see the top). */
+#define WSGI_WIRE_SPOOL_MAX (256 * 1024)
+#define WSGI_WIRE_SPOOL_WAIT_MS 100
+
+/* Reads ahead what is left of the body, up to WSGI_WIRE_SPOOL_MAX (see
+ * the top). Called once, at the first response byte. */
 static void wsgi_wire_spool(wsgi_wire_transport *w)
 {
-    apr_size_t cap = w->spool_len;
-
-    while (!w->body_done && !w->failed) {
+    if (w->body_done || w->failed || w->spool != NULL ||
+        apr_thread_mutex_trylock(w->io) != APR_SUCCESS)
+        return;
+    w->spool = malloc(WSGI_WIRE_SPOOL_MAX);
+    while (w->spool != NULL && !w->body_done && !w->failed &&
+           w->spool_len < WSGI_WIRE_SPOOL_MAX) {
         long got;
 
-        if (cap - w->spool_len < 65536) {
-            char *grown;
+        /* What comes without a pause: a frame the Apache child has not
+         * begun to send within the wait is not waited for (nothing of it
+         * is consumed); a frame begun arrives whole at once, as the child
+         * sends each from memory. */
+        if (w->frame_left == 0) {
+            struct pollfd pfd;
 
-            cap = cap ? cap * 2 : 65536;
-            grown = realloc(w->spool, cap);
-            if (grown == NULL) {
-                w->failed = 1;
+            pfd.fd = w->fd;
+            pfd.events = POLLIN;
+            if (poll(&pfd, 1, WSGI_WIRE_SPOOL_WAIT_MS) <= 0)
                 break;
-            }
-            w->spool = grown;
         }
-        got = wsgi_wire_body(w, w->spool + w->spool_len, cap - w->spool_len);
+        got = wsgi_wire_body(w, w->spool + w->spool_len,
+                             WSGI_WIRE_SPOOL_MAX - w->spool_len);
         if (got <= 0)
             break;
         w->spool_len += (apr_size_t)got;
     }
+    apr_thread_mutex_unlock(w->io);
 }
 
 static int wsgi_wire_transport_start(wsgi_transport *t, int status,
@@ -474,6 +497,12 @@ static int wsgi_wire_transport_send_file(wsgi_transport *t, int fd,
         len -= got;
     }
     return rc;
+}
+
+/* See wsgi_input.c: the connection ends with the request anyway. */
+static void wsgi_wire_transport_abort_read(wsgi_transport *t)
+{
+    shutdown(((wsgi_wire_transport *)t)->fd, SHUT_RD);
 }
 
 static int wsgi_wire_transport_finish(wsgi_transport *t, int complete)
@@ -648,6 +677,7 @@ void wsgi_daemon_serve(wsgi_daemon *d, int fd, apr_pool_t *p)
     int n = 0, proto, status = HTTP_INTERNAL_SERVER_ERROR;
 
     w->fd = fd;
+    apr_thread_mutex_create(&w->io, APR_THREAD_MUTEX_DEFAULT, p);
     w->timeout_ms = (d->socket_timeout > 0 ? d->socket_timeout
                                            : (int)apr_time_sec(
                                                  wsgi_main_server->timeout)) *
@@ -659,6 +689,7 @@ void wsgi_daemon_serve(wsgi_daemon *d, int fd, apr_pool_t *p)
     w->base.write = wsgi_wire_transport_write;
     w->base.send_file = wsgi_wire_transport_send_file;
     w->base.finish = wsgi_wire_transport_finish;
+    w->base.abort_read = wsgi_wire_transport_abort_read;
     wsgi_daemon_hello(fd, w->timeout_ms);
 
     /* The environ is bounded by what Apache lets a request carry. */
