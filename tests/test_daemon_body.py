@@ -334,3 +334,74 @@ WSGIScriptAlias /reader "%s/reader.wsgi" %s
                        timeout=30).status_code == 200
     finally:
         shutil.rmtree(d, ignore_errors=True)
+
+
+BLOCKS_APP = r'''
+import time
+
+def application(environ, start_response):
+    start_response("200 OK", [("Content-Type", "application/octet-stream")])
+    if environ["PATH_INFO"] == "/pause":
+        def gen():
+            yield b"first"
+            time.sleep(2)
+            yield b"second"
+        return gen()
+    n = int(environ["QUERY_STRING"])
+    return (b"%09d\n" % i for i in range(n))
+'''
+
+
+@pytest.fixture
+def blocks_server(make_server):
+    import shutil
+    from conftest import state_dir
+    d = state_dir()
+    write_file(os.path.join(d, "blocks.wsgi"), BLOCKS_APP)
+    srv = make_server("""
+WSGISocketPrefix "@ROOT@/wsgi"
+WSGIDaemonProcess k processes=1 threads=2
+WSGIScriptAlias /k "%s/blocks.wsgi" process-group=k application-group=%%{GLOBAL}
+<Directory "%s">
+    Require all granted
+</Directory>
+""" % (d, d))
+    yield srv
+    shutil.rmtree(d, ignore_errors=True)
+
+
+def test_small_blocks_coalesce_on_the_wire(blocks_server):
+    """100,000 generator blocks of 10 bytes: the blocks that come in a
+    burst go out together (1.50 MB on the wire, a chunk per block, where
+    Debian's module sends 1.02 MB)."""
+    n = 100000
+    with socket.create_connection(("127.0.0.1", blocks_server.port), 60) as s:
+        s.sendall(b"GET /k/blocks?%d HTTP/1.1\r\nHost: localhost\r\n"
+                  b"Connection: close\r\n\r\n" % n)
+        started = time.monotonic()
+        data = recv_until_closed(s)
+        took = time.monotonic() - started
+    head, _, body = data.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200"), head
+    assert _dechunk(body) == b"".join(b"%09d\n" % i for i in range(n))
+    print("100,000 x 10-byte blocks: %d bytes on the wire in %.2f s"
+          % (len(data), took))
+    assert len(data) < 1.1 * n * 10, len(data)
+
+
+def test_a_block_followed_by_a_pause_is_not_held(blocks_server):
+    """Coalescing waits at most response-flush-delay (5 ms): the first
+    block reaches the client long before the second, two seconds later."""
+    with socket.create_connection(("127.0.0.1", blocks_server.port), 30) as s:
+        s.sendall(b"GET /k/pause HTTP/1.1\r\nHost: localhost\r\n"
+                  b"Connection: close\r\n\r\n")
+        started = time.monotonic()
+        data = b""
+        while b"first" not in data:
+            chunk = s.recv(65536)
+            assert chunk, data
+            data += chunk
+        first = time.monotonic() - started
+        data += recv_until_closed(s)
+    assert first < 1.0, first
+    assert b"second" in data
