@@ -159,6 +159,10 @@ static int wsgi_remote_connect(request_rec *r, wsgi_daemon *d)
             apr_time_now() + pause > deadline ||
             wsgi_client_gone(r->connection))
             break;
+        ap_log_rerror(APLOG_MARK, APLOG_DEBUG, err, r, "mod_wsgi: connect "
+                      "to daemon group '%s' at '%s' failed; again in %d ms",
+                      d->name, d->socket_path,
+                      (int)apr_time_as_msec(pause));
         apr_sleep(pause);
         if (pause < apr_time_from_msec(200))
             pause *= 2;
