@@ -382,3 +382,45 @@ WSGIScriptAlias /health "@APPS@/daemon.wsgi" process-group=demo application-grou
             seen = r.text
     assert seen != first, "health checks kept the idle process alive"
     assert "inactivity-timeout" in srv.error_log()
+
+
+ERRORS_APP = r'''
+def application(environ, start_response):
+    code = environ["QUERY_STRING"] or "404"
+    start_response("%s App" % code, [("Content-Type", "text/plain"),
+                                      ("X-From-App", "yes")])
+    return [b"the application's own error page"]
+'''
+
+
+def test_error_override_lets_apache_answer_daemon_errors(make_server, scratch):
+    """WSGIErrorOverride On (daemon mode, as upstream): the application's
+    4xx/5xx answer is replaced by Apache's ErrorDocument; success answers
+    and locations without it are left alone."""
+    write_file(os.path.join(scratch, "errors.wsgi"), ERRORS_APP)
+    srv = make_server("""
+WSGISocketPrefix "@ROOT@/wsgi"
+WSGIDaemonProcess g processes=1 threads=2
+WSGIScriptAlias /over "%(s)s/errors.wsgi" process-group=g
+WSGIScriptAlias /plain "%(s)s/errors.wsgi" process-group=g
+ErrorDocument 404 "Apache's own not found"
+ErrorDocument 503 "Apache's own unavailable"
+<Location /over>
+    WSGIErrorOverride On
+</Location>
+<Directory "%(s)s">
+    Require all granted
+</Directory>
+""" % {"s": scratch})
+    r = srv.get("/over?404", timeout=30)
+    assert r.status_code == 404
+    assert r.text == "Apache's own not found"
+    assert "X-From-App" not in r.headers
+    r = srv.get("/over?503", timeout=30)
+    assert r.status_code == 503 and r.text == "Apache's own unavailable"
+    r = srv.get("/over?200", timeout=30)
+    assert r.status_code == 200 and r.text == "the application's own error page"
+    r = srv.get("/plain?404", timeout=30)
+    assert r.status_code == 404
+    assert r.text == "the application's own error page"
+    assert r.headers["X-From-App"] == "yes"

@@ -170,6 +170,7 @@ typedef struct {
     int enable_sendfile;
     int pass_apache_request;
     int ignore_activity;
+    int error_override;
 } wsgi_request_config;
 
 extern const command_rec wsgi_commands[];

@@ -187,6 +187,7 @@ static void wsgi_resolve(request_rec *r, wsgi_request_config *rc)
     rc->enable_sendfile = wsgi_flag(dc->enable_sendfile, 0);
     rc->pass_apache_request = wsgi_flag(dc->pass_apache_request, 0);
     rc->ignore_activity = wsgi_flag(dc->ignore_activity, 0);
+    rc->error_override = wsgi_flag(dc->error_override, 0);
     rc->map_head_to_get =
         wsgi_map_head(r, wsgi_flag(dc->map_head_to_get, WSGI_HEAD_AUTO));
 }

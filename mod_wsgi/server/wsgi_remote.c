@@ -581,6 +581,32 @@ bad:
     return HTTP_BAD_GATEWAY;
 }
 
+static int wsgi_remote_override(request_rec *r, int fd, wsgi_relay *relay,
+                                int timeout_ms)
+{
+    int status = r->status, proto, passed;
+    unsigned char *payload;
+    wsgi_frame_head h;
+    apr_pool_t *sub;
+
+    apr_pool_create(&sub, r->pool);
+    do {
+        apr_pool_clear(sub);
+        if (wsgi_remote_frame(r, fd, relay, sub, WSGI_PROTO_MAX_PAYLOAD,
+                              timeout_ms, &h, &payload, &proto,
+                              &passed) < 0)
+            break;
+        if (passed >= 0)
+            close(passed);
+    } while (h.type == WSGI_FRAME_DATA || h.type == WSGI_FRAME_FILE);
+    apr_pool_destroy(sub);
+    close(fd);
+    apr_table_clear(r->headers_out);
+    r->status = HTTP_OK;        /* ap_die() then treats it as a first error */
+    r->status_line = NULL;
+    return status;
+}
+
 /* Connects, sends the request, moves the body along and reads the
  * response head into r. Returns OK, WSGI_REMOTE_RESTART or an error
  * status; *fdp is the socket (or -1), to be closed by the caller. */
@@ -717,6 +743,12 @@ int wsgi_remote_handler(request_rec *r, wsgi_request_config *rc,
             close(fd);
         return status;
     }
+    /* WSGIErrorOverride On: an error answer of the application is
+     * replaced by Apache's own (its ErrorDocument), as ProxyErrorOverride
+     * does for a proxy. The application's body is read and dropped, so
+     * the daemon finishes as usual. */
+    if (rc->error_override && ap_is_HTTP_ERROR(r->status))
+        return wsgi_remote_override(r, fd, relay, timeout_ms);
 
     /* The body, frame by frame, flushed as it comes: streaming
      * applications stream through daemon mode too. What is left of the
