@@ -274,7 +274,17 @@ def application(environ, start_response):
             f.write(text)
         os.rename(result + ".tmp", result)
 
-    threading.Thread(target=reader).start()
+    if environ["REQUEST_METHOD"] != "POST":
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"alive"]
+    started = threading.Event()
+
+    def reading():
+        started.set()
+        reader()
+
+    threading.Thread(target=reading).start()
+    started.wait(10)
     time.sleep(0.3)     # the thread now waits in read() for the client
     start_response("200 OK", [("Content-Type", "text/plain")])
     return [b"returned"]
@@ -330,8 +340,7 @@ WSGIScriptAlias /reader "%s/reader.wsgi" %s
                     "finished" in text or text.startswith("OSError")
                     or text == "read 10"), text
         assert srv.running()
-        assert srv.get("/reader?%s" % os.path.join(d, "last"),
-                       timeout=30).status_code == 200
+        assert srv.get("/reader", timeout=30).text == "alive"
     finally:
         shutil.rmtree(d, ignore_errors=True)
 
