@@ -198,7 +198,8 @@ def server(request):
             srv.check_log()
         except AssertionError as e:
             raise AssertionError("%s: %s" % (what, e)) from None
-        assert not left, "%s: children left after stop: %s" % (what, left)
+        assert not left, "%s: children left after stop: %s" % (
+            what, "; ".join(srv.left_behind))
     finally:
         _discard(srv)
 
@@ -226,6 +227,10 @@ def make_server(request):
             srv.stop()
         for srv in made:
             srv.check_log(allow=allow)
+        # Every stop() of the test's servers, its own ones included.
+        left = [p for srv in made for p in srv.left_behind]
+        assert not left, ("processes left after Apache stopped (killed by "
+                          "the harness): %s" % "; ".join(left))
     finally:
         for srv in made:
             _discard(srv)

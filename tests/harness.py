@@ -211,6 +211,16 @@ def pids_where(pred):
     return out
 
 
+def describe(pid):
+    """'PID (command line)' of a live process, for failure messages."""
+    try:
+        with open("/proc/%s/cmdline" % pid, "rb") as f:
+            cmd = f.read().replace(b"\0", b" ").decode(errors="replace").strip()
+    except OSError:
+        cmd = ""
+    return "%s (%s)" % (pid, cmd or "?")
+
+
 def alive(pid):
     fields = proc_stat_fields(pid)
     return fields is not None and fields[0] != "Z"
@@ -307,6 +317,7 @@ class ApacheServer:
         os.makedirs(self.cores)
         os.chmod(self.cores, 0o777)
         self._mark = 0
+        self.left_behind = []   # describe() of every process stop() killed
         self.excused = []       # crash lines shown to be Apache's own race
         mods = modules_dir()
         builtin = compiled_in_modules()
@@ -475,6 +486,7 @@ class ApacheServer:
                 break
             time.sleep(0.05)
         for pid in left:
+            self.left_behind.append(describe(pid))
             try:
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
