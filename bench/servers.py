@@ -359,11 +359,12 @@ class Apache(Server):
         os.chmod(self.conf_path, 0o644)
         if mode == "static":
             self.paths = {"hello": "/hello.txt", "64k": "/64k.bin",
-                          "file": "/1m.bin", "post": "/1m.bin", "sleep": None}
+                          "file": "/1m.bin", "post": "/1m.bin", "sleep": None,
+                          "blocks": "/blocks.bin"}
         else:
             self.paths = {"hello": "/app/hello", "64k": "/app/64k",
                           "file": "/app/file", "post": "/app/echo",
-                          "sleep": "/app/sleep"}
+                          "sleep": "/app/sleep", "blocks": "/app/blocks"}
 
     def command(self):
         return [self.httpd, "-f", self.conf_path, "-DFOREGROUND"]
@@ -385,7 +386,7 @@ class Gunicorn(Server):
         self.app_dir = os.path.dirname(data["script"])
         self.paths = {"hello": "/app/hello", "64k": "/app/64k",
                       "file": "/app/file", "post": "/app/echo",
-                      "sleep": "/app/sleep"}
+                      "sleep": "/app/sleep", "blocks": "/app/blocks"}
 
     def command(self):
         s = self.settings

@@ -356,6 +356,13 @@ def application(environ, start_response):
             time.sleep(2)
             yield b"second"
         return gen()
+    if environ["PATH_INFO"] == "/burst":
+        def burst():
+            for i in range(1000):
+                yield b"%09d\n" % i
+            time.sleep(2)
+            yield b"after the pause"
+        return burst()
     n = int(environ["QUERY_STRING"])
     return (b"%09d\n" % i for i in range(n))
 '''
@@ -414,3 +421,27 @@ def test_a_block_followed_by_a_pause_is_not_held(blocks_server):
         data += recv_until_closed(s)
     assert first < 1.0, first
     assert b"second" in data
+
+
+def test_the_end_of_a_burst_is_not_held_over_a_pause(blocks_server):
+    """Blocks of a burst are held together in the daemon, and a thread of
+    its own sends them once response-flush-delay old, while the
+    application goes on (PEP 3333: "continue transmission even while the
+    application is producing its next block"): the burst's last block
+    arrives long before the block after the 2 s pause."""
+    with socket.create_connection(("127.0.0.1", blocks_server.port), 30) as s:
+        s.sendall(b"GET /k/burst HTTP/1.1\r\nHost: localhost\r\n"
+                  b"Connection: close\r\n\r\n")
+        started = time.monotonic()
+        data = b""
+        while b"000000999" not in data:
+            chunk = s.recv(65536)
+            assert chunk, data
+            data += chunk
+        last = time.monotonic() - started
+        assert b"after the pause" not in data
+        data += recv_until_closed(s)
+    assert last < 1.0, last
+    head, _, body = data.partition(b"\r\n\r\n")
+    assert _dechunk(body) == b"".join(
+        b"%09d\n" % i for i in range(1000)) + b"after the pause"

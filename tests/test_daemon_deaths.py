@@ -153,18 +153,55 @@ def test_recycling_under_load_leaves_no_gap(make_server):
     assert worst < 0.6, worst
 
 
-def test_graceful_restarts_leave_no_long_lost_children(make_server):
-    """Supervisors of an ended generation stay known to the parent until
-    their processes finished: no AH00488 warning per graceful restart."""
-    srv = make_server(daemon_conf("processes=2 threads=4"))
-    worst = 0.0
-    for _ in range(5):
-        srv.signal(signal.SIGUSR1)
-        results = _timed_load(srv, "/d/sleep?0.01", 40)
-        assert [c for c, _ in results].count(200) == 40, results
-        worst = max(worst, max(t for _, t in results))
-    time.sleep(1)
+@pytest.mark.parametrize("mpm", ["event", "worker", "prefork"])
+@pytest.mark.parametrize("mount", ["/d", "/e"], ids=["daemon", "embedded"])
+def test_graceful_restarts_under_load_keep_serving(make_server, mpm, mount):
+    """Five graceful restarts while four clients keep asking: every
+    request answered, none waits for the MPM's one-second tick (the new
+    generation's children were forked only when that second passed: max
+    latency was 1.05 s in event, 1.3 s in prefork), and supervisors of an
+    ended generation stay known to the parent until their processes
+    finished (no AH00488 "long lost child" warning)."""
+    import threading
+    srv = make_server(daemon_conf("processes=2 threads=4"), mpm=mpm)
+    assert srv.get(mount + "/pid", timeout=30).status_code == 200
+    results = []
+    done = threading.Event()
+
+    def client():
+        while not done.is_set():
+            t = time.monotonic()
+            try:
+                # A fresh connection each time: a keep-alive connection the
+                # old child closes as it leaves is the client's to retry
+                # (RFC 9112 section 9.3.1), the same with or without us.
+                code = requests.get(srv.url(mount + "/sleep?0.005"),
+                                    timeout=30).status_code
+            except requests.RequestException:
+                code = 0
+            results.append((code, time.monotonic() - t))
+    clients = [threading.Thread(target=client) for _ in range(4)]
+    for c in clients:
+        c.start()
+    try:
+        for _ in range(5):
+            time.sleep(0.3)
+            srv.signal(signal.SIGUSR1)
+            time.sleep(1.2)
+    finally:
+        done.set()
+        for c in clients:
+            c.join(40)
+    codes = [c for c, _ in results]
+    worst = max(t for _, t in results)
+    assert codes.count(200) == len(codes), {c: codes.count(c) for c in set(codes)}
     log = srv.log()
-    assert log.count("AH00493") == 5, "five graceful restarts"
+    # AH00493 (event), AH00297 (worker), AH00171 (prefork).
+    assert len(re.findall(r"(?i)graceful restart", log)) == 5, log
     assert "AH00488" not in log and "long lost child" not in log
-    print("5 graceful restarts under load, max latency %.3f s" % worst)
+    print("%d requests over 5 graceful restarts, max latency %.3f s"
+          % (len(codes), worst))
+    # A behaviour bound, not a speed target: the defect was a full second
+    # with no child accepting; the fix answers within tens of ms on an
+    # idle machine, and a busy 2-core CI machine stays far under this.
+    assert worst < 0.6, worst

@@ -64,12 +64,21 @@ def _sleep(environ, start_response):
     return _hello(environ, start_response)
 
 
+def _blocks(environ, start_response):
+    # No Content-Length: what a streaming or templating app sends, each
+    # block handed to the server as it is made.
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    block = b"0123456789"
+    return (block for _ in range(100000))
+
+
 ROUTES = {
     "hello": _hello,
     "64k": _body64k,
     "file": _file,
     "echo": _echo,
     "sleep": _sleep,
+    "blocks": _blocks,
 }
 
 

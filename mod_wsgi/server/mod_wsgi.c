@@ -42,6 +42,41 @@ static int wsgi_pre_config(apr_pool_t *pconf, apr_pool_t *plog,
     return OK;
 }
 
+/* Apache's parent sleeps a whole second between looks for dead
+ * children (ap_wait_or_timeout), and after a graceful restart the new
+ * generation's children are forked only when an old one has been reaped
+ * or that second has passed. The old children leave within milliseconds,
+ * so the site had no child accepting for up to a second per restart. A
+ * handler that does nothing makes a child's exit cut that sleep short:
+ * select(2) is never restarted after a handler ran, whatever SA_RESTART
+ * says (signal(7)); every other call is restarted. The reaping itself
+ * stays with the MPM, and children put SIGCHLD back to its default. */
+static void wsgi_wake_parent(int sig)
+{
+    (void)sig;
+}
+
+static void wsgi_parent_sigchld(int install)
+{
+    struct sigaction sa;
+
+    memset(&sa, 0, sizeof(sa));
+    sigemptyset(&sa.sa_mask);
+    sa.sa_handler = install ? wsgi_wake_parent : SIG_DFL;
+    sa.sa_flags = install ? (SA_RESTART | SA_NOCLDSTOP) : 0;
+    sigaction(SIGCHLD, &sa, NULL);
+}
+
+/* Apache unloads this module at each restart: the handler must not
+ * outlive the code it points to. Registered after LoadModule's own
+ * cleanup, so it runs before the unload. */
+static apr_status_t wsgi_parent_sigchld_off(void *unused)
+{
+    (void)unused;
+    wsgi_parent_sigchld(0);
+    return APR_SUCCESS;
+}
+
 /* The parent never starts Python: it only checks what it can without,
  * and forks the daemon process groups. */
 static int wsgi_post_config(apr_pool_t *p, apr_pool_t *plog,
@@ -60,6 +95,13 @@ static int wsgi_post_config(apr_pool_t *p, apr_pool_t *plog,
     if (rc == OK && ap_state_query(AP_SQ_MAIN_STATE) !=
                         AP_SQ_MS_CREATE_PRE_CONFIG)
         rc = wsgi_daemons_start(p, ptemp, s);
+    if (rc == OK && ap_state_query(AP_SQ_MAIN_STATE) !=
+                        AP_SQ_MS_CREATE_PRE_CONFIG)
+    {
+        wsgi_parent_sigchld(1);
+        apr_pool_cleanup_register(p, NULL, wsgi_parent_sigchld_off,
+                                  apr_pool_cleanup_null);
+    }
     return rc;
 }
 
@@ -68,6 +110,7 @@ static void wsgi_child_init(apr_pool_t *p, server_rec *s)
     int i;
 
     wsgi_server = ap_get_module_config(s->module_config, &wsgi_module);
+    wsgi_parent_sigchld(0);
     /* Daemon sockets are for connecting to, by path: an Apache child has
      * no business holding the listening end open. */
     for (i = 0; wsgi_daemons && i < wsgi_daemons->nelts; i++) {

@@ -345,6 +345,7 @@ int wsgi_wire_read(int fd, void *buf, apr_size_t len, int timeout_ms);
 int wsgi_wire_read_head(int fd, unsigned char *head, int timeout_ms,
                         int *passed);
 void wsgi_daemon_serve(wsgi_daemon *d, int fd, apr_pool_t *p);
+void wsgi_wire_flusher_start(apr_pool_t *p, int nslots, int delay_ms);
 
 /* ---------------------------------------------------------- validation */
 

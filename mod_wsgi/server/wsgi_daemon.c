@@ -840,6 +840,7 @@ static void wsgi_daemon_main(apr_pool_t *pconf, server_rec *s, wsgi_daemon *d)
     threads = apr_pcalloc(tp, d->threads * sizeof(*threads));
     workers = apr_pcalloc(tp, d->threads * sizeof(*workers));
     wsgi_monitor_init(tp, d->threads);
+    wsgi_wire_flusher_start(tp, d->threads, d->response_flush_delay);
     apr_thread_mutex_create(&wsgi_accept_lock, APR_THREAD_MUTEX_DEFAULT, tp);
     for (i = 0; i < d->threads; i++) {
         workers[i].d = d;

@@ -236,6 +236,12 @@ typedef struct {
     unsigned char *out;         /* frames held back, see below */
     apr_size_t out_len;
     apr_size_t out_cap;
+    apr_size_t last_data;       /* 1 + offset in out of the last DATA head
+                                 * that may still grow; 0: none */
+    uint32_t last_len;          /* that frame's payload so far */
+    pthread_mutex_t out_lock;   /* out_*, last_*, due: worker vs flusher */
+    apr_time_t due;             /* the flusher sends out by then; 0: no */
+    int slot;                   /* in the flusher's table; -1: not there */
 } wsgi_wire_transport;
 
 /*
@@ -244,9 +250,29 @@ typedef struct {
  * DATA frames of a list or tuple response (written without a flush) up to
  * WSGI_WIRE_HOLD bytes, until the END frame. A small response is then one
  * sendmsg, and the Apache child wakes once for it instead of three times.
- * A flush (write(), each block of a generator) sends at once.
+ * Consecutive DATA frames held merge into one.
+ *
+ * A flush (write(), each block of a generator) is held too when the
+ * process has a flusher (response-flush-delay > 0). PEP 3333: servers
+ * "must not delay the transmission of any block; they must either fully
+ * transmit the block to the client, or guarantee that they will continue
+ * transmission even while the application is producing its next block".
+ * The flusher is that guarantee: a thread of the process that sends what
+ * a request holds once it is response-flush-delay old, while the
+ * application goes on. 100,000 blocks of 10 bytes were 100,000 sendmsg()
+ * calls and as many wake-ups of the Apache child; now about 200.
  */
 #define WSGI_WIRE_HOLD 8192
+
+typedef struct {
+    pthread_mutex_t lock;       /* slots; taken before a transport's */
+    wsgi_wire_transport **slots;    /* one per worker thread */
+    int nslots;
+    int wake[2];                /* a pipe: a hold began */
+    int delay_ms;
+} wsgi_wire_flusher;
+
+static wsgi_wire_flusher *wsgi_flusher = NULL;
 
 static int wsgi_wire_release(wsgi_wire_transport *w, const void *payload,
                              apr_size_t len, int type)
@@ -266,6 +292,8 @@ static int wsgi_wire_release(wsgi_wire_transport *w, const void *payload,
         n = 3;
     }
     w->out_len = 0;
+    w->last_data = 0;
+    w->due = 0;
     return wsgi_wire_writev(w->fd, iov, n, -1, w->timeout_ms);
 }
 
@@ -274,12 +302,154 @@ static int wsgi_wire_release(wsgi_wire_transport *w, const void *payload,
 static int wsgi_wire_hold(wsgi_wire_transport *w, int type,
                           const void *payload, apr_size_t len)
 {
+    if (type == WSGI_FRAME_DATA && w->last_data > 0 &&
+        w->last_len + len <= 65536 &&
+        w->out_len + WSGI_PROTO_HEAD_SIZE + len <= w->out_cap) {
+        /* The last frame held is DATA, whole: it grows. */
+        w->last_len += (uint32_t)len;
+        wsgi_proto_put_head(w->out + w->last_data - 1, WSGI_FRAME_DATA,
+                            w->last_len);
+        memcpy(w->out + w->out_len, payload, len);
+        w->out_len += len;
+        return 1;
+    }
     if (w->out_len + 2 * WSGI_PROTO_HEAD_SIZE + len > w->out_cap)
         return 0;
     wsgi_proto_put_head(w->out + w->out_len, type, (uint32_t)len);
     memcpy(w->out + w->out_len + WSGI_PROTO_HEAD_SIZE, payload, len);
+    w->last_data = type == WSGI_FRAME_DATA ? w->out_len + 1 : 0;
+    w->last_len = (uint32_t)len;
     w->out_len += WSGI_PROTO_HEAD_SIZE + len;
     return 1;
+}
+
+/* The flusher's send (out_lock held): what the socket takes now, without
+ * waiting; the rest stays for the next turn or the worker's next write.
+ * A frame partly sent can no longer grow. */
+static void wsgi_wire_push(wsgi_wire_transport *w, apr_time_t now)
+{
+    ssize_t sent = send(w->fd, w->out, w->out_len,
+                        MSG_NOSIGNAL | MSG_DONTWAIT);
+
+    if (sent > 0) {
+        memmove(w->out, w->out + sent, w->out_len - (apr_size_t)sent);
+        w->out_len -= (apr_size_t)sent;
+        w->last_data = 0;
+    }
+    else if (sent < 0 && errno != EAGAIN && errno != EWOULDBLOCK &&
+             errno != EINTR) {
+        /* The worker's next write meets the same error and ends the
+         * request: nothing more to do here. */
+        w->due = 0;
+        return;
+    }
+    w->due = w->out_len > 0
+                 ? now + apr_time_from_msec(wsgi_flusher->delay_ms)
+                 : 0;
+}
+
+static void *APR_THREAD_FUNC wsgi_wire_flush_loop(apr_thread_t *thread,
+                                                  void *data)
+{
+    wsgi_wire_flusher *f = data;
+    int timeout = -1;
+
+    for (;;) {
+        struct pollfd pfd;
+        char drain[64];
+        apr_time_t now, next = 0;
+        int i;
+
+        pfd.fd = f->wake[0];
+        pfd.events = POLLIN;
+        if (poll(&pfd, 1, timeout) > 0) {
+            while (read(f->wake[0], drain, sizeof(drain)) > 0)
+                ;
+        }
+        now = apr_time_now();
+        pthread_mutex_lock(&f->lock);
+        for (i = 0; i < f->nslots; i++) {
+            wsgi_wire_transport *w = f->slots[i];
+
+            if (w == NULL)
+                continue;
+            /* A worker inside a write of its own is sending already (it
+             * may wait there on a slow client, which must not hold up
+             * the others): look again later. */
+            if (pthread_mutex_trylock(&w->out_lock) != 0) {
+                apr_time_t again = now + apr_time_from_msec(f->delay_ms);
+
+                if (next == 0 || again < next)
+                    next = again;
+                continue;
+            }
+            if (w->due != 0 && w->due <= now && w->out_len > 0)
+                wsgi_wire_push(w, now);
+            if (w->due != 0 && (next == 0 || w->due < next))
+                next = w->due;
+            pthread_mutex_unlock(&w->out_lock);
+        }
+        pthread_mutex_unlock(&f->lock);
+        timeout = next == 0 ? -1
+                  : next <= now ? 0
+                                : (int)apr_time_as_msec(next - now + 999);
+    }
+    apr_thread_exit(thread, APR_SUCCESS);
+    return NULL;
+}
+
+/* In a daemon process, before its workers serve: the flusher (see
+ * WSGI_WIRE_HOLD), unless response-flush-delay=0 asks for each block to
+ * be written at once. */
+void wsgi_wire_flusher_start(apr_pool_t *p, int nslots, int delay_ms)
+{
+    wsgi_wire_flusher *f;
+    apr_threadattr_t *attr;
+    apr_thread_t *t;
+
+    if (delay_ms <= 0 || nslots <= 0)
+        return;
+    f = apr_pcalloc(p, sizeof(*f));
+    f->slots = apr_pcalloc(p, nslots * sizeof(*f->slots));
+    f->nslots = nslots;
+    f->delay_ms = delay_ms;
+    pthread_mutex_init(&f->lock, NULL);
+    if (pipe(f->wake) < 0)
+        return;
+    fcntl(f->wake[0], F_SETFL, fcntl(f->wake[0], F_GETFL) | O_NONBLOCK);
+    fcntl(f->wake[1], F_SETFL, fcntl(f->wake[1], F_GETFL) | O_NONBLOCK);
+    fcntl(f->wake[0], F_SETFD, FD_CLOEXEC);
+    fcntl(f->wake[1], F_SETFD, FD_CLOEXEC);
+    apr_threadattr_create(&attr, p);
+    apr_threadattr_detach_set(attr, 1);
+    if (apr_thread_create(&t, attr, wsgi_wire_flush_loop, f, p) ==
+        APR_SUCCESS)
+        wsgi_flusher = f;
+}
+
+/* A request's transport enters the flusher's table under its worker's
+ * slot, and leaves it before its pool goes. */
+static void wsgi_wire_flusher_enter(wsgi_wire_transport *w, int slot)
+{
+    w->slot = -1;
+    pthread_mutex_init(&w->out_lock, NULL);
+    if (wsgi_flusher == NULL || slot < 0 || slot >= wsgi_flusher->nslots)
+        return;
+    pthread_mutex_lock(&wsgi_flusher->lock);
+    wsgi_flusher->slots[slot] = w;
+    pthread_mutex_unlock(&wsgi_flusher->lock);
+    w->slot = slot;
+}
+
+static void wsgi_wire_flusher_leave(wsgi_wire_transport *w)
+{
+    if (w->slot >= 0) {
+        pthread_mutex_lock(&wsgi_flusher->lock);
+        wsgi_flusher->slots[w->slot] = NULL;
+        pthread_mutex_unlock(&wsgi_flusher->lock);
+        w->slot = -1;
+    }
+    pthread_mutex_destroy(&w->out_lock);
 }
 
 /* Reads up to n body bytes off the socket. */
@@ -439,7 +609,10 @@ static int wsgi_wire_transport_write(wsgi_transport *t, const char *data,
                                      apr_size_t n, int flush)
 {
     wsgi_wire_transport *w = (wsgi_wire_transport *)t;
+    /* With a flusher a flush is a hold with a deadline (see above). */
+    int deferred = flush && w->slot >= 0, rc = 0, wake = 0;
 
+    pthread_mutex_lock(&w->out_lock);
     while (n > 0) {
         /* The Apache child holds one frame in memory at a time, per
          * thread: 64 KiB frames keep that small whatever the block size
@@ -447,16 +620,29 @@ static int wsgi_wire_transport_write(wsgi_transport *t, const char *data,
          * megabytes that its allocator then kept). */
         apr_size_t piece = n > 65536 ? 65536 : n;
 
-        if (flush || !wsgi_wire_hold(w, WSGI_FRAME_DATA, data, piece)) {
-            if (wsgi_wire_release(w, data, piece, WSGI_FRAME_DATA) < 0)
-                return -1;
+        if ((flush && !deferred) ||
+            !wsgi_wire_hold(w, WSGI_FRAME_DATA, data, piece)) {
+            rc = wsgi_wire_release(w, data, piece, WSGI_FRAME_DATA);
+            if (rc < 0)
+                break;
         }
         data += piece;
         n -= piece;
     }
-    if (flush && w->out_len > 0 && wsgi_wire_release(w, NULL, 0, -1) < 0)
-        return -1;
-    return 0;
+    if (rc == 0 && flush && w->out_len > 0) {
+        if (!deferred)
+            rc = wsgi_wire_release(w, NULL, 0, -1);
+        else if (w->due == 0) {
+            w->due = apr_time_now() +
+                     apr_time_from_msec(wsgi_flusher->delay_ms);
+            wake = 1;
+        }
+    }
+    pthread_mutex_unlock(&w->out_lock);
+    if (wake && write(wsgi_flusher->wake[1], "", 1) < 0) {
+        /* A full pipe already has the flusher awake. */
+    }
+    return rc;
 }
 
 /*
@@ -475,7 +661,10 @@ static int wsgi_wire_transport_send_file(wsgi_transport *t, int fd,
     int rc = 0;
 
     /* The descriptor rides on a frame of its own: held frames go first. */
-    if (w->out_len > 0 && wsgi_wire_release(w, NULL, 0, -1) < 0)
+    pthread_mutex_lock(&w->out_lock);
+    rc = w->out_len > 0 ? wsgi_wire_release(w, NULL, 0, -1) : 0;
+    pthread_mutex_unlock(&w->out_lock);
+    if (rc < 0)
         return -1;
     if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && offset >= 0 &&
         len >= 0) {
@@ -508,9 +697,13 @@ static void wsgi_wire_transport_abort_read(wsgi_transport *t)
 static int wsgi_wire_transport_finish(wsgi_transport *t, int complete)
 {
     wsgi_wire_transport *w = (wsgi_wire_transport *)t;
+    int rc;
 
-    return wsgi_wire_release(w, NULL, 0,
-                             complete ? WSGI_FRAME_END : WSGI_FRAME_ABORT);
+    pthread_mutex_lock(&w->out_lock);
+    rc = wsgi_wire_release(w, NULL, 0,
+                           complete ? WSGI_FRAME_END : WSGI_FRAME_ABORT);
+    pthread_mutex_unlock(&w->out_lock);
+    return rc;
 }
 
 /* ------------------------------------------------- daemon request side */
@@ -678,6 +871,7 @@ void wsgi_daemon_serve(wsgi_daemon *d, int fd, apr_pool_t *p)
 
     w->fd = fd;
     apr_thread_mutex_create(&w->io, APR_THREAD_MUTEX_DEFAULT, p);
+    wsgi_wire_flusher_enter(w, wsgi_monitor_slot);
     w->timeout_ms = (d->socket_timeout > 0 ? d->socket_timeout
                                            : (int)apr_time_sec(
                                                  wsgi_main_server->timeout)) *
@@ -844,5 +1038,6 @@ fail:
     wsgi_release_interp(wi);
     wsgi_request_end();
 out:
+    wsgi_wire_flusher_leave(w);
     free(w->spool);
 }
