@@ -405,20 +405,28 @@ def test_small_blocks_coalesce_on_the_wire(blocks_server):
     assert len(data) < 1.1 * n * 10, len(data)
 
 
-def test_a_block_followed_by_a_pause_is_not_held(blocks_server):
-    """Coalescing waits at most response-flush-delay (5 ms): the first
-    block reaches the client long before the second, two seconds later."""
-    with socket.create_connection(("127.0.0.1", blocks_server.port), 30) as s:
-        s.sendall(b"GET /k/pause HTTP/1.1\r\nHost: localhost\r\n"
-                  b"Connection: close\r\n\r\n")
+def _get_until(srv, path, marker, not_before=None):
+    """GET path on a connection of its own: the whole answer, and how long
+    marker took to arrive (not_before must not have come with it)."""
+    with socket.create_connection(("127.0.0.1", srv.port), 30) as s:
+        s.sendall(b"GET %s HTTP/1.1\r\nHost: localhost\r\n"
+                  b"Connection: close\r\n\r\n" % path.encode())
         started = time.monotonic()
         data = b""
-        while b"first" not in data:
+        while marker not in data:
             chunk = s.recv(65536)
             assert chunk, data
             data += chunk
-        first = time.monotonic() - started
-        data += recv_until_closed(s)
+        took = time.monotonic() - started
+        if not_before is not None:
+            assert not_before not in data
+        return data + recv_until_closed(s), took
+
+
+def test_a_block_followed_by_a_pause_is_not_held(blocks_server):
+    """Coalescing waits at most response-flush-delay (5 ms): the first
+    block reaches the client long before the second, two seconds later."""
+    data, first = _get_until(blocks_server, "/k/pause", b"first")
     assert first < 1.0, first
     assert b"second" in data
 
@@ -429,18 +437,8 @@ def test_the_end_of_a_burst_is_not_held_over_a_pause(blocks_server):
     application goes on (PEP 3333: "continue transmission even while the
     application is producing its next block"): the burst's last block
     arrives long before the block after the 2 s pause."""
-    with socket.create_connection(("127.0.0.1", blocks_server.port), 30) as s:
-        s.sendall(b"GET /k/burst HTTP/1.1\r\nHost: localhost\r\n"
-                  b"Connection: close\r\n\r\n")
-        started = time.monotonic()
-        data = b""
-        while b"000000999" not in data:
-            chunk = s.recv(65536)
-            assert chunk, data
-            data += chunk
-        last = time.monotonic() - started
-        assert b"after the pause" not in data
-        data += recv_until_closed(s)
+    data, last = _get_until(blocks_server, "/k/burst", b"000000999",
+                            b"after the pause")
     assert last < 1.0, last
     head, _, body = data.partition(b"\r\n\r\n")
     assert _dechunk(body) == b"".join(
