@@ -235,6 +235,8 @@ typedef struct wsgi_daemon {
     int shutdown_timeout;
     int graceful_timeout;
     int request_timeout;
+    int interrupt_timeout;          /* RequestTimeout first, see monitor */
+    int response_socket_timeout;    /* writes to the client; 0: Timeout */
     int inactivity_timeout;
     int restart_interval;
     int queue_timeout;
@@ -325,6 +327,7 @@ extern volatile sig_atomic_t wsgi_daemon_evicted;   /* by SIGUSR1 */
 void wsgi_monitor_init(apr_pool_t *p, int nslots);
 void wsgi_monitor_begin(int fd);
 void wsgi_monitor_end(void);
+void wsgi_monitor_python(const char *agroup);
 void wsgi_monitor_ignore_activity(void);
 int wsgi_monitor_claim_head(void);
 /* *mtime: the script's, from the one stat of the request (0 if none);
@@ -378,7 +381,18 @@ extern int wsgi_max_threads;
 extern apr_pool_t *wsgi_process_pool;
 extern server_rec *wsgi_main_server;
 
+typedef struct {
+    PyObject *active;   /* mod_wsgi.active_requests (owned) */
+    PyObject *id;       /* the request id (owned) */
+    PyObject *data;     /* its request_data() dict (owned) */
+    PyObject *outer;    /* the thread's previous one (borrowed) */
+} wsgi_request_data;
+void wsgi_request_data_begin(PyObject *environ, wsgi_request_data *rd);
+void wsgi_request_data_end(wsgi_request_data *rd);
+
 void wsgi_python_child_init(apr_pool_t *p, server_rec *s);
+int wsgi_interp_raise_in_thread(const char *agroup, unsigned long tid,
+                                const char *name);
 /* Finds or creates the interpreter named, and makes it current in this
  * thread with the GIL held. NULL (and a log line) on failure. */
 wsgi_interp *wsgi_acquire_interp(const char *name, request_rec *r);

@@ -137,6 +137,11 @@ static const char wsgi_bootstrap[] =
     "    module.subscribe_shutdown = subscribe_shutdown\n"
     "    module._process_stopping = _process_stopping\n"
     "    module.active_requests = {}\n"
+    "    class RequestTimeout(BaseException):\n"
+    "        'Raised in a request that ran past request-timeout, when "
+    "interrupt-timeout is set.'\n"
+    "    RequestTimeout.__module__ = 'mod_wsgi'\n"
+    "    module.RequestTimeout = RequestTimeout\n"
     "    try:\n"
     "        import importlib.machinery\n"
     "        spec = importlib.machinery.PathFinder.find_spec('mod_wsgi')\n"
@@ -338,6 +343,42 @@ wsgi_interp *wsgi_acquire_interp(const char *name, request_rec *r)
     PyEval_RestoreThread(ts);
 done:
     return wi;
+}
+
+/* Raises exception `name` of the interpreter's mod_wsgi module in the
+ * thread Python knows as tid, from a thread Python has never seen (see
+ * interrupt-timeout in wsgi_monitor.c): a thread state of its own, made
+ * and deleted here, so nothing is left behind. Returns whether a thread
+ * got it. */
+int wsgi_interp_raise_in_thread(const char *agroup, unsigned long tid,
+                                const char *name)
+{
+    wsgi_interp *wi;
+    PyThreadState *ts;
+    PyObject *module, *exc;
+    int done = 0;
+
+    if (!wsgi_python_ready || agroup == NULL)
+        return 0;
+    apr_thread_mutex_lock(wsgi_interp_lock);
+    wi = apr_hash_get(wsgi_interps, agroup, APR_HASH_KEY_STRING);
+    apr_thread_mutex_unlock(wsgi_interp_lock);
+    if (wi == NULL)
+        return 0;
+    ts = PyThreadState_New(wi->interp);
+    if (ts == NULL)
+        return 0;
+    PyEval_RestoreThread(ts);
+    module = PyDict_GetItemString(PyImport_GetModuleDict(),
+                                  "mod_wsgi");              /* borrowed */
+    exc = module ? PyObject_GetAttrString(module, name) : NULL;
+    if (exc != NULL)
+        done = PyThreadState_SetAsyncExc(tid, exc) == 1;
+    Py_XDECREF(exc);
+    PyErr_Clear();
+    PyThreadState_Clear(ts);
+    PyThreadState_DeleteCurrent();
+    return done;
 }
 
 void wsgi_release_interp(wsgi_interp *wi)

@@ -26,8 +26,67 @@ static PyObject *wsgi_mod_log(PyObject *self, PyObject *args)
     Py_RETURN_NONE;
 }
 
+/*
+ * mod_wsgi.active_requests maps the request id (mod_wsgi.request_id, the
+ * %L of Apache's logs) of every request running in this interpreter to
+ * its request_data() dict, a scratch dict the application and tools may
+ * fill (upstream's API). Set up and taken down around the application
+ * call by wsgi_run_application, with the GIL held.
+ */
+static WSGI_THREAD_LOCAL PyObject *wsgi_current_data = NULL; /* borrowed */
+
+void wsgi_request_data_begin(PyObject *environ, wsgi_request_data *rd)
+{
+    PyObject *module;
+
+    module = PyDict_GetItemString(PyImport_GetModuleDict(),
+                                  "mod_wsgi");              /* borrowed */
+    rd->active = module ? PyObject_GetAttrString(module, "active_requests")
+                        : NULL;                             /* new */
+    rd->id = PyDict_GetItemString(environ,
+                                  "mod_wsgi.request_id");   /* borrowed */
+    Py_XINCREF(rd->id);
+    rd->data = PyDict_New();                                /* new */
+    rd->outer = wsgi_current_data;
+    wsgi_current_data = rd->data;
+    if (rd->active != NULL && PyDict_Check(rd->active) && rd->id != NULL &&
+        rd->data != NULL && PyDict_SetItem(rd->active, rd->id, rd->data) < 0)
+        PyErr_Clear();
+    PyErr_Clear();
+}
+
+void wsgi_request_data_end(wsgi_request_data *rd)
+{
+    PyObject *et, *ev, *etb;
+
+    PyErr_Fetch(&et, &ev, &etb);
+    if (rd->active != NULL && PyDict_Check(rd->active) && rd->id != NULL &&
+        PyDict_DelItem(rd->active, rd->id) < 0)
+        PyErr_Clear();
+    wsgi_current_data = rd->outer;
+    Py_XDECREF(rd->active);
+    Py_XDECREF(rd->id);
+    Py_XDECREF(rd->data);
+    PyErr_Restore(et, ev, etb);
+}
+
+static PyObject *wsgi_mod_request_data(PyObject *self, PyObject *unused)
+{
+    (void)self;
+    (void)unused;
+    if (wsgi_current_data == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "mod_wsgi.request_data() "
+                        "called outside of a request");
+        return NULL;
+    }
+    Py_INCREF(wsgi_current_data);
+    return wsgi_current_data;
+}
+
 static PyMethodDef wsgi_mod_methods[] = {
     {"_log", wsgi_mod_log, METH_VARARGS, NULL},
+    {"request_data", wsgi_mod_request_data, METH_NOARGS,
+     "The dict of the request running in this thread."},
     {NULL}
 };
 

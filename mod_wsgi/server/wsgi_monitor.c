@@ -22,6 +22,9 @@ typedef struct {
     int timed_out;          /* request-timeout fired for this request */
     int ignored;            /* WSGIIgnoreActivity: not activity */
     apr_time_t before;      /* the last activity before this request */
+    unsigned long tid;      /* Python's id of the worker thread; 0: none */
+    const char *agroup;     /* the interpreter it runs in (lives on) */
+    apr_time_t interrupted; /* RequestTimeout raised then; 0: not */
 } wsgi_slot;
 
 static apr_thread_mutex_t *wsgi_slots_lock = NULL;
@@ -92,6 +95,9 @@ void wsgi_monitor_begin(int fd)
     s->head_sent = 0;
     s->timed_out = 0;
     s->ignored = 0;
+    s->tid = 0;
+    s->agroup = NULL;
+    s->interrupted = 0;
     s->before = wsgi_last_activity;
     wsgi_last_activity = s->started;
     apr_thread_mutex_unlock(wsgi_slots_lock);
@@ -113,6 +119,22 @@ void wsgi_monitor_ignore_activity(void)
     apr_thread_mutex_unlock(wsgi_slots_lock);
 }
 
+/* The request now runs Python in the interpreter of agroup (a name that
+ * lives as long as the process), in this thread: what interrupt-timeout
+ * needs to reach it. Called with the GIL held. */
+void wsgi_monitor_python(const char *agroup)
+{
+    wsgi_slot *s;
+
+    if (wsgi_slots == NULL || wsgi_monitor_slot < 0)
+        return;
+    s = &wsgi_slots[wsgi_monitor_slot];
+    apr_thread_mutex_lock(wsgi_slots_lock);
+    s->tid = PyThread_get_thread_ident();
+    s->agroup = agroup;
+    apr_thread_mutex_unlock(wsgi_slots_lock);
+}
+
 void wsgi_monitor_end(void)
 {
     wsgi_slot *s;
@@ -120,6 +142,13 @@ void wsgi_monitor_end(void)
     if (wsgi_slots == NULL || wsgi_monitor_slot < 0)
         return;
     s = &wsgi_slots[wsgi_monitor_slot];
+    if (s->interrupted && wsgi_daemon_self != NULL)
+        ap_log_error(APLOG_MARK, APLOG_INFO, 0, wsgi_daemon_self->server,
+                     WSGI_LOGNO(0748) "daemon group '%s' (pid %d): the "
+                     "request interrupted with mod_wsgi.RequestTimeout "
+                     "ended after %" APR_TIME_T_FMT " ms; this process "
+                     "goes on", wsgi_daemon_self->name, (int)getpid(),
+                     apr_time_as_msec(apr_time_now() - s->interrupted));
     apr_thread_mutex_lock(wsgi_slots_lock);
     s->started = 0;
     s->fd = -1;
@@ -148,9 +177,50 @@ int wsgi_monitor_claim_head(void)
     return mine;
 }
 
+/* interrupt-timeout: mod_wsgi.RequestTimeout goes into the request's
+ * thread from a short-lived thread of its own, since taking the GIL may
+ * wait (and must never hold up the monitor: deadlock-timeout is its job
+ * too). */
+typedef struct {
+    unsigned long tid;
+    const char *agroup;
+} wsgi_interrupt;
+
+static void *APR_THREAD_FUNC wsgi_interrupt_run(apr_thread_t *thread,
+                                                void *data)
+{
+    wsgi_interrupt *in = data;
+
+    wsgi_interp_raise_in_thread(in->agroup, in->tid, "RequestTimeout");
+    free(in);
+    apr_thread_exit(thread, APR_SUCCESS);
+    return NULL;
+}
+
+static void wsgi_interrupt_start(unsigned long tid, const char *agroup)
+{
+    wsgi_interrupt *in = malloc(sizeof(*in));
+    apr_threadattr_t *attr;
+    apr_thread_t *t;
+
+    if (in == NULL)
+        return;
+    in->tid = tid;
+    in->agroup = agroup;
+    apr_threadattr_create(&attr, wsgi_scripts_pool);
+    apr_threadattr_detach_set(attr, 1);
+    if (apr_thread_create(&t, attr, wsgi_interrupt_run, in,
+                          wsgi_scripts_pool) != APR_SUCCESS)
+        free(in);
+}
+
 /* Called with the lock held. Upstream's rule, kept: a request running
  * longer than request-timeout makes the whole process restart, since the
- * thread cannot be taken back from Python. */
+ * thread cannot be taken back from Python, unless interrupt-timeout is
+ * set (upstream 6.0): then mod_wsgi.RequestTimeout is raised in that
+ * thread first, and the process is replaced only if the request has not
+ * ended interrupt-timeout later. Either way its client gets the 504 at
+ * once. Returns how many requests make the process restart. */
 static int wsgi_monitor_expire(wsgi_daemon *d, apr_time_t now)
 {
     apr_interval_time_t limit = apr_time_from_sec(d->request_timeout);
@@ -158,17 +228,50 @@ static int wsgi_monitor_expire(wsgi_daemon *d, apr_time_t now)
 
     for (i = 0; i < wsgi_nslots; i++) {
         wsgi_slot *s = &wsgi_slots[i];
+        int interrupt;
 
-        if (!s->started || s->timed_out || now - s->started <= limit)
+        if (s->started && s->interrupted && !s->timed_out &&
+            now - s->interrupted > apr_time_from_sec(d->interrupt_timeout)) {
+            s->timed_out = 1;
+            expired++;
+            ap_log_error(APLOG_MARK, APLOG_ERR, 0, d->server,
+                         WSGI_LOGNO(0730) "daemon group '%s' (pid %d): a "
+                         "request interrupted with mod_wsgi.RequestTimeout "
+                         "has not ended within interrupt-timeout=%ds; "
+                         "replacing this process (the application may "
+                         "catch BaseException, or wait in C code that "
+                         "Python cannot interrupt)", d->name, (int)getpid(),
+                         d->interrupt_timeout);
             continue;
-        s->timed_out = 1;
-        expired++;
-        ap_log_error(APLOG_MARK, APLOG_ERR, 0, d->server, WSGI_LOGNO(0730)
-                     "daemon group '%s' (pid %d): a request has run for "
-                     "more than request-timeout=%ds; answering it with 504 "
-                     "and replacing this process (raise request-timeout in "
-                     "WSGIDaemonProcess if such requests are expected)",
-                     d->name, (int)getpid(), d->request_timeout);
+        }
+        if (!s->started || s->timed_out || s->interrupted ||
+            now - s->started <= limit)
+            continue;
+        interrupt = d->interrupt_timeout > 0 && s->tid != 0;
+        if (interrupt) {
+            s->interrupted = now;
+            ap_log_error(APLOG_MARK, APLOG_ERR, 0, d->server,
+                         WSGI_LOGNO(0747) "daemon group '%s' (pid %d): a "
+                         "request has run for more than request-timeout=%ds;"
+                         " answering it with 504 and raising "
+                         "mod_wsgi.RequestTimeout in its thread (the process"
+                         " is replaced if it does not end within "
+                         "interrupt-timeout=%ds)", d->name, (int)getpid(),
+                         d->request_timeout, d->interrupt_timeout);
+            wsgi_interrupt_start(s->tid, s->agroup);
+        }
+        else {
+            s->timed_out = 1;
+            expired++;
+            ap_log_error(APLOG_MARK, APLOG_ERR, 0, d->server,
+                         WSGI_LOGNO(0730) "daemon group '%s' (pid %d): a "
+                         "request has run for more than request-timeout=%ds;"
+                         " answering it with 504 and replacing this process "
+                         "(raise request-timeout in WSGIDaemonProcess if "
+                         "such requests are expected, or set "
+                         "interrupt-timeout to interrupt them)", d->name,
+                         (int)getpid(), d->request_timeout);
+        }
         if (!s->head_sent) {
             s->head_sent = 1;
             wsgi_wire_send_error(s->fd, HTTP_GATEWAY_TIME_OUT, 1000);

@@ -702,6 +702,8 @@ int wsgi_remote_handler(request_rec *r, wsgi_request_config *rc,
     wsgi_frame_head h;
     int fd = -1, timeout_ms, proto, status = OK, attempt, passed;
     long pid = 0;               /* the daemon process, from its HELLO */
+    apr_socket_t *client = NULL;
+    apr_interval_time_t client_timeout = 0;
 
     relay = wsgi_relay_new(r);
     timeout_ms = (d->socket_timeout > 0
@@ -760,6 +762,15 @@ int wsgi_remote_handler(request_rec *r, wsgi_request_config *rc,
      * still reaches the client within the delay. */
     bb = apr_brigade_create(r->pool, c->bucket_alloc);
     apr_pool_create(&sub, r->pool);
+    /* response-socket-timeout: how long a write of the body to the client
+     * may wait (a client that stopped reading), instead of Timeout; it
+     * holds a daemon thread meanwhile. */
+    client = c->master ? NULL : ap_get_conn_socket(c);
+    if (client != NULL && d->response_socket_timeout > 0) {
+        apr_socket_timeout_get(client, &client_timeout);
+        apr_socket_timeout_set(client,
+                               apr_time_from_sec(d->response_socket_timeout));
+    }
     for (;;) {
         int done = 0, complete = 0, ready = 1;
 
@@ -835,6 +846,8 @@ int wsgi_remote_handler(request_rec *r, wsgi_request_config *rc,
     }
     apr_pool_destroy(sub);
     close(fd);
+    if (client != NULL && d->response_socket_timeout > 0)
+        apr_socket_timeout_set(client, client_timeout);
     /* Every frame went out (or was copied) with its FLUSH: the mappings
      * can go now rather than with the request's pool. */
     apr_pool_cleanup_run(r->pool, relay, wsgi_relay_unmap);

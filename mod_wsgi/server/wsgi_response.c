@@ -484,7 +484,9 @@ int wsgi_run_application(wsgi_transport *t, PyObject *application,
     wsgi_adapter_object *self;
     PyObject *start = NULL, *result = NULL, *method;
     int status = HTTP_INTERNAL_SERVER_ERROR, failed;
+    wsgi_request_data rd;
 
+    wsgi_request_data_begin(environ, &rd);
     self = PyObject_New(wsgi_adapter_object, &wsgi_adapter_type);
     if (self == NULL)
         goto error;
@@ -552,5 +554,6 @@ done:
     Py_XDECREF(result);
     Py_XDECREF(start);
     Py_XDECREF((PyObject *)self);
+    wsgi_request_data_end(&rd);
     return status;
 }

@@ -994,6 +994,7 @@ void wsgi_daemon_serve(wsgi_daemon *d, int fd, apr_pool_t *p)
         goto out;
     }
     wsgi_request_begin();
+    wsgi_monitor_python(wi->name);
     module = wsgi_load_script(wi, NULL, script, mtime,
                               reload == NULL || strcmp(reload, "0"), p);
     wsgi_monitor_script_loaded(module != NULL);
