@@ -53,7 +53,7 @@ WORKLOADS = {
     "file": ("GET", 0, MIB, "1 MiB via wsgi.file_wrapper"),
     "post": ("POST", MIB, MIB, "1 MiB POST echoed"),
     "sleep": ("GET", 0, 12, "50 ms sleep, 12 B body"),
-    "blocks": ("GET", 0, 1000000, "100,000 blocks of 10 B from a generator"),
+    "blocks": ("GET", 0, 100000, "10,000 blocks of 10 B from a generator"),
 }
 CONTENDERS = ["static", "ours-embedded", "ours-daemon", "debian-embedded",
               "debian-daemon", "gunicorn-sync", "gunicorn-gthread"]
@@ -191,7 +191,7 @@ def make_data(base):
     files = {os.path.join(htdocs, "hello.txt"): b"Hello world!",
              os.path.join(htdocs, "64k.bin"): b"x" * 65536,
              os.path.join(htdocs, "1m.bin"): blob,
-             os.path.join(htdocs, "blocks.bin"): b"0123456789" * 100000,
+             os.path.join(htdocs, "blocks.bin"): b"0123456789" * 10000,
              os.path.join(appdir, "data", "1m.bin"): blob}
     for path, data in files.items():
         with open(path, "wb") as f:
@@ -512,9 +512,9 @@ def targets(result):
         # Issue 10 item 8: small blocks coalesce (bounded by
         # response-flush-delay) instead of one socket write and one chunk
         # each; before that, daemon mode took 3x Debian's time.
-        ("embedded 100k×10 B blocks ≥ 1.00× Debian embedded", "blocks",
+        ("embedded 10k×10 B blocks ≥ 1.00× Debian embedded", "blocks",
          "ours-embedded", "debian-embedded", 1.00),
-        ("daemon 100k×10 B blocks ≥ 1.00× Debian daemon", "blocks",
+        ("daemon 10k×10 B blocks ≥ 1.00× Debian daemon", "blocks",
          "ours-daemon", "debian-daemon", 1.00),
     ]
     for label, w, who, ref, want in specs:

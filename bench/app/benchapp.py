@@ -69,7 +69,7 @@ def _blocks(environ, start_response):
     # block handed to the server as it is made.
     start_response("200 OK", [("Content-Type", "text/plain")])
     block = b"0123456789"
-    return (block for _ in range(100000))
+    return (block for _ in range(10000))
 
 
 ROUTES = {
