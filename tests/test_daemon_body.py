@@ -203,6 +203,7 @@ def _stalled(srv, length, sent, timeout=30):
 
 @pytest.mark.parametrize("length,sent", [(100, 10), (1 << 20, 200 << 10)],
                          ids=["read-before-connecting", "streamed"])
+@pytest.mark.allow_log("WSGI0603")
 def test_a_stalled_body_is_408(body_server, length, sent):
     """RFC 9110 15.5.9: a client that stops sending its body gets 408
     Request Timeout after Apache's Timeout, as Apache and Debian's module

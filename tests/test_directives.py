@@ -96,6 +96,7 @@ WSGIRestrictSignal Off
     assert "WSGI0301" not in srv.log_since(mark)
 
 
+@pytest.mark.allow_log("WSGI0301", "WSGI0603", "stdout write from process.wsgi")
 def test_restrict_defaults(server):
     # stdout goes to the log, stdin is not restricted-with-error-message,
     # signal registration is swallowed with a warning.
@@ -105,6 +106,7 @@ def test_restrict_defaults(server):
     assert server.count_log("WSGI0301", 1, mark=mark) >= 1
 
 
+@pytest.mark.allow_log("WSGI0502")
 def test_handler_needs_execcgi(make_server):
     srv = make_server("""
 Alias /noexec "@STATE@/noexec"
@@ -239,6 +241,7 @@ WSGIScriptAlias /pre "@APPS@/preload.wsgi" process-group=%{GLOBAL} application-g
     assert float(loaded_at) < asked - 1.0
 
 
+@pytest.mark.allow_log("WSGI0401", "WSGI0506")
 def test_import_script_failure_is_logged_and_retried(make_server):
     srv = make_server("""
 WSGIImportScript "@APPS@/syntax_error.wsgi" process-group=%{GLOBAL} application-group=%{GLOBAL}

@@ -88,7 +88,9 @@ def test_head_of_framework_views(make_server, base, mpm):
     assert rest.count(b"HTTP/1.1 ") == 1, rest
     assert get.content in rest, rest[-200:]
     log = srv.error_log()
-    assert "WSGI0601" not in log and "502" not in log, log[-2000:]
+    # (The status codes above are the 502 check: a bare "502" in the log
+    # also matches timestamps and ports.)
+    assert "WSGI0601" not in log, log[-2000:]
 
 
 SR_TWICE = r'''

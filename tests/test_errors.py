@@ -23,6 +23,7 @@ def assert_one_traceback(server, mark, message):
     ("/after-start", "raised after start_response on purpose"),
     ("/first-next", "raised in __next__ on purpose"),
 ])
+@pytest.mark.allow_log("WSGI0603")
 def test_exception_before_body_gives_500(server, path, message):
     mark = server.log_mark()
     r = server.get("/err" + path)
@@ -34,6 +35,7 @@ def test_exception_before_body_gives_500(server, path, message):
     assert server.get("/err/ok").text == "fine"
 
 
+@pytest.mark.allow_log("WSGI0603")
 def test_error_after_start_cuts_chunked_response(server):
     mark = server.log_mark()
     raw = server.raw(b"GET /err/midway HTTP/1.1\r\nHost: x\r\n\r\n", timeout=10)
@@ -47,6 +49,7 @@ def test_error_after_start_cuts_chunked_response(server):
     assert server.get("/err/ok").text == "fine"
 
 
+@pytest.mark.allow_log("WSGI0603")
 def test_error_after_start_cuts_fixed_length_response(server):
     mark = server.log_mark()
     raw = server.raw(b"GET /err/midway-cl HTTP/1.1\r\nHost: x\r\n\r\n", timeout=10)
@@ -56,6 +59,7 @@ def test_error_after_start_cuts_fixed_length_response(server):
     assert_one_traceback(server, mark, "raised in __next__ on purpose")
 
 
+@pytest.mark.allow_log("WSGI0603")
 def test_error_after_write_cuts_response(server):
     mark = server.log_mark()
     raw = server.raw(b"GET /err/after-write HTTP/1.1\r\nHost: x\r\n\r\n", timeout=10)
@@ -66,6 +70,7 @@ def test_error_after_write_cuts_response(server):
     assert_one_traceback(server, mark, "raised after write() on purpose")
 
 
+@pytest.mark.allow_log("WSGI0603")
 def test_str_after_bytes_cuts_response(server):
     mark = server.log_mark()
     raw = server.raw(b"GET /err/str-midway HTTP/1.1\r\nHost: x\r\n\r\n", timeout=10)
@@ -77,11 +82,13 @@ def test_str_after_bytes_cuts_response(server):
     assert server.count_log("WSGI0603", 1, mark=mark) == 1
 
 
+@pytest.mark.allow_log("WSGI0603")
 def test_requests_sees_incomplete_body(server):
     with pytest.raises(requests.exceptions.RequestException):
         server.get("/err/midway").content
 
 
+@pytest.mark.allow_log("WSGI0503", "WSGI0506", "WSGI0507", "WSGI0601", "WSGI0602", "WSGI0603")
 def test_concurrent_mix_of_failures_keeps_serving(server):
     paths = ["/err/before-start", "/err/midway", "/err/ok", "/out/stream",
              "/err/str-midway", "/syntax", "/input/echo", "/err/after-start"] * 4

@@ -7,6 +7,7 @@ import pytest
 
 
 @pytest.mark.parametrize("name", ["flask", "django"])
+@pytest.mark.allow_log("ERROR in app: Exception on /boom", "Internal Server Error: /django/boom", "Not Found: /django/missing")
 def test_framework(server, name):
     base = "/" + name
     r = server.get(base + "/")

@@ -107,6 +107,40 @@ def test_log_marks_and_bad_line_detection(plain):
         srv.check_log(mark)
 
 
+def test_log_gate_takes_errors_and_warnings_and_whole_allowed_messages(plain):
+    """[error] and [warn] lines fail a test unless allowed; the other
+    lines of an allowed message (a traceback, logged line by line, maybe
+    between another thread's lines) go with it, up to that thread's next
+    message with a code of its own."""
+    srv = plain()
+    srv.start()
+    mark = srv.log_mark()
+    head = "[Mon Jan 01 00:00:00.000000 2024] [wsgi:error] [pid 7:tid %d] "
+    lines = [
+        (1, "WSGI0603: exception while serving 'a'"),
+        (2, "WSGI0603: exception while serving 'b'"),
+        (1, "Traceback (most recent call last):"),
+        (2, "Traceback (most recent call last):"),
+        (1, "ValueError: a"),
+        (2, "ValueError: b"),
+        (1, "WSGI0601: not allowed, a code of its own"),
+        (1, "a line that follows it"),
+        (3, "printed by an application"),
+    ]
+    with open(srv.log_path, "a") as f:
+        for tid, text in lines:
+            f.write(head % tid + text + "\n")
+        f.write("[Mon Jan 01 00:00:00.000000 2024] [ssl:warn] [pid 7] "
+                "AH01906: a warning\n")
+    bad = srv.bad_lines(mark, allow=[r"WSGI0603"])
+    assert [b.split("] ", 3)[-1] for b in bad] == [
+        "WSGI0601: not allowed, a code of its own",
+        "a line that follows it", "printed by an application",
+        "AH01906: a warning"], bad
+    assert srv.bad_lines(mark, allow=[r"WSGI0603", "WSGI0601", "printed",
+                                      "AH01906"]) == []
+
+
 def test_stop_kills_children_left_behind(plain):
     srv = plain("prefork")
     srv.start()

@@ -155,6 +155,8 @@ LimitRequestBody 1000
 """
 
 
+# The application reading a body over the limit gets an OSError.
+@pytest.mark.allow_log("WSGI0603")
 def test_limit_request_body(make_server):
     srv = make_server(LIMIT_CONF)
     assert srv.post("/input/echo", data=b"x" * 1000).status_code == 200

@@ -3,6 +3,8 @@ Apache's error log, with the request's context when inside a request."""
 
 import re
 
+import pytest
+
 from common import unique
 
 
@@ -10,6 +12,7 @@ def lines_with(text, needle):
     return [l for l in text.splitlines() if needle in l]
 
 
+@pytest.mark.allow_log(r"(wsgi\.errors|stdout|stderr|logging) line tag-", r"import-time std(out|err) line from logging\.wsgi")
 def test_every_channel_reaches_the_log_once_with_client(server):
     tag = unique("tag")
     mark = server.log_mark()
@@ -22,6 +25,7 @@ def test_every_channel_reaches_the_log_once_with_client(server):
         assert "[client 127.0.0.1:" in lines[0], lines[0]
 
 
+@pytest.mark.allow_log("writelines (one|two) wl-", r"import-time std(out|err) line from logging\.wsgi")
 def test_writelines_and_flush(server):
     tag = unique("wl")
     mark = server.log_mark()
@@ -31,6 +35,7 @@ def test_writelines_and_flush(server):
     assert len(lines_with(text, "writelines two %s" % tag)) == 1
 
 
+@pytest.mark.allow_log("unterminated nl-", r"import-time std(out|err) line from logging\.wsgi")
 def test_unterminated_line_is_flushed(server):
     tag = unique("nl")
     mark = server.log_mark()
@@ -39,6 +44,7 @@ def test_unterminated_line_is_flushed(server):
     assert len(lines_with(text, "unterminated %s" % tag)) == 1
 
 
+@pytest.mark.allow_log("multi (first|second) ml-", r"import-time std(out|err) line from logging\.wsgi")
 def test_multiline_write_gives_one_log_line_per_line(server):
     tag = unique("ml")
     mark = server.log_mark()
@@ -51,11 +57,13 @@ def test_multiline_write_gives_one_log_line_per_line(server):
     assert "[client 127.0.0.1:" in second[0]
 
 
+@pytest.mark.allow_log(r"import-time std(out|err) line from logging\.wsgi")
 def test_errors_stream_is_text(server):
     assert server.get("/log/bytes").text == "TypeError"
     assert server.get("/log/attrs").text == "write,writelines,flush"
 
 
+@pytest.mark.allow_log(r"import-time std(out|err) line from logging\.wsgi")
 def test_import_time_output_reaches_the_log(server):
     # Printed when the script was first loaded (some earlier request).
     server.get("/log/attrs")

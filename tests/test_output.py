@@ -23,6 +23,7 @@ TRACEBACK = "Traceback (most recent call last)"
     "bad-content-length", "negative-content-length",
     "not-iterable", "none-result", "write-str",
 ])
+@pytest.mark.allow_log("WSGI0601", "WSGI0602", "WSGI0603")
 def test_bad_response_gives_500_and_one_log_entry(server, case):
     mark = server.log_mark()
     r = server.get("/out/bad?" + case)
@@ -39,6 +40,7 @@ CONTROL_BYTES = [b for b in range(0x20) if b != 0x09] + [0x7f]
 
 
 @pytest.mark.parametrize("where", ["name", "value", "reason"])
+@pytest.mark.allow_log("WSGI0601", "WSGI0602", "WSGI0603")
 def test_control_bytes_in_headers_refused(server, where):
     mark = server.log_mark()
     for byte in CONTROL_BYTES:
@@ -60,6 +62,7 @@ def test_tab_allowed_in_header_value(server):
 
 @pytest.mark.parametrize("status", ["99 Low", "100 Continue", "600 High",
                                     "20 OK", "2000 OK", "200  OK", " 200 OK"])
+@pytest.mark.allow_log("WSGI0601", "WSGI0602", "WSGI0603", "late write")
 def test_bad_status_codes(server, status):
     r = server.get("/out/status?" + status.replace(" ", "%20"))
     assert r.status_code == 500
@@ -115,6 +118,7 @@ def test_content_length_truncates_longer_body(server):
         assert r2.text == "one,two,three"
 
 
+@pytest.mark.allow_log("WSGI0601")
 def test_shorter_body_than_content_length_closes(server):
     mark = server.log_mark()
     raw = server.raw(b"GET /out/too-short HTTP/1.1\r\nHost: x\r\n\r\n", timeout=10)
@@ -213,6 +217,7 @@ def test_close_called_once_on_success(server):
     assert close_marks(server, tag) == ["closed"]
 
 
+@pytest.mark.allow_log("WSGI0603")
 def test_close_called_once_when_iteration_fails_first(server):
     tag = unique("fail")
     r = server.get("/out/close?" + tag)
@@ -220,6 +225,7 @@ def test_close_called_once_when_iteration_fails_first(server):
     assert close_marks(server, tag) == ["closed"]
 
 
+@pytest.mark.allow_log("WSGI0603")
 def test_close_called_once_when_iteration_fails_midway(server):
     tag = unique("midway")
     with pytest.raises(requests.exceptions.RequestException):
@@ -238,6 +244,7 @@ def test_close_called_once_on_client_abort(server):
     assert server.get("/out/write").status_code == 200
 
 
+@pytest.mark.allow_log("WSGI0602")
 def test_close_raising_is_logged_and_response_complete(server):
     tag = unique("raises")
     mark = server.log_mark()
@@ -259,6 +266,7 @@ def test_head_still_calls_close(server):
 
 # ------------------------------------------------- objects outliving requests
 
+@pytest.mark.allow_log("WSGI0603", "late write")
 def test_objects_outliving_the_request_are_safe(server):
     with requests.Session() as s:
         assert s.get(server.url("/out/leak"), timeout=10).text == "kept"

@@ -48,6 +48,7 @@ def test_reload_resets_module_state(server):
     assert again[2] == "1"
 
 
+@pytest.mark.allow_log("WSGI0506", "WSGI0507")
 def test_broken_script_fixed_by_reload(server):
     path = os.path.join(server.state, "reload_broken.wsgi")
     write_script(path, "def application(environ, start_response)\n")
@@ -60,6 +61,7 @@ def test_broken_script_fixed_by_reload(server):
         assert server.get("/reload-broken").text == "fixed"
 
 
+@pytest.mark.allow_log("WSGI0506")
 def test_syntax_error_gives_500_every_time(server):
     for _ in range(3):
         mark = server.log_mark()
@@ -70,6 +72,7 @@ def test_syntax_error_gives_500_every_time(server):
         assert text.count("Traceback (most recent call last)") <= 1
 
 
+@pytest.mark.allow_log("WSGI0506")
 def test_import_error_gives_500_every_time(server):
     for _ in range(2):
         mark = server.log_mark()
@@ -78,6 +81,7 @@ def test_import_error_gives_500_every_time(server):
         assert "no_such_module_anywhere_xyz" in server.log_since(mark)
 
 
+@pytest.mark.allow_log("WSGI0507")
 def test_missing_callable_gives_404_and_a_log_line(server):
     mark = server.log_mark()
     assert server.get("/nocallable").status_code == 404
@@ -92,12 +96,14 @@ def test_callable_object_option(server):
     assert server.get("/dir/other_callable.wsgi").text == "default called"
 
 
+@pytest.mark.allow_log("WSGI0503")
 def test_directory_target(server):
     env = environ_of(server, "/dir/environ.wsgi/more")
     assert (env["SCRIPT_NAME"], env["PATH_INFO"]) == ("/dir/environ.wsgi", "/more")
     assert server.get("/dir/missing.wsgi").status_code == 404
 
 
+@pytest.mark.allow_log("WSGI0503")
 def test_script_alias_match(server):
     assert server.get("/match/other_callable.py").text == "default called"
     env = environ_of(server, "/match/environ.py/extra")

@@ -25,9 +25,12 @@ def application(environ, start_response):
         try:
             while True:
                 time.sleep(0.01)
-        except mod_wsgi.RequestTimeout:
-            with open(environ["QUERY_STRING"], "w") as f:
-                f.write("interrupted in %s" % threading.current_thread().name)
+        except mod_wsgi.RequestTimeout as e:
+            marker = environ["QUERY_STRING"]
+            with open(marker + ".tmp", "w") as f:
+                f.write("interrupted in %s: %r" % (
+                    threading.current_thread().name, e))
+            os.rename(marker + ".tmp", marker)
             raise
     elif path == "/stubborn":
         # Swallows the interrupt and goes on: the process must go.
@@ -115,7 +118,7 @@ def test_interrupt_timeout_raises_request_timeout_and_keeps_the_process(
     srv.wait_log(r"WSGI0748: .*goes on")
     log = srv.log()
     assert "WSGI0747" in log and "mod_wsgi.RequestTimeout" in log
-    assert "RequestTimeout" in log.split("WSGI0603", 1)[1], \
+    assert "mod_wsgi.RequestTimeout" in log.split("WSGI0603", 1)[1], \
         "the application's traceback names the exception"
     assert "WSGI0730" not in log and "restarting this process" not in log
     # The same process serves on.

@@ -136,7 +136,11 @@ def mpm_lines(s):
     section = "mpm_%s_module" % s.mpm
     return ["<IfModule %s>" % section,
             "    StartServers 1",
-            "    ServerLimit %d" % servers,
+            # Room for a second generation: after a graceful restart the
+            # old children finish their requests in their slots while the
+            # new ones start; without it Apache logs AH03490 ("scoreboard
+            # is full") and serves with fewer workers until they leave.
+            "    ServerLimit %d" % (2 * servers),
             "    ThreadLimit %d" % per_child,
             "    ThreadsPerChild %d" % per_child,
             "    MaxRequestWorkers %d" % workers,

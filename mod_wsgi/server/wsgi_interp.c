@@ -141,6 +141,7 @@ static const char wsgi_bootstrap[] =
     "        'Raised in a request that ran past request-timeout, when "
     "interrupt-timeout is set.'\n"
     "    RequestTimeout.__module__ = 'mod_wsgi'\n"
+    "    RequestTimeout.__qualname__ = 'RequestTimeout'\n"
     "    module.RequestTimeout = RequestTimeout\n"
     "    try:\n"
     "        import importlib.machinery\n"
