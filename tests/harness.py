@@ -540,6 +540,30 @@ class ApacheServer:
                 pass
         return b"".join(chunks)
 
+    def raw_until_closed(self, data, within=3.0):
+        """Sends raw bytes on a keep-alive connection and returns what
+        comes until the server closes it, which must happen within
+        `within` seconds: a response cut short ends its connection at
+        once, where a complete one would hold it for KeepAliveTimeout
+        (5 s), so a close is told from a hang or a keep-alive."""
+        chunks = []
+        deadline = time.monotonic() + within
+        with socket.create_connection(("127.0.0.1", self.port), 10) as s:
+            s.sendall(data)
+            while True:
+                left = deadline - time.monotonic()
+                assert left > 0, ("the server did not close the connection "
+                                  "within %.1f s; got %r" % (
+                                      within, b"".join(chunks)[-200:]))
+                s.settimeout(left)
+                try:
+                    b = s.recv(65536)
+                except socket.timeout:
+                    continue
+                if not b:
+                    return b"".join(chunks)
+                chunks.append(b)
+
     # -- logs -------------------------------------------------------------
 
     def stdout(self):

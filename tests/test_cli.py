@@ -6,10 +6,14 @@ import subprocess
 
 import pytest
 
+from conftest import NO_MODULE, VENVS
 from harness import ApacheServer as Apache, python_version
 
-VENVS = os.environ.get("MOD_WSGI_TEST_VENVS", "").split()
 HERE = os.path.dirname(os.path.abspath(__file__))
+
+# As every test of a built module: skipped, with the reason, without one
+# (VENVS[0] was an IndexError).
+pytestmark = pytest.mark.skipif(not VENVS, reason=NO_MODULE)
 
 
 def express(venv, *args):
@@ -52,6 +56,9 @@ WSGIScriptAlias /hello "%s/examples/hello.wsgi"
     try:
         srv.start()
         assert srv.get("/hello").text == "Hello World!\n"
+        srv.stop()
+        srv.check_log()
+        assert not srv.left_behind, srv.left_behind
     finally:
         srv.cleanup()
 

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from common import bump_mtime, environ_of, write_script
+from common import APPS, bump_mtime, environ_of, write_script
 from harness import make_dir
 
 ENV_APP = r"""
@@ -271,22 +271,55 @@ def test_obsolete_directives_accepted_with_notice(make_server, line):
     assert any(name in l for l in notices), notices
 
 
-@pytest.mark.parametrize("line", [
-    "WSGICaseSensitivity On",
-    "WSGISwitchInterval 0.01",
-    "WSGIDestroyInterpreter On",
-    "WSGIEnableSendfile Off",
-    "WSGIErrorOverride Off",
-    "WSGIPassApacheRequest Off",
-    "WSGIApplicationGroup %{RESOURCE}",
-    "WSGIRestrictSignal On",
-])
-def test_other_directives_accepted(make_server, line):
-    srv = make_server(line + "\n" + ENV_APP, start=False)
+def _module_name(path):
+    import hashlib
+    return "_mod_wsgi_" + hashlib.md5(path.encode()).hexdigest()
+
+
+# Each with a value other than its default, and the effect it has where a
+# request can see it (WSGIErrorOverride, WSGIEnableSendfile and
+# WSGIRestrictSignal have tests of their own elsewhere).
+@pytest.mark.parametrize("line,check", [
+    ("WSGICaseSensitivity Off",
+     lambda d: d["interp.module"] == _module_name(
+         d["SCRIPT_FILENAME"].lower())),
+    ("WSGICaseSensitivity On",
+     lambda d: d["interp.module"] == _module_name(d["SCRIPT_FILENAME"])),
+    ("WSGISwitchInterval 0.01",
+     lambda d: abs(d["interp.switch_interval"] - 0.01) < 1e-9),
+    ("WSGIDestroyInterpreter Off", None),
+    ("WSGIEnableSendfile On", None),
+    ("WSGIErrorOverride On", None),
+    ("WSGIPassApacheRequest On",
+     lambda d: d.get("apache.request_rec") == "<PyCapsule>"),
+    ("WSGIApplicationGroup %{GLOBAL}",
+     lambda d: d["interp.application_group"] == ""),
+    ("WSGIRestrictSignal Off", None),
+], ids=lambda v: v if isinstance(v, str) else "")
+def test_other_directives_accepted(make_server, tmp_dirs, line, check):
+    # A script whose path has capitals: WSGICaseSensitivity is seen only
+    # there (its module name comes from the path, lowercased with Off).
+    d = os.path.join(tmp_dirs(), "CaseTest")
+    os.makedirs(d)
+    os.chmod(d, 0o755)
+    shutil.copy(os.path.join(APPS, "environ.wsgi"), os.path.join(d, "Env.wsgi"))
+    os.chmod(os.path.join(d, "Env.wsgi"), 0o644)
+    srv = make_server(line + "\n" + ENV_APP + """
+WSGIScriptAlias /case "%s/Env.wsgi"
+<Directory "%s">
+    Require all granted
+</Directory>
+""" % (d, d), start=False)
     rc, out = srv.configtest()
     assert rc == 0, out
     srv.start()
-    assert srv.get("/e").status_code == 200
+    r = srv.get("/case")
+    assert r.status_code == 200
+    env = r.json()
+    assert any(c.isupper() for c in env["SCRIPT_FILENAME"])
+    if check is not None:
+        assert check(env), (line, {k: v for k, v in env.items()
+                                   if k.startswith(("interp.", "apache."))})
 
 
 @pytest.mark.parametrize("line,directive", [

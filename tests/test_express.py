@@ -9,6 +9,7 @@ leaves can be found and is ours to kill).
 
 import os
 import pty
+import re
 import shutil
 import signal
 import subprocess
@@ -212,7 +213,11 @@ def tmp():
 
 
 @pytest.fixture
-def express(tmp):
+def express(request, tmp):
+    """express() makes a server; after the test each one started is
+    stopped and its error log checked as make_server's are (the test's
+    allow_log markers apply)."""
+    from conftest import _allowed
     servers = []
 
     def make():
@@ -224,6 +229,10 @@ def express(tmp):
     for srv in servers:
         if srv.proc is not None:
             srv.stop()
+    allow = _allowed(request)
+    bad = [line for srv in servers if srv.proc is not None
+           for line in srv.bad_lines(allow)]
+    assert not bad, "unexpected lines in the error log:\n" + "\n".join(bad)
 
 
 def wait_for(predicate, timeout=15):
@@ -519,6 +528,8 @@ def test_static_application_type(express, tmp):
     assert not left and status == 0
 
 
+# The host that is not the server's name gets its 403 from Apache.
+@pytest.mark.allow_log("AH01630")
 def test_server_name_and_aliases(express, tmp):
     script = write_file(os.path.join(tmp, "app.wsgi"), APP)
     static = make_dir(prefix=os.path.join(tmp, "static-"))
@@ -619,6 +630,8 @@ def test_an_edited_script_is_loaded_again(express, tmp):
     assert not srv.bad_lines(), srv.error_log()
 
 
+# The reloader says what changed on the application's stderr.
+@pytest.mark.allow_log(r"mod_wsgi-express: .* changed; restarting the daemon")
 def test_reload_on_changes(express, tmp):
     app_dir = make_dir(prefix=os.path.join(tmp, "app-"))
     helper = write_file(os.path.join(app_dir, "express_helper.py"),

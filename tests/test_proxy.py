@@ -4,8 +4,10 @@ the environ only when trusted, and a client can never forge them."""
 import pytest
 
 from common import environ_of
-from conftest import VENVS
+from conftest import NO_MODULE, VENVS
 from harness import configtest
+
+pytestmark = pytest.mark.skipif(not VENVS, reason=NO_MODULE)
 
 CONF = r"""
 WSGISocketPrefix "@ROOT@/wsgi"

@@ -38,5 +38,7 @@ def application(environ, start_response):
     env["interp.warnoptions"] = list(sys.warnoptions)
     env["interp.sys_path"] = list(sys.path)
     env["interp.pid"] = os.getpid()
+    env["interp.switch_interval"] = sys.getswitchinterval()
+    env["interp.module"] = __name__
     start_response("200 OK", [("Content-Type", "application/json")])
     return [json.dumps(env).encode()]
