@@ -15,6 +15,23 @@ def environ_of(srv, path, **kw):
     return r.json()
 
 
+def refused_before_the_head(server, head):
+    """For a response the application got wrong after start_response
+    (an error, a short body): False when its head went out (200), and the
+    caller then checks the body is cut. True when Apache answered 502
+    with the connection closed instead: only in daemon mode, where the
+    head waits a few milliseconds with the first blocks
+    (response-flush-delay), so the error can come before anything left.
+    Either way the client cannot take it for a whole answer."""
+    if head.startswith(b"HTTP/1.1 200"):
+        return False
+    assert server.path("/out/") != "/out/", (
+        "embedded mode sends the head as the first block goes: %r" % head)
+    assert head.startswith(b"HTTP/1.1 502"), head
+    assert b"Connection: close" in head, head
+    return True
+
+
 def unique(prefix):
     return "%s-%d-%d" % (prefix, os.getpid(), time.monotonic_ns())
 

@@ -110,6 +110,17 @@ WSGIScriptAlias /dsendfile "@APPS@/filewrapper.wsgi" process-group=shared
 </Location>
 WSGIScriptAlias /log "@APPS@/logging.wsgi"
 WSGIScriptAlias /proc "@APPS@/process.wsgi"
+# The same output, input, errors and logging apps in a daemon (see
+# in_both_modes below).
+WSGIDaemonProcess matrix processes=1 threads=8
+WSGIScriptAlias /dout "@APPS@/output.wsgi" process-group=matrix
+WSGIScriptAlias /dinput "@APPS@/input.wsgi" process-group=matrix
+WSGIScriptAlias /dchunked "@APPS@/input.wsgi" process-group=matrix
+<Location /dchunked>
+    WSGIChunkedRequest On
+</Location>
+WSGIScriptAlias /derr "@APPS@/errors.wsgi" process-group=matrix
+WSGIScriptAlias /dlog "@APPS@/logging.wsgi" process-group=matrix
 
 # application groups
 WSGIScriptAlias /grp "@APPS@/groups.wsgi"
@@ -243,6 +254,67 @@ def _allowed(request):
     for m in request.node.iter_markers("allow_log"):
         allow.extend(m.args)
     return allow
+
+
+class DaemonRoutes:
+    """The shared server seen by a test written for embedded routes, with
+    each of /out, /input, /chunked, /err and /log sent to its daemon twin
+    (/dout, ...): every request method rewrites the path, and path() does
+    for a test's own client. Everything else is the server itself."""
+
+    PREFIXES = ("/out/", "/input/", "/chunked/", "/err/", "/log/")
+
+    def __init__(self, srv):
+        object.__setattr__(self, "_srv", srv)
+
+    def path(self, p):
+        for pre in self.PREFIXES:
+            if p.startswith(pre) or p == pre[:-1]:
+                return "/d" + p[1:]
+        return p
+
+    def _raw(self, data):
+        for pre in self.PREFIXES:
+            data = data.replace(b" " + pre.encode(), b" /d" + pre[1:].encode())
+        return data
+
+    def url(self, p):
+        return self._srv.url(self.path(p))
+
+    def get(self, p, **kw):
+        return self._srv.get(self.path(p), **kw)
+
+    def post(self, p, **kw):
+        return self._srv.post(self.path(p), **kw)
+
+    def raw(self, data, **kw):
+        return self._srv.raw(self._raw(data), **kw)
+
+    def raw_until_closed(self, data, **kw):
+        return self._srv.raw_until_closed(self._raw(data), **kw)
+
+    def __getattr__(self, name):
+        return getattr(self._srv, name)
+
+    def __setattr__(self, name, value):
+        setattr(self._srv, name, value)
+
+
+@pytest.fixture(scope="session", params=["embedded", "daemon"])
+def route_mode(request):
+    return request.param
+
+
+def in_both_modes():
+    """A module-level `server` fixture for a test module written against
+    the embedded routes: each of its tests runs embedded and then
+    through the daemon group `matrix`, same app, same assertions. (The
+    mode is a fixture of its own: the shared server's parameters must
+    stay its own.)"""
+    @pytest.fixture(scope="session")
+    def server(server, route_mode):
+        return server if route_mode == "embedded" else DaemonRoutes(server)
+    return server
 
 
 @pytest.fixture(autouse=True)

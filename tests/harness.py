@@ -511,6 +511,11 @@ class ApacheServer:
 
     # -- talking to it ----------------------------------------------------
 
+    def path(self, path):
+        """The URL path a test asks for, as this server serves it (see
+        conftest.DaemonRoutes, which sends some to a daemon)."""
+        return path
+
     def url(self, path):
         return "http://127.0.0.1:%d%s" % (self.port, path)
 

@@ -7,6 +7,11 @@ import socket
 
 import pytest
 
+from conftest import in_both_modes
+
+# Every test here runs on the embedded routes and on their daemon twins.
+server = in_both_modes()
+
 BODY = b"line one\nline two\n\nlast line without newline"
 LINES = BODY.splitlines(True)
 
@@ -98,6 +103,8 @@ def test_large_chunked_upload(server):
 
 def _raw_exchange(server, head, body=None, first_timeout=5):
     """Sends head; returns (what came before the body was sent, the rest)."""
+    if hasattr(server, "_raw"):         # sent to the daemon twin
+        head = server._raw(head)
     with socket.create_connection(("127.0.0.1", server.port), 10) as s:
         s.sendall(head)
         s.settimeout(first_timeout)
@@ -135,11 +142,21 @@ def test_expect_100_continue(server):
 def test_no_100_continue_when_body_is_not_read(server):
     # The body is read only when the application asks: an application that
     # never reads it gets its answer out without a 100 Continue first.
+    # In daemon mode the Apache child reads up to request-buffer-size of
+    # the body before it takes a daemon thread (so slow uploads cost no
+    # Python thread), which asks the client for it: 100 Continue, then
+    # the answer, as upstream's daemon mode does too.
+    daemon = server.path("/input/") != "/input/"
     first, rest = _raw_exchange(
         server, b"POST /input/noread HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n"
-                b"Expect: 100-continue\r\nConnection: close\r\n\r\n")
-    assert first.startswith(b"HTTP/1.1 200"), first
-    assert b"100 Continue" not in first + rest
+                b"Expect: 100-continue\r\nConnection: close\r\n\r\n",
+        body=b"hello" if daemon else None)
+    if daemon:
+        assert first.startswith(b"HTTP/1.1 100 Continue"), first
+        assert b"HTTP/1.1 200" in first + rest
+    else:
+        assert first.startswith(b"HTTP/1.1 200"), first
+        assert b"100 Continue" not in first + rest
     assert (first + rest).endswith(b"not read")
 
 

@@ -6,6 +6,10 @@ import re
 import pytest
 
 from common import unique
+from conftest import in_both_modes
+
+# Every test here runs on the embedded routes and on their daemon twins.
+server = in_both_modes()
 
 
 def lines_with(text, needle):

@@ -479,6 +479,9 @@ PyObject *wsgi_log_new(request_rec *r, int level, const char *name);
 void wsgi_log_finish(PyObject *log);
 PyObject *wsgi_restricted_new(const char *name, const char *directive);
 extern WSGI_THREAD_LOCAL request_rec *wsgi_current_request;
+/* In a daemon: "ip:port" of the client of the request this thread
+ * serves, so its log lines say whose they are as embedded mode's do. */
+extern WSGI_THREAD_LOCAL const char *wsgi_current_client;
 /* Logs the pending Python exception (traceback included) with a
  * leading line; clears it. */
 void wsgi_log_python_error(request_rec *r, server_rec *s,

@@ -10,6 +10,7 @@
 #include "wsgi_common.h"
 
 WSGI_THREAD_LOCAL request_rec *wsgi_current_request = NULL;
+WSGI_THREAD_LOCAL const char *wsgi_current_client = NULL;
 
 /* Apache truncates a message at MAX_STRING_LEN; longer lines are split
  * into pieces below that, so nothing is lost. */
@@ -35,6 +36,9 @@ static void wsgi_log_emit(request_rec *r, server_rec *s, int level,
 
         if (r != NULL)
             ap_log_rerror(APLOG_MARK, level, 0, r, "%.*s", n, line);
+        else if (wsgi_current_client != NULL)
+            ap_log_error(APLOG_MARK, level, 0, s, "[client %s] %.*s",
+                         wsgi_current_client, n, line);
         else
             ap_log_error(APLOG_MARK, level, 0, s, "%.*s", n, line);
         line += n;

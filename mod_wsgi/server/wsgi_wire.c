@@ -995,6 +995,13 @@ void wsgi_daemon_serve(wsgi_daemon *d, int fd, apr_pool_t *p)
     }
     wsgi_request_begin();
     wsgi_monitor_python(wi->name);
+    {
+        const char *ip = wsgi_pair_get(pairs, n, "REMOTE_ADDR", p);
+        const char *port = wsgi_pair_get(pairs, n, "REMOTE_PORT", p);
+
+        wsgi_current_client =
+            ip ? (port ? apr_pstrcat(p, ip, ":", port, NULL) : ip) : NULL;
+    }
     module = wsgi_load_script(wi, NULL, script, mtime,
                               reload == NULL || strcmp(reload, "0"), p);
     wsgi_monitor_script_loaded(module != NULL);
@@ -1038,6 +1045,7 @@ fail:
     Py_XDECREF(module);
     wsgi_release_interp(wi);
     wsgi_request_end();
+    wsgi_current_client = NULL;
 out:
     wsgi_wire_flusher_leave(w);
     free(w->spool);

@@ -19,11 +19,15 @@ class Slow:
     """Sleeps when it is destroyed: stands for a request whose teardown
     takes time."""
 
-    def __init__(self, delay):
+    def __init__(self, delay, done=None):
         self.delay = delay
+        self.done = done
 
     def __del__(self):
         time.sleep(self.delay)
+        if self.done:
+            with open(self.done, "w") as f:
+                f.write("torn down\n")
 
 
 class Closing:
@@ -245,7 +249,11 @@ def application(environ, start_response):
     if path == "/slow-teardown":
         # Torn down with the environ, after the response: which must not
         # wait for it.
-        environ["test.slow"] = Slow(float(qs or "1"))
+        # qs: <seconds>[-<tag>]; the tag names a file written at the end.
+        delay, _, tag = qs.partition("-")
+        environ["test.slow"] = Slow(float(delay or "1"),
+                                    _state(environ, "slow-" + tag)
+                                    if tag else None)
         start_response("200 OK", [("Content-Type", "text/plain"),
                                   ("Content-Length", "4")])
         return [b"fast"]
