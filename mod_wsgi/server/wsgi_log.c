@@ -51,8 +51,12 @@ void wsgi_log_lines(request_rec *r, server_rec *s, int level,
 {
     const char *end = text + len;
 
+    /* A daemon's output goes to the log of the server (virtual host)
+     * that defined its group, as embedded output goes to the request's. */
     if (s == NULL)
-        s = r ? r->server : wsgi_main_server;
+        s = r ? r->server
+              : wsgi_daemon_self ? wsgi_daemon_self->server
+                                 : wsgi_main_server;
     Py_BEGIN_ALLOW_THREADS
     while (text < end) {
         const char *nl = memchr(text, '\n', end - text);
@@ -347,8 +351,12 @@ void wsgi_log_python_error(request_rec *r, server_rec *s, const char *fmt,
 
     PyErr_Fetch(&type, &value, &tb);
     PyErr_NormalizeException(&type, &value, &tb);
+    /* A daemon's output goes to the log of the server (virtual host)
+     * that defined its group, as embedded output goes to the request's. */
     if (s == NULL)
-        s = r ? r->server : wsgi_main_server;
+        s = r ? r->server
+              : wsgi_daemon_self ? wsgi_daemon_self->server
+                                 : wsgi_main_server;
 
     /* No pool: this runs in daemon threads that share none. */
     va_start(ap, fmt);
