@@ -322,30 +322,34 @@ WSGIScriptAlias /case "%s/Env.wsgi"
                                    if k.startswith(("interp.", "apache."))})
 
 
-@pytest.mark.parametrize("line,directive", [
-    ("WSGIPythonOptimize 3", "WSGIPythonOptimize"),
-    ("WSGIPythonOptimize x", "WSGIPythonOptimize"),
-    ("WSGIPythonHashSeed abc", "WSGIPythonHashSeed"),
-    ("WSGIPythonHashSeed 4294967296", "WSGIPythonHashSeed"),
-    ("WSGIMapHEADToGET Sometimes", "WSGIMapHEADToGET"),
-    ("WSGIChunkedRequest Maybe", "WSGIChunkedRequest"),
-    ("WSGIPassAuthorization Perhaps", "WSGIPassAuthorization"),
-    ("WSGIRestrictStdout Sure", "WSGIRestrictStdout"),
-    ("WSGIApplicationGroup %{BOGUS}", "WSGIApplicationGroup"),
-    ('WSGIScriptAlias /x "@APPS@/environ.wsgi" bogus=1', "WSGIScriptAlias"),
-    ('WSGIScriptAlias /x "@APPS@/environ.wsgi" pass-authorization=maybe', "WSGIScriptAlias"),
-    ("WSGIScriptAlias /only-one-arg", "WSGIScriptAlias"),
-    ("WSGIScriptAliasMatch ^/(unclosed /x.wsgi", "WSGIScriptAliasMatch"),
-    ("WSGIScriptReloading Maybe", "WSGIScriptReloading"),
-    ("WSGIPythonHome /nonexistent/dir", "WSGIPythonHome"),
-    ("WSGICallableObject 1abc", "WSGICallableObject"),
-    ('WSGIImportScript "@APPS@/preload.wsgi"', "WSGIImportScript"),
-    ("WSGISwitchInterval -1", "WSGISwitchInterval"),
-    ("<VirtualHost *:80>\nWSGIPythonOptimize 1\n</VirtualHost>", "WSGIPythonOptimize"),
-    ("<Location /x>\nWSGIScriptAlias /y /z.wsgi\n</Location>", "WSGIScriptAlias"),
+# Each refusal names the directive and says why: the value it refused
+# and what it accepts (Apache itself names a directive also when it does
+# not exist or has too many arguments, so the name alone proves nothing).
+@pytest.mark.parametrize("line,directive,says", [
+    ("WSGIPythonOptimize 3", "WSGIPythonOptimize", "must be 0, 1 or 2 (as python -O / -OO), not '3'"),
+    ("WSGIPythonOptimize x", "WSGIPythonOptimize", "not 'x'"),
+    ("WSGIPythonHashSeed abc", "WSGIPythonHashSeed", "must be 'random' or a number from 0 to 4294967295, not 'abc'"),
+    ("WSGIPythonHashSeed 4294967296", "WSGIPythonHashSeed", "not '4294967296'"),
+    ("WSGIMapHEADToGET Sometimes", "WSGIMapHEADToGET", "must be On, Off or Auto, not 'Sometimes'"),
+    ("WSGIChunkedRequest Maybe", "WSGIChunkedRequest", "must be On or Off"),
+    ("WSGIPassAuthorization Perhaps", "WSGIPassAuthorization", "must be On or Off"),
+    ("WSGIRestrictStdout Sure", "WSGIRestrictStdout", "must be On or Off"),
+    ("WSGIApplicationGroup %{BOGUS}", "WSGIApplicationGroup", "unknown variable '%{BOGUS}'; use %{GLOBAL}"),
+    ('WSGIScriptAlias /x "@APPS@/environ.wsgi" bogus=1', "WSGIScriptAlias", "unknown option 'bogus'; valid options are process-group="),
+    ('WSGIScriptAlias /x "@APPS@/environ.wsgi" pass-authorization=maybe', "WSGIScriptAlias", "pass-authorization= must be On or Off, not 'maybe'"),
+    ("WSGIScriptAlias /only-one-arg", "WSGIScriptAlias", "needs a URL path and a script file or directory"),
+    ("WSGIScriptAliasMatch ^/(unclosed /x.wsgi", "WSGIScriptAliasMatch", "'^/(unclosed' is not a valid regular expression"),
+    ("WSGIScriptReloading Maybe", "WSGIScriptReloading", "must be On or Off"),
+    ("WSGIPythonHome /nonexistent/dir", "WSGIPythonHome", "'/nonexistent/dir' is not a directory; set it to the virtual environment"),
+    ("WSGICallableObject 1abc", "WSGICallableObject", "must be a Python identifier, not '1abc'"),
+    ('WSGIImportScript "@APPS@/preload.wsgi"', "WSGIImportScript", "needs both process-group= and application-group="),
+    ("WSGISwitchInterval -1", "WSGISwitchInterval", "greater than 0, e.g. 0.005, not '-1'"),
+    ("<VirtualHost *:80>\nWSGIPythonOptimize 1\n</VirtualHost>", "WSGIPythonOptimize", "cannot occur within <VirtualHost> section"),
+    ("<Location /x>\nWSGIScriptAlias /y /z.wsgi\n</Location>", "WSGIScriptAlias", "not allowed in <Location> context"),
 ])
-def test_bad_directive_fails_configtest(make_server, line, directive):
+def test_bad_directive_fails_configtest(make_server, line, directive, says):
     srv = make_server(line + "\n", start=False)
     rc, out = srv.configtest()
     assert rc != 0, out
     assert directive in out, out
+    assert says in out, out
