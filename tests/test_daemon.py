@@ -497,8 +497,11 @@ def test_resource_limits_are_applied(make_server):
     lim = srv.get("/d/limits").json()
     assert lim == {"RLIMIT_CPU": 300, "RLIMIT_DATA": 3000000000,
                    "RLIMIT_AS": 6000000000}
+    # stack-size= is the worker threads' stack (the default is 8 MiB).
+    assert srv.get("/d/stack").text == "524288"
     # Embedded mode is left alone.
     assert srv.get("/e/limits").json()["RLIMIT_CPU"] != 300
+    assert srv.get("/e/stack").text != "524288"
 
 
 def test_touching_the_script_restarts_the_group(request, make_server):

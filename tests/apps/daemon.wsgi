@@ -108,6 +108,20 @@ def application(environ, start_response):
                for name in ("RLIMIT_CPU", "RLIMIT_DATA", "RLIMIT_AS")}
         start_response("200 OK", [("Content-Type", "application/json")])
         return [json.dumps(lim).encode()]
+    if path == "/stack":
+        # The stack size of the thread serving this request, from its
+        # pthread attributes.
+        import ctypes
+        libc = ctypes.CDLL(None)
+        libc.pthread_self.restype = ctypes.c_ulong
+        attr = ctypes.create_string_buffer(256)
+        size = ctypes.c_size_t(0)
+        if libc.pthread_getattr_np(ctypes.c_ulong(libc.pthread_self()),
+                                   attr) == 0:
+            libc.pthread_attr_getstacksize(attr, ctypes.byref(size))
+            libc.pthread_attr_destroy(attr)
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"%d" % size.value]
     if path == "/wrapfile":
         f = open(qs, "rb")
         start_response("200 OK", [("Content-Type", "application/octet-stream")])
