@@ -137,6 +137,14 @@ def application(environ, start_response):
         import signal
         os.kill(os.getpid(), signal.SIGKILL)
         time.sleep(5)
+    if path == "/die-midway":
+        # The process dies after the first block of the body went out.
+        def gen():
+            yield b"first block\n"
+            time.sleep(0.5)
+            os._exit(3)
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return gen()
     if path == "/sleep":
         time.sleep(float(qs))
         start_response("200 OK", [("Content-Type", "text/plain")])

@@ -1,0 +1,209 @@
+"""Message codes of docs/error-codes.md that no other test produced
+(issue 21): each made to happen the way a user would meet it, its line
+asserted, and what the client gets."""
+
+import os
+import socket
+import struct
+import time
+
+import pytest
+import requests
+
+from harness import write_file
+from test_daemon import daemon_conf
+
+SHUTDOWN_APP = r'''
+import atexit
+import mod_wsgi
+
+def failing_callback(event, **kw):
+    raise RuntimeError("shutdown callback failing on purpose")
+
+def failing_atexit():
+    raise RuntimeError("atexit handler failing on purpose")
+
+mod_wsgi.subscribe_shutdown(failing_callback)
+atexit.register(failing_atexit)
+
+def application(environ, start_response):
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [b"armed"]
+'''
+
+
+@pytest.fixture
+def scratch():
+    import shutil
+    from conftest import state_dir
+    d = state_dir()
+    yield d
+    shutil.rmtree(d, ignore_errors=True)
+
+
+@pytest.mark.allow_log("WSGI0302", "Exception ignored in atexit callback")
+@pytest.mark.parametrize("mode", ["embedded", "daemon"])
+def test_failing_shutdown_callback_and_atexit_are_logged(make_server,
+                                                         scratch, mode):
+    """WSGI0302: at the process's exit, a subscribe_shutdown callback that
+    raises is logged with its traceback; an atexit handler that raises is
+    reported by Python itself (WSGI0110 is for the whole run failing);
+    the stop itself goes on."""
+    write_file(os.path.join(scratch, "shutdown.wsgi"), SHUTDOWN_APP)
+    group = "process-group=sd" if mode == "daemon" else ""
+    srv = make_server("""
+WSGISocketPrefix "@ROOT@/wsgi"
+WSGIDaemonProcess sd processes=1 threads=2
+WSGIScriptAlias /s "%s/shutdown.wsgi" %s application-group=%%{GLOBAL}
+<Directory "%s">
+    Require all granted
+</Directory>
+""" % (scratch, group, scratch))
+    assert srv.get("/s").text == "armed"
+    took, left = srv.stop()
+    log = srv.log()
+    assert "WSGI0302: shutdown callback" in log
+    assert "RuntimeError: shutdown callback failing on purpose" in log
+    assert "Exception ignored in atexit callback" in log
+    assert "RuntimeError: atexit handler failing on purpose" in log
+    assert not left
+
+
+@pytest.mark.allow_log("WSGI0504")
+def test_alias_to_a_directory_without_slash_is_403_naming_it(make_server,
+                                                              scratch):
+    """WSGI0504: an alias whose target is a directory (not ending in /,
+    so not a directory of scripts) gets 403 and a line saying so."""
+    srv = make_server("""
+WSGIScriptAlias /dir "%s"
+<Directory "%s">
+    Require all granted
+</Directory>
+""" % (scratch, scratch))
+    srv.mark()
+    assert srv.get("/dir").status_code == 403
+    assert srv.count_log("WSGI0504", 1) == 1
+
+
+@pytest.mark.allow_log("WSGI0706")
+def test_no_head_within_socket_timeout_is_504(make_server):
+    """WSGI0706: a daemon application that answers nothing within
+    socket-timeout gets its client a 504, at that timeout."""
+    srv = make_server(daemon_conf("processes=1 threads=2 socket-timeout=1"))
+    srv.get("/d/pid", timeout=30)
+    srv.mark()
+    started = time.monotonic()
+    r = srv.get("/d/sleep?4", timeout=30)
+    took = time.monotonic() - started
+    assert r.status_code == 504
+    assert took < 3.5, took
+    assert srv.count_log("WSGI0706", 1) == 1
+
+
+@pytest.mark.allow_log("WSGI0707", "WSGI0715")
+def test_daemon_dying_mid_body_cuts_the_response_and_says_so(make_server):
+    """WSGI0707: the daemon dies after the head and a block went out; the
+    client's body is cut (no last chunk) and the line names the group."""
+    srv = make_server(daemon_conf("processes=1 threads=2"))
+    srv.get("/d/pid", timeout=30)
+    srv.mark()
+    with pytest.raises(requests.exceptions.ChunkedEncodingError):
+        requests.get(srv.url("/d/die-midway"), timeout=30).content
+    srv.wait_log("WSGI0707")
+    assert "group 'demo'" in srv.log_since_mark().split("WSGI0707", 1)[1]
+
+
+@pytest.mark.allow_log("WSGI0721", "WSGI0722")
+def test_connections_that_send_no_or_half_a_request_frame(make_server):
+    """WSGI0721 and WSGI0722: a connection to the daemon socket that
+    closes without a request frame, and one that sends a frame head
+    announcing more than it sends, are each dropped with a line; the
+    group serves on."""
+    srv = make_server(daemon_conf("processes=1 threads=2 socket-timeout=2"))
+    srv.get("/d/pid", timeout=30)
+    sock = [os.path.join(srv.root, f) for f in os.listdir(srv.root)
+            if f.endswith(".sock")][0]
+    srv.mark()
+    with socket.socket(socket.AF_UNIX) as s:
+        s.connect(sock)
+        s.settimeout(10)
+        s.shutdown(socket.SHUT_WR)          # nothing, then end of stream
+        s.recv(100)                         # the daemon's HELLO
+    srv.wait_log("WSGI0721")
+    # A head that promises 1000 bytes of a REQUEST frame (type 1, wire
+    # version 3; see wsgi_proto.h), then 10 of them.
+    head = b"WG" + bytes([3, 1]) + struct.pack(">I", 1000)
+    with socket.socket(socket.AF_UNIX) as s:
+        s.connect(sock)
+        s.settimeout(10)
+        s.sendall(head + b"x" * 10)
+        s.shutdown(socket.SHUT_WR)
+        s.recv(100)
+    srv.wait_log("WSGI0722")
+    assert srv.get("/d/pid", timeout=30).status_code == 200
+
+
+def _supervisors(srv):
+    from harness import read_text
+    return [p for p in srv.children()
+            if "wsgi-supervisor" in read_text("/proc/%d/cmdline" % p)]
+
+
+@pytest.mark.allow_log("WSGI0746")
+def test_a_supervisor_killed_by_hand_is_replaced(make_server):
+    """WSGI0746: a slot's supervisor that dies without being told to is
+    logged and replaced; the group keeps serving."""
+    import signal
+    srv = make_server(daemon_conf("processes=1 threads=2"))
+    srv.get("/d/pid", timeout=30)
+    sups = _supervisors(srv)
+    assert len(sups) == 1, sups
+    srv.mark()
+    os.kill(sups[0], signal.SIGKILL)
+    srv.wait_log("WSGI0746")
+    deadline, ok = time.monotonic() + 15, False
+    while time.monotonic() < deadline and not ok:
+        try:
+            ok = srv.get("/d/pid", timeout=10).status_code == 200
+        except requests.RequestException:
+            time.sleep(0.1)
+    assert ok
+    new = _supervisors(srv)
+    assert new and new != sups
+
+
+@pytest.mark.allow_log("WSGI0716")
+def test_socket_path_too_long_fails_start_naming_it(make_server):
+    """WSGI0716: a WSGISocketPrefix that makes the UNIX socket path too
+    long stops Apache from starting, with the fix in the message."""
+    long_dir = "@ROOT@/" + "d" * 120
+    srv = make_server("""
+WSGISocketPrefix "%s/wsgi"
+WSGIDaemonProcess g processes=1 threads=1
+WSGIScriptAlias /d "@APPS@/daemon.wsgi" process-group=g
+<Directory "@APPS@">
+    Require all granted
+</Directory>
+""" % long_dir, start=False)
+    os.makedirs(os.path.join(srv.root, "d" * 120), mode=0o755)
+    with pytest.raises(Exception):
+        srv.start(timeout=10)
+    assert "WSGI0716" in srv.log() + srv.stdout()
+
+
+@pytest.mark.allow_log("WSGI0108")
+def test_stop_with_an_embedded_request_running_says_so(make_server):
+    """WSGI0108: Apache stops while an embedded request still runs; the
+    prefork child says it exits without it (and without atexit handlers).
+    (A threaded MPM's child waits for its busy workers instead, as for
+    any module's long request.)"""
+    import threading
+    srv = make_server(daemon_conf("processes=1 threads=2"), mpm="prefork")
+    srv.get("/e/pid", timeout=30)
+    t = threading.Thread(target=lambda: requests.get(
+        srv.url("/e/sleep?8"), timeout=30), daemon=True)
+    t.start()
+    time.sleep(1.0)             # the request is in the application
+    srv.stop()
+    assert "WSGI0108" in srv.log()
+    assert "1 requests still running" in srv.log()
