@@ -207,3 +207,19 @@ def test_stop_with_an_embedded_request_running_says_so(make_server):
     srv.stop()
     assert "WSGI0108" in srv.log()
     assert "1 requests still running" in srv.log()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root: a directory "
+                    "Apache's user cannot enter")
+@pytest.mark.allow_log("WSGI0713")
+def test_home_the_group_cannot_enter_is_logged_and_it_serves_on(
+        make_server, scratch):
+    """WSGI0713: home= names a directory the group's user cannot enter;
+    the daemon says so and serves from where it is."""
+    locked = os.path.join(scratch, "locked")
+    os.makedirs(locked)
+    os.chmod(locked, 0o700)             # root's only
+    srv = make_server(daemon_conf("processes=1 threads=2 home=%s" % locked))
+    assert srv.get("/d/pid", timeout=30).status_code == 200
+    srv.wait_log("WSGI0713")
+    assert "home=%s" % locked in srv.log()
