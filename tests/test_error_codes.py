@@ -200,13 +200,23 @@ def test_stop_with_an_embedded_request_running_says_so(make_server):
     import threading
     srv = make_server(daemon_conf("processes=1 threads=2"), mpm="prefork")
     srv.get("/e/pid", timeout=30)
-    t = threading.Thread(target=lambda: requests.get(
-        srv.url("/e/sleep?8"), timeout=30), daemon=True)
+    outcome = []
+
+    def client():
+        try:
+            outcome.append(requests.get(srv.url("/e/sleep?8"),
+                                        timeout=30).status_code)
+        except requests.RequestException as e:
+            outcome.append(type(e).__name__)
+    t = threading.Thread(target=client)
     t.start()
     time.sleep(1.0)             # the request is in the application
     srv.stop()
+    t.join(30)
     assert "WSGI0108" in srv.log()
     assert "1 requests still running" in srv.log()
+    # Its client sees the connection end without an answer.
+    assert outcome == ["ConnectionError"], outcome
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root: a directory "
