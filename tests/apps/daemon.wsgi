@@ -145,6 +145,15 @@ def application(environ, start_response):
             os._exit(3)
         start_response("200 OK", [("Content-Type", "text/plain")])
         return gen()
+    if path == "/marked-sleep":
+        # qs: <seconds>:<file>; the file is written once the request is
+        # in the application, before the sleep.
+        secs, _, marker = qs.partition(":")
+        with open(marker, "w") as f:
+            f.write(str(os.getpid()))
+        time.sleep(float(secs))
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [str(os.getpid()).encode()]
     if path == "/sleep":
         time.sleep(float(qs))
         start_response("200 OK", [("Content-Type", "text/plain")])
