@@ -43,6 +43,17 @@ def scratch():
     shutil.rmtree(d, ignore_errors=True)
 
 
+@pytest.fixture(params=["event", "worker", "prefork"])
+def make_server(request, make_server):
+    """Every daemon test under each MPM (the Apache child's side of the
+    relay differs): conftest's make_server with this MPM, unless the test
+    names one."""
+    def make(text="", start=True, venv=None, mpm=None, **kw):
+        return make_server(text, start=start, venv=venv,
+                           mpm=mpm or request.param, **kw)
+    return make
+
+
 def daemon_conf(options="processes=2 threads=4", extra=""):
     return DAEMON % options + extra
 
