@@ -102,6 +102,7 @@ def test_restrict_defaults(server):
     # stdout goes to the log, stdin is not restricted-with-error-message,
     # signal registration is swallowed with a warning.
     assert server.get("/proc/stdout-write").text == "allowed"
+    assert server.get("/proc/stdin-read").text == "allowed"
     mark = server.log_mark()
     assert server.get("/proc/signal").text == "unchanged"
     assert server.count_log("WSGI0301", 1, mark=mark) >= 1
@@ -198,21 +199,31 @@ def test_script_reloading_off(make_server):
     srv = make_server("""
 WSGIScriptReloading Off
 WSGIScriptAlias /reload "@STATE@/reload.wsgi"
+WSGIScriptAlias /reload-on "@STATE@/reload-on.wsgi"
+<Location /reload-on>
+    WSGIScriptReloading On
+</Location>
 <Directory "@STATE@">
     Require all granted
 </Directory>
 MaxRequestWorkers 1
 """, mpm="prefork", start=False)
     path = os.path.join(srv.state, "reload.wsgi")
+    control = os.path.join(srv.state, "reload-on.wsgi")
     src = ("def application(environ, start_response):\n"
            "    start_response('200 OK', [])\n"
            "    return [b'%s']\n")
-    write_script(path, src % "version one")
+    for p in (path, control):
+        write_script(p, src % "version one")
     srv.start()
     assert srv.get("/reload").text == "version one"
-    write_script(path, src % "version two")
-    bump_mtime(path)
+    assert srv.get("/reload-on").text == "version one"
+    for p in (path, control):
+        write_script(p, src % "version two")
+        bump_mtime(p)
     assert srv.get("/reload").text == "version one"
+    # The control in the same process: reloading works where it is On.
+    assert srv.get("/reload-on").text == "version two"
 
 
 def _process_start(pid):

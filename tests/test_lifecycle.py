@@ -93,12 +93,19 @@ def test_repeated_graceful_restarts(make_server):
                          ids=["graceful-stop", "stop"])
 def test_destroy_interpreter_off_skips_atexit(make_server, sig):
     srv = make_server("WSGIDestroyInterpreter Off\n" + APP, mpm="event")
+    # The control: the same stop of a server with the default On runs
+    # them (so "not run" below is the directive's doing).
+    control = make_server(APP, mpm="event")
     pids = {int(srv.get("/proc/atexit").text) for _ in range(4)}
+    ran = {int(control.get("/proc/atexit").text) for _ in range(4)}
     took, left = srv.stop(sig=sig)
     assert took < 5
     assert left == []
+    control.stop(sig=sig)
     for pid in pids:
         assert not atexit_ran(srv, pid)
+    for pid in ran:
+        assert atexit_ran(control, pid), pid
 
 
 def test_stop_while_a_request_is_running(make_server):
