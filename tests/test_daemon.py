@@ -517,14 +517,24 @@ def test_resource_limits_are_applied(make_server):
     assert srv.get("/e/stack").text != "524288"
 
 
-def test_touching_the_script_restarts_the_group(request, make_server):
+@pytest.fixture
+def readonly_appdir():
+    """A directory for a test's own scripts, not writable by the daemons.
+    Set up before make_server (name it first), so it goes after the
+    server stopped: a daemon restarting meanwhile would not find its
+    script (WSGI0401)."""
+    d = make_dir("mod_wsgi-reload-")
+    yield d
+    shutil.rmtree(d, ignore_errors=True)
+
+
+def test_touching_the_script_restarts_the_group(readonly_appdir, make_server):
     # Upstream's daemon-mode reloading: the change restarts the processes,
     # so the first request afterwards runs the new script *and* fresh
     # copies of the modules it imports.
     # Not writable by the daemons: no __pycache__, whose mtime-and-size
     # check cannot tell two same-sized helper_mod.py of one second apart.
-    appdir = make_dir("mod_wsgi-reload-")
-    request.addfinalizer(lambda: shutil.rmtree(appdir, ignore_errors=True))
+    appdir = readonly_appdir
     script = os.path.join(appdir, "app.wsgi")
     helper = os.path.join(appdir, "helper_mod.py")
 
