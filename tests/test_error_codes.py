@@ -11,7 +11,7 @@ import pytest
 import requests
 
 from harness import write_file
-from test_daemon import daemon_conf
+from test_daemon import daemon_conf, scratch  # noqa: F401 (fixture)
 
 SHUTDOWN_APP = r'''
 import atexit
@@ -30,15 +30,6 @@ def application(environ, start_response):
     start_response("200 OK", [("Content-Type", "text/plain")])
     return [b"armed"]
 '''
-
-
-@pytest.fixture
-def scratch():
-    import shutil
-    from conftest import state_dir
-    d = state_dir()
-    yield d
-    shutil.rmtree(d, ignore_errors=True)
 
 
 @pytest.mark.allow_log("WSGI0302", "Exception ignored in atexit callback")

@@ -27,6 +27,16 @@ typedef struct {
     size_t cap;
 } wsgi_log_object;
 
+/* Where a line goes when the caller names no server: the request's
+ * (virtual host's) log; in a daemon, the log of the server that defined
+ * its group; else the main one. */
+static server_rec *wsgi_log_server(request_rec *r)
+{
+    return r ? r->server
+             : wsgi_daemon_self ? wsgi_daemon_self->server
+                                : wsgi_main_server;
+}
+
 /* Emits one line; the GIL must not be held. */
 static void wsgi_log_emit(request_rec *r, server_rec *s, int level,
                           const char *line, size_t len)
@@ -51,12 +61,8 @@ void wsgi_log_lines(request_rec *r, server_rec *s, int level,
 {
     const char *end = text + len;
 
-    /* A daemon's output goes to the log of the server (virtual host)
-     * that defined its group, as embedded output goes to the request's. */
     if (s == NULL)
-        s = r ? r->server
-              : wsgi_daemon_self ? wsgi_daemon_self->server
-                                 : wsgi_main_server;
+        s = wsgi_log_server(r);
     Py_BEGIN_ALLOW_THREADS
     while (text < end) {
         const char *nl = memchr(text, '\n', end - text);
@@ -351,12 +357,8 @@ void wsgi_log_python_error(request_rec *r, server_rec *s, const char *fmt,
 
     PyErr_Fetch(&type, &value, &tb);
     PyErr_NormalizeException(&type, &value, &tb);
-    /* A daemon's output goes to the log of the server (virtual host)
-     * that defined its group, as embedded output goes to the request's. */
     if (s == NULL)
-        s = r ? r->server
-              : wsgi_daemon_self ? wsgi_daemon_self->server
-                                 : wsgi_main_server;
+        s = wsgi_log_server(r);
 
     /* No pool: this runs in daemon threads that share none. */
     va_start(ap, fmt);

@@ -138,23 +138,26 @@ void wsgi_monitor_python(const char *agroup)
 void wsgi_monitor_end(void)
 {
     wsgi_slot *s;
+    apr_time_t interrupted;
 
     if (wsgi_slots == NULL || wsgi_monitor_slot < 0)
         return;
     s = &wsgi_slots[wsgi_monitor_slot];
-    if (s->interrupted && wsgi_daemon_self != NULL)
-        ap_log_error(APLOG_MARK, APLOG_INFO, 0, wsgi_daemon_self->server,
-                     WSGI_LOGNO(0748) "daemon group '%s' (pid %d): the "
-                     "request interrupted with mod_wsgi.RequestTimeout "
-                     "ended after %" APR_TIME_T_FMT " ms; this process "
-                     "goes on", wsgi_daemon_self->name, (int)getpid(),
-                     apr_time_as_msec(apr_time_now() - s->interrupted));
     apr_thread_mutex_lock(wsgi_slots_lock);
+    /* The monitor sets it under the lock. */
+    interrupted = s->interrupted;
     s->started = 0;
     s->fd = -1;
     if (!s->ignored)
         wsgi_last_activity = apr_time_now();
     apr_thread_mutex_unlock(wsgi_slots_lock);
+    if (interrupted && wsgi_daemon_self != NULL)
+        ap_log_error(APLOG_MARK, APLOG_INFO, 0, wsgi_daemon_self->server,
+                     WSGI_LOGNO(0748) "daemon group '%s' (pid %d): the "
+                     "request interrupted with mod_wsgi.RequestTimeout "
+                     "ended after %" APR_TIME_T_FMT " ms; this process "
+                     "goes on", wsgi_daemon_self->name, (int)getpid(),
+                     apr_time_as_msec(apr_time_now() - interrupted));
 }
 
 /* The worker is about to send the response head: 1 if it may, 0 if the
