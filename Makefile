@@ -15,6 +15,7 @@
 #   make check   run the test suite against what is built, without building
 #   make info    show the Pythons, venvs and apxs that would be used
 #   make asan    the suite against an ASan/UBSan build (first Python only)
+#   make fuzz    libFuzzer on the wire codec and the validators (mk/fuzz.mk)
 #   make clean
 #
 # PYTHONS defaults to Debian's /usr/bin/python3 and the newest pyenv 3.13,
@@ -187,3 +188,4 @@ fresh-check:
 
 include mk/packages.mk
 include mk/bench.mk
+include mk/fuzz.mk

@@ -7,7 +7,8 @@
 #   sh mk/deps.sh test    plus what the test suite needs (ACL tools, gdb
 #                         for crash cores, the .deb/.rpm build and lint
 #                         tools of tests/test_packages.py)
-#   sh mk/deps.sh ci      plus what .ci/run adds (wrk for bench-smoke)
+#   sh mk/deps.sh ci      plus what .ci/run adds (wrk for bench-smoke,
+#                         clang and llvm for make fuzz)
 #   sh mk/deps.sh list KIND    print the packages, install nothing
 #
 # As root it installs the missing ones with apt-get (Debian, Ubuntu and
@@ -32,7 +33,7 @@ DEB_RUN="apache2 apache2-dev python3 python3-dev python3-venv python3-pip
 DEB_TEST="acl gdb dpkg-dev debhelper dh-python pybuild-plugin-pyproject
  python3-all-dev python3-setuptools python3-wheel python3-distro lintian
  rpm rpmlint openssl"
-DEB_CI="wrk"
+DEB_CI="wrk clang llvm"
 
 # Red Hat family (Fedora, RHEL with EPEL for rpmlint): the same roles.
 # Not exercised here (this project's machines are Debian); reviewed

@@ -8,6 +8,18 @@ APPS = os.path.join(HERE, "apps")
 DATA = bytes(range(256)) * 400       # 102400 bytes served by file_wrapper
 
 
+def _wire_version():
+    """The daemon wire protocol's version, from the codec's header (the
+    one place it is written), for tests that speak the protocol."""
+    import re
+    path = os.path.join(os.path.dirname(HERE), "mod_wsgi", "server", "wsgi_proto.h")
+    with open(path) as f:
+        return int(re.search(r"^#define WSGI_PROTO_VERSION (\d+)$", f.read(), re.M).group(1))
+
+
+WIRE_VERSION = _wire_version()
+
+
 def environ_of(srv, path, **kw):
     """GET path from environ.wsgi and return the environ it saw."""
     r = srv.get(path, **kw)

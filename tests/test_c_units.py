@@ -1,22 +1,26 @@
 """Builds and runs the C unit tests of the pure parts of the module."""
 
 import os
-import shutil
 import subprocess
 import sys
 import sysconfig
 
 import pytest
 
+from mod_wsgi.express import platform
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 SERVER = os.path.join(os.path.dirname(HERE), "mod_wsgi", "server")
 
 
 def _apxs():
-    for name in (os.environ.get("APXS"), "apxs2", "apxs"):
-        if name and shutil.which(name):
-            return shutil.which(name)
-    pytest.skip("apxs not found (install apache2-dev)")
+    # $APXS first, as the build (setup.py, make) takes it; then the names
+    # mod_wsgi-express looks for on this platform, with its finder.
+    found = platform.find_apxs([os.environ.get("APXS")]
+                               + platform.detect().apxs_names)
+    if not found:
+        pytest.skip("apxs not found (install apache2-dev)")
+    return found[0]
 
 
 def _query(apxs, var):

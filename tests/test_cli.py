@@ -69,3 +69,59 @@ def test_help(command):
     out = express(VENVS[0], command, "--help")
     assert out.returncode == 0
     assert "usage: mod_wsgi-express %s" % command in out.stdout
+
+
+# The lines module-config and install-module print go into an Apache
+# configuration file, where a quote ends the argument, a backslash escapes
+# the closing quote and ${NAME} is expanded: a module path holding one is
+# refused, as setup-server refuses such values (apache_conf.quoted).
+UNWRITABLE = [("a${HOME}b", "'${'"), ('a"b', "quote"), ("a'b", "quote"),
+              ("a\\b", "backslash")]
+
+
+def refusal(out):
+    """The one line of a refusal, checked to be the whole output."""
+    assert out.returncode == 1, (out.stdout, out.stderr)
+    assert out.stdout == ""
+    lines = out.stderr.splitlines()
+    assert len(lines) == 1, out.stderr          # no traceback
+    assert lines[0].startswith("mod_wsgi-express: ")
+    assert "rename the file or directory" in lines[0]
+    return lines[0]
+
+
+@pytest.mark.parametrize("name, problem", UNWRITABLE,
+                         ids=["variable", "double-quote", "single-quote",
+                              "backslash"])
+def test_module_config_refuses_a_path_apache_would_misread(name, problem):
+    # The built module's path is the venv's; the command runs with
+    # module_path() answering one that holds the character.
+    path = "/opt/%s/mod_wsgi-py.so" % name
+    code = ("import sys\n"
+            "from mod_wsgi.express import cli, server\n"
+            "server.module_path = lambda: %r\n"
+            "sys.exit(cli.main(['module-config']))\n" % path)
+    out = subprocess.run([os.path.join(VENVS[0], "bin", "python"), "-c",
+                          code], capture_output=True, text=True, timeout=60,
+                         cwd="/")
+    line = refusal(out)
+    assert "the mod_wsgi module path %r" % path in line
+    assert problem in line
+
+
+@pytest.mark.parametrize("name, problem", UNWRITABLE,
+                         ids=["variable", "double-quote", "single-quote",
+                              "backslash"])
+def test_install_module_refuses_a_directory_apache_would_misread(
+        tmp_path, name, problem):
+    target = tmp_path / name
+    target.mkdir()
+    location = express(VENVS[0], "module-location").stdout.strip()
+    out = express(VENVS[0], "install-module", "--modules-directory",
+                  str(target))
+    line = refusal(out)
+    installed = os.path.join(str(target), os.path.basename(location))
+    assert "%r" % installed in line
+    assert "--modules-directory" in line and problem in line
+    # Refused before anything was copied.
+    assert os.listdir(str(target)) == []

@@ -20,7 +20,7 @@ import requests
 
 from common import APPS, environ_of
 from conftest import VENVS
-from harness import httpd_binary, make_dir, pids_where
+from harness import httpd_binary, make_dir, pids_where, proc_stat_fields
 
 DAEMON = """
 WSGISocketPrefix "@ROOT@/wsgi"
@@ -63,6 +63,41 @@ def get_status(srv, path):
         return srv.get(path, timeout=30).status_code
     except requests.RequestException:
         return 0
+
+
+def _cpu_seconds(pid):
+    fields = proc_stat_fields(pid)
+    # After the command name: state is field 3 of proc(5), utime 14 and
+    # stime 15, in clock ticks.
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def test_idle_daemon_processes_of_several_groups_use_no_cpu(make_server):
+    """With more than one group, each daemon process used to close the
+    other groups' listening sockets a second time (its supervisor had
+    already, and had made a pipe that reused one of the numbers): that
+    closed its pipe to the supervisor, the "ready" byte then went to the
+    process's own wake pipe, and its idle workers spun at a full core
+    each, for as long as the process lived."""
+    srv = make_server(daemon_conf("processes=1 threads=2", """
+WSGIDaemonProcess second processes=1 threads=2
+WSGIScriptAlias /s "@APPS@/daemon.wsgi" process-group=second application-group=%{GLOBAL}
+WSGIDaemonProcess third processes=1 threads=2
+WSGIScriptAlias /t "@APPS@/daemon.wsgi" process-group=third application-group=%{GLOBAL}
+"""))
+    pids = []
+    for path in ("/d/pid", "/s/pid", "/t/pid"):
+        r = srv.get(path, timeout=30)
+        assert r.status_code == 200
+        pids.append(int(r.text))
+    assert len(set(pids)) == 3 and all(p in srv.children() for p in pids)
+    before = {p: _cpu_seconds(p) for p in pids}
+    time.sleep(3)
+    used = {p: round(_cpu_seconds(p) - before[p], 2) for p in pids}
+    # Idle, a process wakes four times a second (its monitor) and once a
+    # second (deadlock-timeout's GIL check): milliseconds over 3 s. A
+    # spinning one shows about 3 s.
+    assert all(u < 0.3 for u in used.values()), used
 
 
 def test_request_runs_in_daemon(make_server):

@@ -32,7 +32,7 @@ import time
 
 import pytest
 
-from common import recv_until_closed
+from common import WIRE_VERSION, recv_until_closed
 from harness import write_file
 
 pytestmark = pytest.mark.skipif(
@@ -46,7 +46,7 @@ REFUSED = r"WSGI0740"
 FORGE = r'''
 import ctypes, os, socket, struct
 
-def frame(ftype, payload=b"", version=3):
+def frame(ftype, payload=b"", version=@WIRE_VERSION@):
     return b"WG" + bytes([version, ftype]) + struct.pack(">I", len(payload)) + payload
 
 def pairs(env):
@@ -130,7 +130,7 @@ def attack(group, sock, scripts):
         req = sealed(group, environ(script, call)) + frame(3)
         out[label] = exchange(sock, req)[0]
     return out
-'''
+'''.replace("@WIRE_VERSION@", str(WIRE_VERSION))
 
 APP = r'''
 import json, os, sys

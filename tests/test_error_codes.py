@@ -10,6 +10,7 @@ import time
 import pytest
 import requests
 
+from common import WIRE_VERSION
 from harness import write_file
 from test_daemon import daemon_conf, scratch  # noqa: F401 (fixture)
 
@@ -121,9 +122,9 @@ def test_connections_that_send_no_or_half_a_request_frame(make_server):
         s.shutdown(socket.SHUT_WR)          # nothing, then end of stream
         s.recv(100)                         # the daemon's HELLO
     srv.wait_log("WSGI0721")
-    # A head that promises 1000 bytes of a REQUEST frame (type 1, wire
-    # version 3; see wsgi_proto.h), then 10 of them.
-    head = b"WG" + bytes([3, 1]) + struct.pack(">I", 1000)
+    # A head that promises 1000 bytes of a REQUEST frame (type 1, this
+    # wire version; see wsgi_proto.h), then 10 of them.
+    head = b"WG" + bytes([WIRE_VERSION, 1]) + struct.pack(">I", 1000)
     with socket.socket(socket.AF_UNIX) as s:
         s.connect(sock)
         s.settimeout(10)

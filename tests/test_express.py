@@ -361,6 +361,52 @@ def test_renderer_words_have_no_spaces():
         apache_conf.word("", "--user")
 
 
+def settings_reads():
+    """Every attribute of the Settings the renderer (apache_conf) and
+    server.py read: s.NAME in their functions, whose settings argument is
+    named s throughout."""
+    import ast
+    import inspect
+    from mod_wsgi.express import apache_conf, server
+    names = set()
+    for module in (apache_conf, server):
+        tree = ast.parse(inspect.getsource(module))
+        for node in ast.walk(tree):
+            if (isinstance(node, ast.Attribute)
+                    and isinstance(node.value, ast.Name)
+                    and node.value.id == "s"):
+                names.add(node.attr)
+    return names
+
+
+def test_settings_has_a_field_for_everything_read():
+    """Settings lists its fields: every registered option (the renderer
+    reads those of daemon_option= and directive= by name) and every other
+    value the generated files are made from."""
+    import dataclasses
+    from mod_wsgi.express import options, server
+    fields = {f.name for f in dataclasses.fields(server.Settings)}
+    assert {o.name for o in options.REGISTRY} - fields == set()
+    read = settings_reads()
+    assert len(read) > 50           # the walk found the reads
+    assert read - fields == set()
+
+
+def test_settings_refuses_an_unknown_or_missing_name():
+    import dataclasses
+    from mod_wsgi.express import server
+    with pytest.raises(TypeError):
+        server.Settings(sever_root="/tmp")
+    required = [f.name for f in dataclasses.fields(server.Settings)
+                if f.default is dataclasses.MISSING
+                and f.default_factory is dataclasses.MISSING]
+    with pytest.raises(TypeError):
+        server.Settings(**{name: None for name in required[1:]})
+    s = server.Settings(**{name: None for name in required})
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        s.sever_root = "/tmp"
+
+
 def test_timeouts_become_daemon_options(tmp):
     root = os.path.join(tmp, "root")
     out = run_express("setup-server", "--server-root", root, "--port",

@@ -67,15 +67,16 @@ def option_word(key, value, what):
 
 # ---------------------------------------------------------------- modules
 
-# (module name, file stem, needed?) in load order. Modules that a build
-# compiled in are skipped by the <IfModule !...> guard around each line.
+# (module name, file stem) in load order: NAME_module is loaded from
+# mod_STEM.so in the modules directory. A module whose file is not there
+# is left out (module_lines); one that a build compiled in is skipped by
+# the <IfModule !NAME_module> guard around its line.
 BASE_MODULES = [
     ("unixd", "unixd"), ("authz_core", "authz_core"),
     ("authz_host", "authz_host"), ("mime", "mime"), ("rewrite", "rewrite"),
     ("alias", "alias"), ("dir", "dir"), ("env", "env"),
     ("headers", "headers"), ("log_config", "log_config"),
 ]
-REQUIRED = {"authz_core", "mime", "rewrite", "alias", "env", "dir"}
 
 
 def module_lines(s):

@@ -10,7 +10,7 @@ import shlex
 import shutil
 import sys
 
-from mod_wsgi.express import options
+from mod_wsgi.express import apache_conf, options
 from mod_wsgi.express import server as express_server
 from mod_wsgi.express.errors import ExpressError
 from mod_wsgi.server import build_settings
@@ -20,19 +20,16 @@ class CommandError(ExpressError):
     """A failure to report in one line and exit 1."""
 
 
-def quoted(path):
-    """path as a double-quoted Apache argument."""
-    if '"' in path or any(ord(c) < 32 for c in path):
-        raise CommandError("%r cannot be written in an Apache configuration "
-                           "file (it holds a quote or a control character)."
-                           % path)
-    return '"%s"' % path
-
-
-def config_lines(module_path):
-    """The two lines that load the module into a system Apache."""
-    return ["LoadModule wsgi_module %s" % quoted(module_path),
-            "WSGIPythonHome %s" % quoted(os.path.normpath(sys.prefix))]
+def config_lines(module_path, what):
+    """The two lines that load the module into a system Apache. They go
+    into a configuration file as httpd.conf's lines do, so the same rule
+    refuses what Apache would misread (apache_conf.quoted raises
+    ConfigValueError naming `what` and the value)."""
+    return ["LoadModule wsgi_module %s" % apache_conf.quoted(module_path,
+                                                             what),
+            "WSGIPythonHome %s" % apache_conf.quoted(
+                os.path.normpath(sys.prefix),
+                "the Python prefix (sys.prefix)")]
 
 
 def cmd_module_location(args):
@@ -41,7 +38,8 @@ def cmd_module_location(args):
 
 
 def cmd_module_config(args):
-    print("\n".join(config_lines(express_server.module_path())))
+    print("\n".join(config_lines(express_server.module_path(),
+                                 "the mod_wsgi module path")))
     return 0
 
 
@@ -53,7 +51,10 @@ def cmd_install_module(args):
                            "--modules-directory DIR.")
     target = os.path.join(os.path.abspath(target_dir),
                           os.path.basename(source))
-    lines = config_lines(target)
+    # Checked before anything is copied: a path Apache would misread
+    # leaves no module behind.
+    lines = config_lines(target, "the installed module path "
+                                 "(--modules-directory)")
     try:
         shutil.copyfile(source, target + ".tmp")
         os.chmod(target + ".tmp", 0o644)

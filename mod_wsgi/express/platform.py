@@ -27,6 +27,20 @@ REDHAT_IDS = {"fedora", "rhel", "centos", "rocky", "almalinux", "ol",
               "amzn", "scientific", "redhat"}
 
 
+def find_apxs(names):
+    """The apxs programs among names (command names looked up on PATH, or
+    paths; None and "" are skipped, so that an unset $APXS can lead the
+    list), in the order given. The one apxs finder of mod_wsgi-express
+    and its tests; setup.py keeps its own, as it runs before this package
+    can be imported."""
+    found = []
+    for name in names:
+        path = shutil.which(name) if name else None
+        if path is not None:
+            found.append(path)
+    return found
+
+
 class Layout:
     """Apache's layout on one platform family."""
 
@@ -81,10 +95,9 @@ class Layout:
         return None
 
     def _apxs(self, var):
-        for name in self.apxs_names:
-            apxs = shutil.which(name)
-            if apxs is None:
-                continue
+        # The first apxs that answers: another may be installed for
+        # another Apache.
+        for apxs in find_apxs(self.apxs_names):
             try:
                 out = subprocess.run([apxs, "-q", var], capture_output=True,
                                      text=True, timeout=60)

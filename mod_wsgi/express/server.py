@@ -14,6 +14,7 @@ in the foreground, so that SIGTERM and SIGINT stop it, SIGHUP restarts it
 and SIGUSR1 restarts it gracefully.
 """
 
+import dataclasses
 import os
 import pwd
 import grp
@@ -23,18 +24,130 @@ import signal
 import subprocess
 import sys
 import tempfile
+from typing import Dict, List, Optional, Sequence, Tuple
 
 from mod_wsgi import server as built
 from mod_wsgi.express import apache_conf, handler, platform
 from mod_wsgi.express.errors import SetupError
 from mod_wsgi.express.options import REGISTRY, env_name
 
+# A NAME VALUE (or STATUS URL) option as argparse gives it: a list of two.
+Pair = Sequence[str]
 
+
+@dataclasses.dataclass(frozen=True)
 class Settings:
-    """Everything the generated files need, resolved."""
+    """Everything the generated files need, resolved. First one field per
+    registered option, as settings_from resolved it (a path made absolute,
+    a missing value filled in), then the values derived from them.
 
-    def __init__(self, **values):
-        self.__dict__.update(values)
+    The fields settings_from always fills have no default: a value it
+    forgets, or a misspelt name, is a TypeError when the Settings is made
+    rather than an AttributeError halfway through rendering. Frozen, so
+    that a misspelt assignment fails too."""
+
+    # -- the application
+    entry_point: Optional[str]      # absolute script path, or module name
+    application_type: str
+    callable_object: str
+    mount_point: str
+    application_group: str
+    process_group: str
+    working_directory: str
+    python_path: List[str]
+    setenv: List[Pair]
+    passenv: List[str]
+    reload_on_changes: bool
+
+    # -- network
+    host: Optional[str]
+    port: int
+    server_name: str
+    server_alias: List[str]
+    allow_localhost: bool
+    trust_proxy_header: List[str]
+    trust_proxy: List[str]
+    https_port: Optional[int]
+    ssl_certificate_file: Optional[str]
+    ssl_certificate_key_file: Optional[str]
+    ssl_certificate: Optional[str]
+    ssl_certificate_chain_file: Optional[str]
+    https_only: bool
+    hsts_policy: Optional[str]
+    ssl_environment: bool
+    server_backlog: int
+    limit_request_body: int
+    keep_alive_timeout: int
+
+    # -- capacity and mode
+    processes: Optional[int]
+    threads: int
+    max_clients: int
+    embedded_mode: bool
+    server_mpm: Optional[str]
+    daemon_backlog: int
+
+    # -- timeouts (seconds) and recycling
+    request_timeout: int
+    queue_timeout: int
+    socket_timeout: int
+    connect_timeout: int
+    startup_timeout: int
+    deadlock_timeout: int
+    graceful_timeout: int
+    shutdown_timeout: int
+    inactivity_timeout: int
+    restart_interval: int
+    maximum_requests: int
+
+    # -- static files and Apache features
+    document_root: str
+    directory_index: Optional[str]
+    url_alias: List[Tuple[str, str]]    # (URL path, absolute path)
+    error_document: List[Pair]
+    compress_responses: bool
+    chunked_request: bool
+    include_file: List[str]
+
+    # -- processes, logging, files
+    user: Optional[str]
+    group: Optional[str]
+    server_root: str
+    log_directory: str
+    log_level: str
+    log_to_terminal: bool
+    access_log: bool
+    rotate_logs: bool
+    max_log_size: int
+    rotatelogs_executable: Optional[str]
+    startup_log: bool
+    pid_file: str
+    locale: str
+    httpd_executable: Optional[str]
+    modules_directory: str
+    mime_types: Optional[str]
+
+    # -- derived (no option of their own)
+    error_log: str
+    access_log_file: str
+    startup_log_file: str
+    handler_script: str
+    python_home: str                # sys.prefix, for WSGIPythonHome
+    httpd: str                      # the Apache binary apachectl runs
+    mpm: str                        # event, worker or prefork
+    module_path: str                # the built mod_wsgi .so
+    rotatelogs: Optional[str]       # with --rotate-logs, the program
+    listen_host: Optional[str]      # host, IPv6 in brackets
+    server_name_given: bool
+    layout: platform.Layout
+
+    # -- optional
+    # start-server's alone (setup-server has no --setup-only).
+    setup_only: bool = False
+    # For the comment at the top of apachectl.
+    command_line: Optional[str] = None
+    # Set in os.environ before the application loads (runmodwsgi).
+    environment: Dict[str, str] = dataclasses.field(default_factory=dict)
 
 
 # ---------------------------------------------------------------- lookup
@@ -208,12 +321,10 @@ def max_clients(args, processes, threads):
     return 10 + max(10, int(1.5 * processes * threads))
 
 
-def settings_from(args, command_line=None):
-    """Validates the parsed options against each other and the system and
-    resolves every default."""
-    layout = platform.detect()
-    recorded = built.build_settings()
-
+def entry_point_of(args):
+    """The application to serve, checked against --application-type: an
+    absolute path for a script or a static directory, a dotted name for
+    a module, or None (the welcome page) for a script."""
     entry = args.entry_point or args.script
     if args.entry_point and args.script and args.entry_point != args.script:
         raise SetupError("give the application once: either the script "
@@ -240,6 +351,15 @@ def settings_from(args, command_line=None):
     elif kind != "script":
         raise SetupError("--application-type %s needs an entry point (the "
                          "script argument or --entry-point)." % kind)
+    return entry
+
+
+def check_arguments(args, layout):
+    """The options checked against each other and the system. Returns the
+    values whose check finds them (each made absolute where it is a
+    path that must exist): entry_point, url_alias, the certificate and key
+    files, user and group."""
+    entry = entry_point_of(args)
     if args.reload_on_changes and args.embedded_mode:
         raise SetupError("--reload-on-changes restarts daemon processes; it "
                          "cannot be combined with --embedded-mode.")
@@ -268,13 +388,19 @@ def settings_from(args, command_line=None):
                          "--server-name HOSTNAME.")
 
     user, group = check_user(args, layout)
+    return dict(entry_point=entry, url_alias=url_alias,
+                ssl_certificate_file=cert, ssl_certificate_key_file=key,
+                user=user, group=group)
 
-    host = args.host
-    port = args.port
+
+def resolve_paths(args, layout, entry):
+    """Every file and directory of the server root, and those given on the
+    command line, as absolute paths (defaults filled in). Fails only for
+    a server root too long for the daemon sockets."""
     uid = os.geteuid()
     server_root = os.path.abspath(args.server_root or os.path.join(
-        tempfile.gettempdir(), "mod_wsgi-%s:%d:%d" % (host or "localhost",
-                                                       port, uid)))
+        tempfile.gettempdir(), "mod_wsgi-%s:%d:%d" % (
+            args.host or "localhost", args.port, uid)))
     # The daemon sockets are <server root>/wsgi.PID.GENERATION.ID.sock,
     # and a UNIX socket path has at most 107 bytes.
     longest = os.path.join(server_root, "wsgi.4194304.999.999.sock")
@@ -284,31 +410,13 @@ def settings_from(args, command_line=None):
                          "limited to 107 bytes); choose a shorter "
                          "--server-root." % server_root)
     log_directory = os.path.abspath(args.log_directory or server_root)
-    working_directory = os.path.abspath(args.working_directory
-                                        or os.getcwd())
-    if kind == "static":
+    if args.application_type == "static":
         document_root = entry
     elif args.document_root:
         document_root = os.path.abspath(args.document_root)
     else:
         document_root = os.path.join(server_root, "htdocs")
-    modules_directory = find_modules_directory(args, layout, recorded)
-    httpd = find_httpd(args, layout, recorded)
-    processes = args.processes or 1
-    threads = args.threads
-    if host and ":" in host and not host.startswith("["):
-        listen_host = "[%s]" % host     # IPv6
-    else:
-        listen_host = host
-    mime_types = (os.path.abspath(args.mime_types) if args.mime_types
-                  else layout.mime_types_file())
-
-    values = {o.name: getattr(args, o.name) for o in REGISTRY
-              if hasattr(args, o.name)}
-    values.update(
-        entry_point=entry,
-        user=user,
-        group=group,
+    return dict(
         server_root=server_root,
         log_directory=log_directory,
         error_log=os.path.join(log_directory, "error_log"),
@@ -316,17 +424,46 @@ def settings_from(args, command_line=None):
         startup_log_file=os.path.join(log_directory, "startup_log"),
         pid_file=os.path.abspath(args.pid_file or os.path.join(
             server_root, "httpd.pid")),
-        working_directory=working_directory,
+        working_directory=os.path.abspath(args.working_directory
+                                          or os.getcwd()),
         python_path=[os.path.abspath(p) for p in args.python_path],
         include_file=[os.path.abspath(p) for p in args.include_file],
         document_root=document_root,
-        url_alias=url_alias,
+        handler_script=os.path.join(server_root, "handler.wsgi"),
+        mime_types=(os.path.abspath(args.mime_types) if args.mime_types
+                    else layout.mime_types_file()),
+        ssl_certificate_chain_file=(
+            os.path.abspath(args.ssl_certificate_chain_file)
+            if args.ssl_certificate_chain_file else None),
+        python_home=os.path.normpath(sys.prefix),
+    )
+
+
+def find_apache(args, layout, recorded):
+    """What of Apache (and of this package) the server runs: the modules
+    directory, the binary, the MPM, the built module and rotatelogs. Each
+    raises SetupError, in this order, when it is not there."""
+    modules_directory = find_modules_directory(args, layout, recorded)
+    httpd = find_httpd(args, layout, recorded)
+    return dict(
         modules_directory=modules_directory,
+        httpd=httpd,
         mpm=pick_mpm(args, modules_directory),
         module_path=module_path(),
-        python_home=os.path.normpath(sys.prefix),
-        httpd=httpd,
         rotatelogs=find_rotatelogs(args, httpd),
+    )
+
+
+def derive(args):
+    """The values derived from the options alone: sizing, names and the
+    locale."""
+    host, port = args.host, args.port
+    if host and ":" in host and not host.startswith("["):
+        listen_host = "[%s]" % host     # IPv6
+    else:
+        listen_host = host
+    return dict(
+        max_clients=max_clients(args, args.processes or 1, args.threads),
         listen_host=listen_host,
         server_name_given=bool(args.server_name),
         server_name=args.server_name or (
@@ -334,14 +471,26 @@ def settings_from(args, command_line=None):
         process_group=args.process_group or "%s:%d" % (host or "localhost",
                                                        port),
         locale=args.locale or default_locale(),
-        mime_types=mime_types,
-        max_clients=max_clients(args, processes, threads),
-        handler_script=os.path.join(server_root, "handler.wsgi"),
-        ssl_certificate_file=cert,
-        ssl_certificate_key_file=key,
-        ssl_certificate_chain_file=(
-            os.path.abspath(args.ssl_certificate_chain_file)
-            if args.ssl_certificate_chain_file else None),
+    )
+
+
+def settings_from(args, command_line=None):
+    """Validates the parsed options against each other and the system and
+    resolves every default. The steps run in this order, so that of two
+    problems the same one is always reported."""
+    layout = platform.detect()
+    recorded = built.build_settings()
+    checked = check_arguments(args, layout)
+    paths = resolve_paths(args, layout, checked["entry_point"])
+    apache = find_apache(args, layout, recorded)
+
+    values = {o.name: getattr(args, o.name) for o in REGISTRY
+              if hasattr(args, o.name)}
+    values.update(checked)
+    values.update(paths)
+    values.update(apache)
+    values.update(derive(args))
+    values.update(
         layout=layout,
         command_line=command_line,
         environment=dict(getattr(args, "environment", None) or {}),

@@ -116,12 +116,19 @@ static void wsgi_child_init(apr_pool_t *p, server_rec *s)
     for (i = 0; wsgi_daemons && i < wsgi_daemons->nelts; i++) {
         wsgi_daemon *d = APR_ARRAY_IDX(wsgi_daemons, i, wsgi_daemon *);
 
-        if (d->listen_fd >= 0)
+        /* And forgotten: a later close (a cleanup) would hit whatever
+         * reuses the number, a client's socket say. */
+        if (d->listen_fd >= 0) {
             close(d->listen_fd);
+            d->listen_fd = -1;
+        }
     }
     /* WSGIRestrictEmbedded On: Apache's children only relay to daemons. */
-    if (!wsgi_restrict_embedded)
+    if (!wsgi_restrict_embedded) {
         wsgi_python_child_init(p, s);
+        if (wsgi_python_ready)
+            wsgi_preload_scripts(p, s);
+    }
 }
 
 static void wsgi_register_hooks(apr_pool_t *p)

@@ -52,6 +52,7 @@
 #include <grp.h>
 
 #include "wsgi_proto.h"
+#include "wsgi_validate.h"
 
 #if !defined(AP_SERVER_MAJORVERSION_NUMBER) \
     || AP_SERVER_MAJORVERSION_NUMBER != 2 || AP_SERVER_MINORVERSION_NUMBER < 4
@@ -157,6 +158,13 @@ typedef struct {
     apr_array_header_t *trusted_proxies;        /* of apr_ipsubnet_t * */
 } wsgi_dir_config;
 
+/* Flags as in effect: the config's, or the default of its kind's table
+ * (wsgi_config.c) where the config leaves it unset. */
+extern const wsgi_server_config wsgi_server_defaults;
+extern const wsgi_dir_config wsgi_dir_defaults;
+#define WSGI_SERVER_FLAG(sc, f) wsgi_flag((sc)->f, wsgi_server_defaults.f)
+#define WSGI_DIR_FLAG(dc, f) wsgi_flag((dc)->f, wsgi_dir_defaults.f)
+
 /* What one request resolved to; kept in r->request_config. */
 typedef struct {
     const wsgi_alias *alias;        /* NULL unless matched by our alias */
@@ -250,6 +258,7 @@ typedef struct wsgi_daemon {
     int listen_backlog;
     int header_buffer_size;
     int response_buffer_size;
+    int server_metrics;             /* accepted, not acted on yet */
     int receive_buffer_size;
     int send_buffer_size;
     const char *socket_user;
@@ -266,16 +275,19 @@ typedef struct wsgi_daemon {
     apr_proc_t *procs;
 } wsgi_daemon;
 
+/* wsgi_options.c: the groups and daemon mode's server-wide settings, as
+ * the configuration gives them (read anew at each restart). */
 extern apr_array_header_t *wsgi_daemons;    /* of wsgi_daemon * */
-extern wsgi_daemon *wsgi_daemon_self;       /* NULL outside a daemon */
 extern const char *wsgi_socket_prefix;
 extern int wsgi_restrict_embedded;
 extern int wsgi_socket_rotation;
-
+void wsgi_daemons_pre_config(apr_pool_t *pconf);
 const char *wsgi_add_daemon(cmd_parms *cmd, void *dummy, const char *args);
 wsgi_daemon *wsgi_find_daemon(request_rec *r, const char *name);
+
+/* wsgi_daemon.c: the processes of the groups. */
+extern wsgi_daemon *wsgi_daemon_self;       /* NULL outside a daemon */
 int wsgi_daemons_start(apr_pool_t *pconf, apr_pool_t *ptemp, server_rec *s);
-void wsgi_daemons_pre_config(apr_pool_t *pconf);
 
 /* wsgi_peer.c: proof that a REQUEST frame comes from an Apache child of
  * this server, and what the configuration lets a group run. */
@@ -320,10 +332,31 @@ const char *wsgi_proxy_header_name(const char *name, int *purpose);
 void wsgi_proxy_resolve(request_rec *r, wsgi_proxy_view *v);
 int wsgi_proxy_drops(const wsgi_proxy_view *v, const char *name);
 
-/* wsgi_monitor.c: a daemon process watching its own requests. */
+/* wsgi_monitor.c: a daemon process watching its own requests, and why it
+ * stops (the first reason given wins; wsgi_stop_table says what each
+ * means for the queue and the requests in flight). */
+typedef enum {
+    WSGI_STOP_NONE = 0,
+    WSGI_STOP_SIGNAL,           /* Apache stops or restarts */
+    WSGI_STOP_EVICTED,          /* SIGUSR1 */
+    WSGI_STOP_MAXIMUM_REQUESTS,
+    WSGI_STOP_SCRIPT_CHANGED,
+    WSGI_STOP_REQUEST_TIMEOUT,
+    WSGI_STOP_INACTIVITY,
+    WSGI_STOP_DEADLOCK,
+    WSGI_STOP_STARTUP_TIMEOUT,
+    WSGI_STOP_RESTART_INTERVAL,
+    WSGI_STOP_REASONS
+} wsgi_stop_reason;
 extern WSGI_THREAD_LOCAL int wsgi_monitor_slot;
-extern int wsgi_daemon_recycling;       /* restarting on its own */
-extern volatile sig_atomic_t wsgi_daemon_evicted;   /* by SIGUSR1 */
+int wsgi_monitor_prepare(int ready_fd);
+void wsgi_monitor_ready(void);
+/* Async-signal-safe; 1 when why is the first reason given. */
+int wsgi_monitor_stop(wsgi_stop_reason why);
+void wsgi_monitor_recycle(wsgi_stop_reason why, const char *detail);
+wsgi_stop_reason wsgi_monitor_stop_reason(void);
+int wsgi_monitor_recycling(void);
+int wsgi_monitor_wake_fd(void);
 void wsgi_monitor_init(apr_pool_t *p, int nslots);
 void wsgi_monitor_begin(int fd);
 void wsgi_monitor_end(void);
@@ -335,29 +368,26 @@ int wsgi_monitor_claim_head(void);
 int wsgi_monitor_script_changed(const char *path, apr_pool_t *p,
                                 apr_time_t *mtime);
 void wsgi_monitor_script_loaded(int ok);
-void wsgi_daemon_restart_self(const char *why);
-void wsgi_socket_buffers(int fd, wsgi_daemon *d);
-int wsgi_monitor_run(wsgi_daemon *d, int wake_fd,
-                     volatile sig_atomic_t *stopping, void (*stop)(int));
+int wsgi_monitor_run(wsgi_daemon *d);
 
-/* wsgi_wire.c: frame I/O on a connected socket, and the daemon's side. */
-int wsgi_wire_send_error(int fd, int status, int timeout_ms);
+/* wsgi_wire.c: frames on a connected socket, both ends. */
+int wsgi_wire_again(int fd, short events, int timeout_ms);
+int wsgi_wire_writev(int fd, struct iovec *iov, int n, int passfd,
+                     int timeout_ms);
 int wsgi_wire_send(int fd, int type, const void *payload, apr_size_t len,
                    int timeout_ms);
+int wsgi_wire_send_fd(int fd, int type, const void *payload, apr_size_t len,
+                      int passfd, int timeout_ms);
+int wsgi_wire_send_reply(int fd, int status, int timeout_ms);
+int wsgi_wire_send_hello(int fd, int timeout_ms);
 int wsgi_wire_read(int fd, void *buf, apr_size_t len, int timeout_ms);
 int wsgi_wire_read_head(int fd, unsigned char *head, int timeout_ms,
                         int *passed);
-void wsgi_daemon_serve(wsgi_daemon *d, int fd, apr_pool_t *p);
-void wsgi_wire_flusher_start(apr_pool_t *p, int nslots, int delay_ms);
+void wsgi_wire_buffers(int fd, int send_size, int receive_size);
 
-/* ---------------------------------------------------------- validation */
-
-/* Pure C, no Python, no request_rec: unit-testable and fuzzable. Each
- * returns NULL when valid, else a static reason. */
-const char *wsgi_validate_status(const char *s, size_t len, int *code);
-const char *wsgi_validate_header_name(const char *s, size_t len);
-const char *wsgi_validate_header_value(const char *s, size_t len);
-int wsgi_parse_content_length(const char *s, apr_off_t *out);
+/* wsgi_worker.c: a daemon process's worker threads. */
+void wsgi_workers_start(wsgi_daemon *d, apr_pool_t *tp);
+void wsgi_workers_join(void);
 
 /* ------------------------------------------------------------ interps */
 
@@ -447,6 +477,34 @@ struct wsgi_transport {
 
 wsgi_transport *wsgi_embedded_transport(request_rec *r, int sendfile);
 
+/* wsgi_channel.c: a daemon process's transport, on the socket to the
+ * Apache child; slot: the worker's in wsgi_monitor.c. */
+wsgi_transport *wsgi_channel_open(apr_pool_t *p, server_rec *s, int fd,
+                                  int timeout_ms, int slot);
+void wsgi_channel_close(wsgi_transport *t);
+void wsgi_channel_flusher_start(apr_pool_t *p, int nslots, int delay_ms);
+
+/* wsgi_request.c: what one request runs, in either mode. */
+typedef struct {
+    const char *script;             /* SCRIPT_FILENAME */
+    const char *application_group;  /* "" for the main interpreter */
+    const char *callable;
+    int reload;                     /* script reloading */
+    apr_time_t mtime;               /* the script's, or 0: stat it */
+    const char *client;             /* "ip:port" for log lines, or NULL */
+    apr_time_t request_start;       /* when Apache read the request */
+    apr_time_t accepted;            /* when a daemon took it; 0: embedded */
+    /* Where the environ's entries come from: the request (embedded), or
+     * the pairs the Apache child sent (daemon, C strings). */
+    request_rec *r;
+    wsgi_request_config *rc;
+    const wsgi_pair *pairs;
+    int npairs;
+} wsgi_request_spec;
+/* Returns OK when a response went out (complete or cut), else the HTTP
+ * status to answer with; every failure is logged. */
+int wsgi_serve_request(wsgi_transport *t, const wsgi_request_spec *rq);
+
 /* Logs with the request's context where there is one (an Apache child),
  * else with the server's (a daemon has no request_rec). */
 #define wsgi_log_transport(t, level, ...)                                \
@@ -503,9 +561,8 @@ typedef int (*wsgi_env_cb)(void *ctx, const char *key, const char *value,
 int wsgi_environ_emit(request_rec *r, wsgi_request_config *rc,
                       wsgi_env_cb emit, void *ctx);
 PyObject *wsgi_environ_template(void);
-PyObject *wsgi_build_environ(request_rec *r, wsgi_request_config *rc,
-                             wsgi_interp *wi, PyObject *input,
-                             PyObject *errors);
+PyObject *wsgi_environ_build(wsgi_interp *wi, const wsgi_request_spec *rq,
+                             PyObject *input, PyObject *errors);
 const char *wsgi_script_name(request_rec *r);
 const char *wsgi_expand_group(request_rec *r, const char *value,
                               const char *dflt);

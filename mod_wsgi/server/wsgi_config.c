@@ -16,6 +16,24 @@ int wsgi_flag(int value, int dflt)
     return value == WSGI_UNSET ? dflt : value;
 }
 
+/*
+ * The value a flag has where the configuration leaves it unset: upstream's
+ * defaults, one table per config kind, read through WSGI_SERVER_FLAG and
+ * WSGI_DIR_FLAG (wsgi_common.h). Fields not listed default to 0 (Off).
+ * The configs themselves start every field unset (below), so a merge
+ * never mistakes a default for a choice.
+ */
+const wsgi_server_config wsgi_server_defaults = {
+    .restrict_signal = 1,           /* WSGIRestrictSignal On */
+    .destroy_interpreter = 1,       /* WSGIDestroyInterpreter On */
+    .case_sensitivity = 1,          /* WSGICaseSensitivity On */
+};
+
+const wsgi_dir_config wsgi_dir_defaults = {
+    .script_reloading = 1,          /* WSGIScriptReloading On */
+    .map_head_to_get = WSGI_HEAD_AUTO,
+};
+
 void *wsgi_create_server_config(apr_pool_t *p, server_rec *s)
 {
     wsgi_server_config *c = apr_pcalloc(p, sizeof(*c));

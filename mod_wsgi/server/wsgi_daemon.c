@@ -1,6 +1,7 @@
 /*
- * wsgi_daemon.c: WSGIDaemonProcess groups: their options, the processes
- * the Apache parent forks and restarts for them, and a daemon's life.
+ * wsgi_daemon.c: WSGIDaemonProcess groups at run time: the processes the
+ * Apache parent forks and restarts for them (their options are parsed in
+ * wsgi_options.c), and a daemon process's main.
  *
  * The parent creates each group's listening UNIX socket, owned by
  * Apache's user with mode 0600, so only Apache's children can connect;
@@ -16,10 +17,8 @@
 #include "mpm_common.h"
 #include "unixd.h"
 
-#include "apr_atomic.h"
 #include "apr_signal.h"
 
-#include <limits.h>
 #include <fcntl.h>
 #include <sys/wait.h>
 #include <sys/prctl.h>
@@ -29,571 +28,22 @@
 #include <malloc.h>
 #endif
 
-apr_array_header_t *wsgi_daemons = NULL;
 wsgi_daemon *wsgi_daemon_self = NULL;
-const char *wsgi_socket_prefix = NULL;
-int wsgi_restrict_embedded = 0;
-int wsgi_socket_rotation = 0;
 
 static int wsgi_generation = 0;
 
-/* In a daemon process: the pipe on which it tells the parent it is ready
- * (Python up, scripts preloaded, workers started); -1 once told. */
+/* In a daemon process: the pipe on which it tells its supervisor it is
+ * ready, or is being replaced (wsgi_monitor_prepare); -1 if none. */
 static int wsgi_ready_fd = -1;
-
-void wsgi_daemons_pre_config(apr_pool_t *pconf)
-{
-    /* Config is read anew on every restart: so is the group list. */
-    wsgi_daemons = apr_array_make(pconf, 4, sizeof(wsgi_daemon *));
-    wsgi_socket_prefix = NULL;
-    wsgi_restrict_embedded = 0;
-    wsgi_socket_rotation = 0;
-}
-
-/* ------------------------------------------------------------- options */
-
-static const char *wsgi_opt_int(cmd_parms *cmd, const char *key,
-                                const char *val, int min, int max, int *out)
-{
-    char *end;
-    long v;
-
-    errno = 0;
-    v = strtol(val, &end, 10);
-    if (errno || *end || !*val || v < min || v > max)
-        return apr_psprintf(cmd->pool,
-                            "WSGIDaemonProcess: %s=%s is not a whole number "
-                            "from %d to %d", key, val, min, max);
-    *out = (int)v;
-    return NULL;
-}
-
-static const char *wsgi_opt_user(cmd_parms *cmd, const char *val, uid_t *uid)
-{
-    struct passwd *pw;
-
-    if (val[0] == '#') {
-        char *end;
-        long v = strtol(val + 1, &end, 10);
-
-        if (*end || v < 0)
-            return apr_psprintf(cmd->pool, "WSGIDaemonProcess: user=%s is "
-                                "not a valid #uid", val);
-        *uid = (uid_t)v;
-    }
-    else if ((pw = getpwnam(val)) != NULL)
-        *uid = pw->pw_uid;
-    else
-        return apr_psprintf(cmd->pool, "WSGIDaemonProcess: user=%s: no such "
-                            "user on this system", val);
-    if (*uid == 0)
-        return "WSGIDaemonProcess: user= must not be root (uid 0); daemon "
-               "processes run application code and must not be privileged";
-    return NULL;
-}
-
-static const char *wsgi_opt_group(cmd_parms *cmd, const char *key,
-                                  const char *val, gid_t *gid)
-{
-    struct group *gr;
-
-    if (val[0] == '#') {
-        char *end;
-        long v = strtol(val + 1, &end, 10);
-
-        if (*end || v < 0)
-            return apr_psprintf(cmd->pool, "WSGIDaemonProcess: %s=%s is not "
-                                "a valid #gid", key, val);
-        *gid = (gid_t)v;
-    }
-    else if ((gr = getgrnam(val)) != NULL)
-        *gid = gr->gr_gid;
-    else
-        return apr_psprintf(cmd->pool, "WSGIDaemonProcess: %s=%s: no such "
-                            "group on this system", key, val);
-    return NULL;
-}
-
-/* A byte count: digits, at least min. */
-static const char *wsgi_opt_bytes(cmd_parms *cmd, const char *key,
-                                  const char *val, apr_int64_t min,
-                                  apr_int64_t *out)
-{
-    char *end;
-    apr_int64_t v;
-
-    errno = 0;
-    v = apr_strtoi64(val, &end, 10);
-    if (errno || *end || !*val || v < min)
-        return apr_psprintf(cmd->pool, "WSGIDaemonProcess: %s=%s is not a "
-                            "byte count of at least %" APR_INT64_T_FMT,
-                            key, val, min);
-    *out = v;
-    return NULL;
-}
-
-/*
- * The options that are just a value stored in a field: name, kind,
- * bounds. Each is checked the same way, with the same messages.
- */
-typedef enum { WSGI_OPT_STR, WSGI_OPT_INT, WSGI_OPT_BYTES } wsgi_opt_kind;
-
-typedef struct {
-    const char *name;
-    wsgi_opt_kind kind;
-    int min, max;               /* WSGI_OPT_INT: bounds; BYTES: min only */
-    size_t field;               /* offsetof(wsgi_daemon, ...) */
-} wsgi_simple_option;
-
-#define WSGI_SIMPLE(name, kind, min, max, field)                         \
-    {name, kind, min, max, offsetof(wsgi_daemon, field)}
-
-static const wsgi_simple_option wsgi_simple_options[] = {
-    /* threads=0: a service group, running only its WSGIImportScript. */
-    WSGI_SIMPLE("threads", WSGI_OPT_INT, 0, 10000, threads),
-    WSGI_SIMPLE("python-path", WSGI_OPT_STR, 0, 0, python_path),
-    WSGI_SIMPLE("display-name", WSGI_OPT_STR, 0, 0, display_name),
-    WSGI_SIMPLE("lang", WSGI_OPT_STR, 0, 0, lang),
-    WSGI_SIMPLE("python-eggs", WSGI_OPT_STR, 0, 0, python_eggs),
-    WSGI_SIMPLE("cpu-priority", WSGI_OPT_INT, -20, 20, cpu_priority),
-    WSGI_SIMPLE("response-flush-delay", WSGI_OPT_INT, 0, 60000,
-                response_flush_delay),
-    WSGI_SIMPLE("request-buffer-size", WSGI_OPT_INT, 0, 16777216,
-                request_buffer_size),
-    WSGI_SIMPLE("locale", WSGI_OPT_STR, 0, 0, locale),
-    WSGI_SIMPLE("maximum-requests", WSGI_OPT_INT, 0, INT_MAX,
-                maximum_requests),
-    WSGI_SIMPLE("socket-timeout", WSGI_OPT_INT, 0, 86400, socket_timeout),
-    WSGI_SIMPLE("connect-timeout", WSGI_OPT_INT, 0, 86400, connect_timeout),
-    WSGI_SIMPLE("shutdown-timeout", WSGI_OPT_INT, 0, 86400,
-                shutdown_timeout),
-    WSGI_SIMPLE("graceful-timeout", WSGI_OPT_INT, 0, 86400,
-                graceful_timeout),
-    WSGI_SIMPLE("request-timeout", WSGI_OPT_INT, 0, INT_MAX,
-                request_timeout),
-    WSGI_SIMPLE("interrupt-timeout", WSGI_OPT_INT, 0, INT_MAX,
-                interrupt_timeout),
-    WSGI_SIMPLE("response-socket-timeout", WSGI_OPT_INT, 0, 86400,
-                response_socket_timeout),
-    WSGI_SIMPLE("inactivity-timeout", WSGI_OPT_INT, 0, INT_MAX,
-                inactivity_timeout),
-    WSGI_SIMPLE("restart-interval", WSGI_OPT_INT, 0, INT_MAX,
-                restart_interval),
-    WSGI_SIMPLE("eviction-timeout", WSGI_OPT_INT, 0, INT_MAX,
-                eviction_timeout),
-    WSGI_SIMPLE("startup-timeout", WSGI_OPT_INT, 0, INT_MAX,
-                startup_timeout),
-    WSGI_SIMPLE("deadlock-timeout", WSGI_OPT_INT, 0, INT_MAX,
-                deadlock_timeout),
-    WSGI_SIMPLE("queue-timeout", WSGI_OPT_INT, 0, INT_MAX, queue_timeout),
-    WSGI_SIMPLE("cpu-time-limit", WSGI_OPT_INT, 0, INT_MAX, cpu_time_limit),
-    WSGI_SIMPLE("memory-limit", WSGI_OPT_BYTES, 0, 0, memory_limit),
-    WSGI_SIMPLE("virtual-memory-limit", WSGI_OPT_BYTES, 0, 0,
-                virtual_memory_limit),
-    WSGI_SIMPLE("stack-size", WSGI_OPT_BYTES, 0, 0, stack_size),
-    WSGI_SIMPLE("listen-backlog", WSGI_OPT_INT, 1, 65535, listen_backlog),
-    WSGI_SIMPLE("header-buffer-size", WSGI_OPT_INT, 8192, 16777216,
-                header_buffer_size),
-    WSGI_SIMPLE("response-buffer-size", WSGI_OPT_INT, 65536, INT_MAX,
-                response_buffer_size),
-    WSGI_SIMPLE("receive-buffer-size", WSGI_OPT_INT, 512, INT_MAX,
-                receive_buffer_size),
-    WSGI_SIMPLE("send-buffer-size", WSGI_OPT_INT, 512, INT_MAX,
-                send_buffer_size),
-};
-
-static const wsgi_simple_option *wsgi_daemon_simple_option(const char *key)
-{
-    size_t i;
-
-    for (i = 0; i < sizeof(wsgi_simple_options) / sizeof(*wsgi_simple_options);
-         i++) {
-        if (!strcmp(key, wsgi_simple_options[i].name))
-            return &wsgi_simple_options[i];
-    }
-    return NULL;
-}
-
-static const char *wsgi_daemon_set_simple(cmd_parms *cmd, wsgi_daemon *d,
-                                          const wsgi_simple_option *opt,
-                                          const char *val)
-{
-    char *field = (char *)d + opt->field;
-    const char *err = NULL;
-
-    switch (opt->kind) {
-    case WSGI_OPT_STR:
-        *(const char **)field = val;
-        break;
-    case WSGI_OPT_INT:
-        err = wsgi_opt_int(cmd, opt->name, val, opt->min, opt->max,
-                           (int *)field);
-        break;
-    case WSGI_OPT_BYTES:
-        err = wsgi_opt_bytes(cmd, opt->name, val, opt->min,
-                             (apr_int64_t *)field);
-        break;
-    }
-    return err;
-}
-
-static const char *wsgi_daemon_option(cmd_parms *cmd, wsgi_daemon *d,
-                                      const char *key, const char *val)
-{
-    const wsgi_simple_option *opt;
-    const char *err = NULL;
-
-    if (!strcmp(key, "processes")) {
-        err = wsgi_opt_int(cmd, key, val, 1, 10000, &d->processes);
-        d->processes_given = 1;
-    }
-    else if (!strcmp(key, "user")) {
-        d->user = val;
-        err = wsgi_opt_user(cmd, val, &d->uid);
-    }
-    else if (!strcmp(key, "group")) {
-        d->group = val;
-        err = wsgi_opt_group(cmd, key, val, &d->gid);
-    }
-    else if (!strcmp(key, "supplementary-groups")) {
-        char *copy = apr_pstrdup(cmd->temp_pool, val), *tok, *state;
-        gid_t gids[64];
-
-        d->ngroups = 0;
-        for (tok = apr_strtok(copy, ",", &state); tok && !err;
-             tok = apr_strtok(NULL, ",", &state)) {
-            if (d->ngroups == 64)
-                err = "WSGIDaemonProcess: supplementary-groups= takes at "
-                      "most 64 groups";
-            else
-                err = wsgi_opt_group(cmd, key, tok, &gids[d->ngroups++]);
-        }
-        d->groups = apr_pmemdup(cmd->pool, gids, d->ngroups * sizeof(gid_t));
-    }
-    else if (!strcmp(key, "umask")) {
-        char *end;
-        long v = strtol(val, &end, 8);
-
-        if (*end || !*val || v < 0 || v > 0777)
-            err = apr_psprintf(cmd->pool, "WSGIDaemonProcess: umask=%s is "
-                               "not an octal mode like 0007", val);
-        d->umask = (int)v;
-    }
-    else if (!strcmp(key, "home") || !strcmp(key, "python-home")) {
-        if (!ap_is_directory(cmd->temp_pool, val))
-            err = apr_psprintf(cmd->pool, "WSGIDaemonProcess: %s=%s is not "
-                               "a directory", key, val);
-        if (!strcmp(key, "home"))
-            d->home = val;
-        else {
-            d->python_home = val;
-            if (!err)
-                err = wsgi_python_home_check(cmd->pool, val);
-        }
-    }
-    else if ((opt = wsgi_daemon_simple_option(key)) != NULL)
-        err = wsgi_daemon_set_simple(cmd, d, opt, val);
-    else if (!strcmp(key, "socket-user")) {
-        d->socket_user = val;
-        err = wsgi_opt_user(cmd, val, &d->socket_uid);
-    }
-    else if (!strcmp(key, "script-user")) {
-        d->script_user = val;
-        if (!strcmp(val, "root") || !strcmp(val, "#0"))
-            d->script_uid = 0;      /* root-owned scripts: a sound rule */
-        else
-            err = wsgi_opt_user(cmd, val, &d->script_uid);
-    }
-    else if (!strcmp(key, "script-group")) {
-        d->script_group = val;
-        err = wsgi_opt_group(cmd, key, val, &d->script_gid);
-    }
-    else if (!strcmp(key, "switch-interval")) {
-        char *end;
-
-        d->switch_interval = strtod(val, &end);
-        if (*end || !*val || !(d->switch_interval > 0))
-            err = apr_psprintf(cmd->pool, "WSGIDaemonProcess: "
-                               "switch-interval=%s is not a number of "
-                               "seconds above 0, e.g. 0.005", val);
-    }
-    else if (!strcmp(key, "chroot")) {
-        d->chroot = val;
-        if (!ap_is_directory(cmd->temp_pool, val))
-            err = apr_psprintf(cmd->pool, "WSGIDaemonProcess: chroot=%s is "
-                               "not a directory", val);
-    }
-    else if (!strcmp(key, "server-metrics")) {
-        if (strcasecmp(val, "on") && strcasecmp(val, "off"))
-            err = "WSGIDaemonProcess: server-metrics= must be On or Off";
-        /* mod_wsgi.server_metrics() is not built yet: WSGI0720 says so
-         * at start-up, so nobody believes it is. */
-        d->not_enforced = "server-metrics";
-    }
-    else
-        err = apr_psprintf(cmd->pool,
-                           "WSGIDaemonProcess: unknown option '%s'; see the "
-                           "WSGIDaemonProcess options in the documentation "
-                           "(processes=, threads=, user=, group=, home=, "
-                           "python-home=, python-path=, maximum-requests=, "
-                           "...)", key);
-    return err;
-}
-
-const char *wsgi_add_daemon(cmd_parms *cmd, void *dummy, const char *args)
-{
-    const char *name, *key, *val, *err = NULL;
-    wsgi_daemon *d;
-    int i, got;
-
-    (void)dummy;
-    if ((err = ap_check_cmd_context(cmd, NOT_IN_DIR_CONTEXT)) != NULL)
-        return err;
-    name = ap_getword_conf(cmd->pool, &args);
-    if (!*name || strchr(name, '=') || !strncmp(name, "%{", 2))
-        return "WSGIDaemonProcess needs a group name first, e.g. "
-               "WSGIDaemonProcess myapp processes=2 threads=15";
-    for (i = 0; i < wsgi_daemons->nelts; i++) {
-        wsgi_daemon *other = APR_ARRAY_IDX(wsgi_daemons, i, wsgi_daemon *);
-
-        if (!strcmp(other->name, name))
-            return apr_psprintf(cmd->pool,
-                                "WSGIDaemonProcess: the name '%s' is already "
-                                "used at %s:%d; group names must be unique "
-                                "across the server", name, other->file,
-                                other->line);
-    }
-    d = apr_pcalloc(cmd->pool, sizeof(*d));
-    d->name = name;
-    d->server = cmd->server;
-    d->file = cmd->directive ? cmd->directive->filename : "?";
-    d->line = cmd->directive ? cmd->directive->line_num : 0;
-    d->id = wsgi_daemons->nelts + 1;
-    d->processes = 1;
-    d->threads = 15;
-    d->umask = WSGI_UNSET;
-    d->listen_backlog = 100;
-    d->header_buffer_size = 32768;
-    d->shutdown_timeout = 5;
-    d->graceful_timeout = 15;
-    d->deadlock_timeout = 300;
-    d->connect_timeout = 15;
-    d->listen_fd = -1;
-    d->switch_interval = -1.0;
-    d->response_flush_delay = 5;
-    d->request_buffer_size = 65536;
-    while (err == NULL &&
-           (got = wsgi_next_option(cmd->pool, &args, &key, &val)) != 0) {
-        if (got < 0)
-            err = apr_psprintf(cmd->pool, "WSGIDaemonProcess: option '%s' is "
-                               "not of the form name=value", key);
-        else
-            err = wsgi_daemon_option(cmd, d, key, val);
-    }
-    if (err == NULL && d->script_user && d->script_group)
-        err = "WSGIDaemonProcess: script-user= and script-group= exclude "
-              "each other (as upstream); give one";
-    if (err == NULL)
-        APR_ARRAY_PUSH(wsgi_daemons, wsgi_daemon *) = d;
-    return err;
-}
-
-wsgi_daemon *wsgi_find_daemon(request_rec *r, const char *name)
-{
-    int i;
-
-    for (i = 0; wsgi_daemons && i < wsgi_daemons->nelts; i++) {
-        wsgi_daemon *d = APR_ARRAY_IDX(wsgi_daemons, i, wsgi_daemon *);
-
-        if (strcmp(d->name, name))
-            continue;
-        /* A group defined in a virtual host serves that host only (by
-         * ServerName), so one site cannot run its code in another's. */
-        if (d->server->is_virtual && d->server != r->server &&
-            (d->server->server_hostname == NULL ||
-             r->server->server_hostname == NULL ||
-             strcmp(d->server->server_hostname, r->server->server_hostname)))
-            return NULL;
-        return d;
-    }
-    return NULL;
-}
 
 /* ------------------------------------------------------ the daemon side */
 
-static volatile sig_atomic_t wsgi_daemon_stopping = 0;
-static int wsgi_wake_pipe[2] = {-1, -1};
-static apr_uint32_t wsgi_daemon_requests = 0;
-int wsgi_daemon_recycling = 0;
-volatile sig_atomic_t wsgi_daemon_evicted = 0;
-
 /* SIGUSR1 to one daemon process (kill -USR1 PID) evicts it: a recycle,
  * given eviction-timeout (else graceful-timeout) to finish its requests,
- * its queue left to the replacement. Other signals stop it. */
+ * its queue left to the replacement. The others Apache sends stop it. */
 static void wsgi_daemon_signal(int sig)
 {
-    static volatile sig_atomic_t told = 0;
-    int saved = errno;
-
-    if (sig == SIGUSR1) {
-        wsgi_daemon_evicted = 1;
-        wsgi_daemon_recycling = 1;
-    }
-    /* A recycle: the supervisor starts the next process now, while this
-     * one finishes what it has (write() is async-signal-safe). */
-    if (wsgi_daemon_recycling && !told && wsgi_ready_fd >= 0) {
-        told = 1;
-        if (write(wsgi_ready_fd, "G", 1) < 0) {
-            /* the supervisor then starts it when this one exits */
-        }
-    }
-    wsgi_daemon_stopping = 1;
-    if (wsgi_wake_pipe[1] >= 0 && write(wsgi_wake_pipe[1], "x", 1) < 0) {
-        /* nothing to do: the flag is set */
-    }
-    errno = saved;
-}
-
-/* send-buffer-size= and receive-buffer-size=: the kernel's buffers of
- * the socket between an Apache child and the daemon, both ends. */
-void wsgi_socket_buffers(int fd, wsgi_daemon *d)
-{
-    if (d->send_buffer_size > 0)
-        setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &d->send_buffer_size,
-                   sizeof(d->send_buffer_size));
-    if (d->receive_buffer_size > 0)
-        setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &d->receive_buffer_size,
-                   sizeof(d->receive_buffer_size));
-}
-
-/* This process stops taking requests and exits once those in flight are
- * done (graceful-timeout); the parent starts its replacement. */
-void wsgi_daemon_restart_self(const char *why)
-{
-    if (!wsgi_daemon_recycling && wsgi_daemon_self != NULL)
-        ap_log_error(APLOG_MARK, APLOG_INFO, 0, wsgi_daemon_self->server,
-                     WSGI_LOGNO(0731) "daemon group '%s' (pid %d): %s; "
-                     "restarting this process", wsgi_daemon_self->name,
-                     (int)getpid(), why);
-    wsgi_daemon_recycling = 1;
-    wsgi_daemon_signal(0);
-}
-
-/*
- * The listening socket is shared by every process of the group (and the
- * parent keeps it open): nothing here may shut it down. Workers wait on
- * it and on the wake pipe together; the socket is non-blocking, so the
- * loser of a race for a connection just waits again.
- */
-static int wsgi_daemon_accept_locked(wsgi_daemon *d)
-{
-    struct pollfd pfd[2];
-    int fd, rc;
-
-    for (;;) {
-        if (wsgi_daemon_stopping) {
-            /* A recycle leaves the queue to the process that replaces
-             * this one: the parent keeps the socket. Apache stopping or
-             * restarting: take what is already queued, nothing more (the
-             * parent unlinked the socket path first, so the queue only
-             * shrinks), or those connections would be lost. */
-            if (wsgi_daemon_recycling)
-                return -1;
-            fd = accept(d->listen_fd, NULL, NULL);
-            return fd >= 0 ? fd : -1;
-        }
-        pfd[0].fd = d->listen_fd;
-        pfd[0].events = POLLIN;
-        pfd[1].fd = wsgi_wake_pipe[0];
-        pfd[1].events = POLLIN;
-        rc = poll(pfd, 2, -1);
-        if (rc < 0 && errno != EINTR)
-            return -1;
-        if (rc <= 0 || !(pfd[0].revents & POLLIN))
-            continue;
-        /* A recycle may have begun while this thread waited: the queue is
-         * the next process's now (it is already starting). */
-        if (wsgi_daemon_stopping && wsgi_daemon_recycling)
-            return -1;
-        fd = accept(d->listen_fd, NULL, NULL);
-        if (fd >= 0)
-            return fd;
-        if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR &&
-            errno != ECONNABORTED) {
-            ap_log_error(APLOG_MARK, APLOG_ERR, errno, d->server,
-                         WSGI_LOGNO(0711) "daemon group '%s' (pid %d): "
-                         "accept() failed", d->name, (int)getpid());
-            apr_sleep(apr_time_from_msec(100));
-        }
-    }
-}
-
-/* One idle worker at a time waits on the socket, the others on this
- * mutex: each connection then wakes one thread, not every idle one (the
- * benchmark saw 16 context switches per request without it). */
-static apr_thread_mutex_t *wsgi_accept_lock = NULL;
-
-static int wsgi_daemon_accept(wsgi_daemon *d)
-{
-    int fd;
-
-    apr_thread_mutex_lock(wsgi_accept_lock);
-    fd = wsgi_daemon_accept_locked(d);
-    apr_thread_mutex_unlock(wsgi_accept_lock);
-    return fd;
-}
-
-/* APR pools are not thread-safe: each worker gets its own pool, made by
- * the main thread before any worker runs. */
-typedef struct {
-    wsgi_daemon *d;
-    apr_pool_t *pool;
-    int slot;               /* its slot in wsgi_monitor.c */
-} wsgi_worker;
-
-static void *APR_THREAD_FUNC wsgi_daemon_worker(apr_thread_t *thread,
-                                                void *data)
-{
-    wsgi_worker *w = data;
-    wsgi_daemon *d = w->d;
-    apr_pool_t *p = w->pool;
-    int fd, flags;
-
-    wsgi_monitor_slot = w->slot;
-    while ((fd = wsgi_daemon_accept(d)) >= 0) {
-        /* The accepted socket inherits O_NONBLOCK; the wire code polls
-         * before every read and write, so that is what it wants. */
-        flags = fcntl(fd, F_GETFL);
-        if (flags >= 0)
-            fcntl(fd, F_SETFL, flags | O_NONBLOCK);
-        wsgi_socket_buffers(fd, d);
-        wsgi_monitor_begin(fd);
-        wsgi_daemon_serve(d, fd, p);
-        wsgi_monitor_end();
-        close(fd);
-        apr_pool_clear(p);
-        if (d->maximum_requests > 0 &&
-            apr_atomic_inc32(&wsgi_daemon_requests) + 1 ==
-                (apr_uint32_t)d->maximum_requests) {
-            /* Recycle: stop taking requests; the parent starts a fresh
-             * process when this one exits, and the connections queued on
-             * the group's socket meanwhile wait for it (or go to the
-             * group's other processes). */
-            ap_log_error(APLOG_MARK, APLOG_INFO, 0, d->server,
-                         WSGI_LOGNO(0733) "daemon group '%s' (pid %d): "
-                         "maximum-requests=%d reached; restarting this "
-                         "process", d->name, (int)getpid(),
-                         d->maximum_requests);
-            wsgi_daemon_recycling = 1;
-            wsgi_daemon_signal(0);
-        }
-    }
-    /* A plain return, not apr_thread_exit(): pthread_exit() unwinds by
-     * force, which leaves the stack poisoned under AddressSanitizer (a
-     * false stack-buffer-underflow when the thread ends). Nothing joins
-     * for the exit value. */
-    (void)thread;
-    return NULL;
+    wsgi_monitor_stop(sig == SIGUSR1 ? WSGI_STOP_EVICTED : WSGI_STOP_SIGNAL);
 }
 
 /* chroot= and cpu-priority=, while still root: a negative nice value
@@ -756,9 +206,6 @@ static void wsgi_daemon_title(apr_pool_t *p, server_rec *s, wsgi_daemon *d)
 
 static void wsgi_daemon_main(apr_pool_t *pconf, server_rec *s, wsgi_daemon *d)
 {
-    apr_thread_t **threads;
-    apr_threadattr_t *attr;
-    wsgi_worker *workers;
     apr_pool_t *p, *tp;
     int i;
 
@@ -771,10 +218,16 @@ static void wsgi_daemon_main(apr_pool_t *pconf, server_rec *s, wsgi_daemon *d)
     for (i = 0; i < wsgi_daemons->nelts; i++) {
         wsgi_daemon *o = APR_ARRAY_IDX(wsgi_daemons, i, wsgi_daemon *);
 
-        if (o != d && o->listen_fd >= 0)
+        /* Forgotten too (this process's copy of the list): the number
+         * is free from here, and a pipe made later reuses it; closed a
+         * second time, in the daemon process, that pipe went (its ready
+         * byte then landed in the wake pipe, and the workers spun). */
+        if (o != d && o->listen_fd >= 0) {
             close(o->listen_fd);
+            o->listen_fd = -1;
+        }
     }
-    if (pipe(wsgi_wake_pipe) < 0)
+    if (wsgi_monitor_prepare(wsgi_ready_fd) < 0)
         _exit(APEXIT_CHILDFATAL);
     apr_signal(SIGTERM, wsgi_daemon_signal);
     apr_signal(SIGINT, wsgi_daemon_signal);
@@ -813,6 +266,7 @@ static void wsgi_daemon_main(apr_pool_t *pconf, server_rec *s, wsgi_daemon *d)
         sleep(2);
         _exit(APEXIT_CHILDSICK);
     }
+    wsgi_preload_scripts(p, s);
     ap_log_error(APLOG_MARK, APLOG_INFO, 0, s, "mod_wsgi (pid=%d): daemon "
                  "group '%s' ready, %d threads", (int)getpid(), d->name,
                  d->threads);
@@ -820,48 +274,19 @@ static void wsgi_daemon_main(apr_pool_t *pconf, server_rec *s, wsgi_daemon *d)
     /* Python owns p from here on (interpreters are created in it, under
      * a lock); threads and worker pools come from tp, this thread's. */
     apr_pool_create(&tp, pconf);
-    threads = apr_pcalloc(tp, d->threads * sizeof(*threads));
-    workers = apr_pcalloc(tp, d->threads * sizeof(*workers));
-    wsgi_monitor_init(tp, d->threads);
-    wsgi_wire_flusher_start(tp, d->threads, d->response_flush_delay);
-    apr_thread_mutex_create(&wsgi_accept_lock, APR_THREAD_MUTEX_DEFAULT, tp);
-    for (i = 0; i < d->threads; i++) {
-        workers[i].d = d;
-        workers[i].slot = i;
-        apr_pool_create(&workers[i].pool, tp);
-    }
-    apr_threadattr_create(&attr, tp);
-    if (d->stack_size > 0)
-        apr_threadattr_stacksize_set(attr, (apr_size_t)d->stack_size);
-    for (i = 0; i < d->threads; i++)
-        apr_thread_create(&threads[i], attr, wsgi_daemon_worker, &workers[i],
-                          tp);
+    wsgi_workers_start(d, tp);
+    wsgi_monitor_ready();
 
-    /* Ready: from here a death is the death of a process that worked, not
-     * a failure to start (the parent's back-off counts only those). */
-    if (wsgi_ready_fd >= 0) {
-        ssize_t ignored = write(wsgi_ready_fd, "R", 1);
-
-        (void)ignored;
-    }
-
-    /* The byte in the wake pipe stays there: every worker sees it. The
-     * monitor returns once stopping and the requests in flight finished,
-     * or were given up on. */
-    if (wsgi_monitor_run(d, wsgi_wake_pipe[0], &wsgi_daemon_stopping,
-                         wsgi_daemon_signal) > 0) {
+    /* The monitor returns once the process stops and the requests in
+     * flight finished, or were given up on. */
+    if (wsgi_monitor_run(d) > 0) {
         /* A thread still in the application holds Python: no atexit, no
          * teardown, just go (the WSGI0732 warning said why). */
         _exit(0);
     }
     ap_log_error(APLOG_MARK, APLOG_INFO, 0, s, "mod_wsgi (pid=%d): daemon "
                  "group '%s' stopping", (int)getpid(), d->name);
-    for (i = 0; i < d->threads; i++) {
-        apr_status_t ignored;
-
-        if (threads[i])
-            apr_thread_join(&ignored, threads[i]);
-    }
+    wsgi_workers_join();
     apr_pool_destroy(p);
     _exit(0);
 }
@@ -991,6 +416,17 @@ static const char *wsgi_wait_status(apr_pool_t *p, int status)
 
 /* Forks one daemon process; *notify gets the read end of the pipe on
  * which it says "R" (ready) and "G" (going: it takes no new requests). */
+/* fork() failed, for the supervisor or for the process it watches. */
+static void wsgi_fork_failed(wsgi_daemon_slot *ds)
+{
+    int saved = errno;
+
+    ap_log_error(APLOG_MARK, APLOG_CRIT, saved, ds->s, WSGI_LOGNO(0714)
+                 "could not fork a process for daemon group '%s'",
+                 ds->d->name);
+    errno = saved;
+}
+
 static pid_t wsgi_slot_spawn(wsgi_daemon_slot *ds, int quick_deaths,
                              int *notify)
 {
@@ -1034,9 +470,7 @@ static pid_t wsgi_slot_spawn(wsgi_daemon_slot *ds, int quick_deaths,
     if (pipefd[1] >= 0)
         close(pipefd[1]);
     if (pid < 0) {
-        ap_log_error(APLOG_MARK, APLOG_CRIT, errno, ds->s, WSGI_LOGNO(0714)
-                     "could not fork a process for daemon group '%s'",
-                     ds->d->name);
+        wsgi_fork_failed(ds);
         if (pipefd[0] >= 0)
             close(pipefd[0]);
         pipefd[0] = -1;
@@ -1065,8 +499,14 @@ static void wsgi_slot_main(wsgi_daemon_slot *ds)
     for (i = 0; i < wsgi_daemons->nelts; i++) {
         wsgi_daemon *o = APR_ARRAY_IDX(wsgi_daemons, i, wsgi_daemon *);
 
-        if (o != d && o->listen_fd >= 0)
+        /* Forgotten too (this process's copy of the list): the number
+         * is free from here, and a pipe made later reuses it; closed a
+         * second time, in the daemon process, that pipe went (its ready
+         * byte then landed in the wake pipe, and the workers spun). */
+        if (o != d && o->listen_fd >= 0) {
             close(o->listen_fd);
+            o->listen_fd = -1;
+        }
     }
     title = apr_psprintf(ds->pconf, "(wsgi-supervisor:%s)", d->name);
     wsgi_set_title(ds->s, title);
@@ -1180,9 +620,7 @@ static apr_status_t wsgi_slot_start(wsgi_daemon_slot *ds)
     if (pid == 0)
         wsgi_slot_main(ds);     /* never returns */
     if (pid < 0) {
-        ap_log_error(APLOG_MARK, APLOG_CRIT, errno, ds->s, WSGI_LOGNO(0714)
-                     "could not fork a process for daemon group '%s'",
-                     ds->d->name);
+        wsgi_fork_failed(ds);
         return APR_FROM_OS_ERROR(errno);
     }
     ds->d->procs[ds->slot].pid = pid;

@@ -1,5 +1,7 @@
 /*
- * wsgi_environ.c: request_rec -> WSGI environ, and group name expansion.
+ * wsgi_environ.c: the WSGI environ, from the request_rec (embedded mode)
+ * or from the pairs the Apache child sent (daemon mode), and group name
+ * expansion.
  *
  * PEP 3333, "A Note On String Types": environ values are native strings
  * "that can be encoded as ISO-8859-1", so every value decoded from the
@@ -134,8 +136,9 @@ static int wsgi_https_on(const char *v)
  * where a later entry for the same key wins: what other modules set
  * (SetEnv, mod_ssl, mod_rewrite E=, UNIQUE_ID...), then the request
  * headers, then the CGI variables, then mod_wsgi's own. Embedded mode
- * puts them into the environ dict; daemon mode will put the same entries
- * on the wire, so both modes see the same environ.
+ * puts them into the environ dict; the Apache child of a daemon-mode
+ * request puts the same entries on the wire (wsgi_remote.c), so both
+ * modes see the same environ.
  */
 int wsgi_environ_emit(request_rec *r, wsgi_request_config *rc,
                       wsgi_env_cb emit, void *ctx)
@@ -281,30 +284,60 @@ static double wsgi_seconds(apr_time_t t)
     return (double)t / (double)APR_USEC_PER_SEC;
 }
 
-PyObject *wsgi_build_environ(request_rec *r, wsgi_request_config *rc,
-                             wsgi_interp *wi, PyObject *input,
-                             PyObject *errors)
+/* Daemon mode: the entries wsgi_environ_emit gave the Apache child, in
+ * the same order, each decoded as there (a :fspath pair marks a path). */
+static int wsgi_environ_from_pairs(PyObject *env, const wsgi_pair *pairs,
+                                   int n)
+{
+    int i, kind = WSGI_ENV_LATIN1, err = 0;
+
+    for (i = 0; i < n && !err; i++) {
+        switch (wsgi_proto_control_of(&pairs[i])) {
+        case WSGI_CTL_NONE:
+            err = wsgi_env_to_dict(env, pairs[i].name, pairs[i].value,
+                                   kind) < 0;
+            kind = WSGI_ENV_LATIN1;
+            break;
+        case WSGI_CTL_FSPATH:
+            kind = WSGI_ENV_FSPATH;
+            break;
+        default:
+            break;      /* the protocol's, not the application's */
+        }
+    }
+    return err ? -1 : 0;
+}
+
+/* The environ of one request: the interpreter's template, the string
+ * entries, then those that are not strings. */
+PyObject *wsgi_environ_build(wsgi_interp *wi, const wsgi_request_spec *rq,
+                             PyObject *input, PyObject *errors)
 {
     PyObject *env = PyDict_Copy(wi->environ_template);
     int err = 0;
 
     if (env == NULL)
         return NULL;
-    err |= wsgi_environ_emit(r, rc, wsgi_env_to_dict, env) < 0;
-    /* The entries that are not strings. */
+    if (rq->pairs != NULL)
+        err |= wsgi_environ_from_pairs(env, rq->pairs, rq->npairs) < 0;
+    else
+        err |= wsgi_environ_emit(rq->r, rq->rc, wsgi_env_to_dict, env) < 0;
     err |= PyDict_SetItemString(env, "wsgi.input", input) < 0;
     err |= PyDict_SetItemString(env, "wsgi.errors", errors) < 0;
     err |= wsgi_env_put(env, "mod_wsgi.request_start",
-                        PyFloat_FromDouble(wsgi_seconds(r->request_time)));
-    err |= wsgi_env_put(env, "mod_wsgi.queue_start", PyFloat_FromDouble(0));
-    err |= wsgi_env_put(env, "mod_wsgi.daemon_start", PyFloat_FromDouble(0));
+                        PyFloat_FromDouble(wsgi_seconds(rq->request_start)));
+    /* When a daemon process took the request; 0 in embedded mode. */
+    err |= wsgi_env_put(env, "mod_wsgi.queue_start",
+                        PyFloat_FromDouble(wsgi_seconds(rq->accepted)));
+    err |= wsgi_env_put(env, "mod_wsgi.daemon_start",
+                        PyFloat_FromDouble(wsgi_seconds(rq->accepted)));
     err |= wsgi_env_put(env, "mod_wsgi.application_start",
                         PyFloat_FromDouble(wsgi_seconds(apr_time_now())));
     err |= wsgi_env_put(env, "mod_wsgi.thread_id",
                         PyLong_FromUnsignedLong(PyThread_get_thread_ident()));
-    if (rc->pass_apache_request)
+    if (rq->r != NULL && rq->rc != NULL && rq->rc->pass_apache_request)
         err |= wsgi_env_put(env, "apache.request_rec",
-                            PyCapsule_New(r, "apache.request_rec", NULL));
+                            PyCapsule_New(rq->r, "apache.request_rec", NULL));
     if (err) {
         Py_DECREF(env);
         return NULL;

@@ -1,6 +1,8 @@
 /*
  * wsgi_handler.c: URL mapping (WSGIScriptAlias, WSGIScriptAliasMatch),
- * and the wsgi-script handler that runs a request in embedded mode.
+ * and the wsgi-script handler: its checks, then the request runs here
+ * (embedded mode, wsgi_request.c) or goes to a daemon process group
+ * (wsgi_remote.c).
  */
 
 #include "wsgi_common.h"
@@ -181,47 +183,22 @@ static void wsgi_resolve(request_rec *r, wsgi_request_config *rc)
                                                 : "application";
     rc->pass_authorization = (a && a->pass_authorization != WSGI_UNSET)
                                  ? a->pass_authorization
-                                 : wsgi_flag(dc->pass_authorization, 0);
-    rc->script_reloading = wsgi_flag(dc->script_reloading, 1);
-    rc->chunked_request = wsgi_flag(dc->chunked_request, 0);
-    rc->enable_sendfile = wsgi_flag(dc->enable_sendfile, 0);
-    rc->pass_apache_request = wsgi_flag(dc->pass_apache_request, 0);
-    rc->ignore_activity = wsgi_flag(dc->ignore_activity, 0);
-    rc->error_override = wsgi_flag(dc->error_override, 0);
+                                 : WSGI_DIR_FLAG(dc, pass_authorization);
+    rc->script_reloading = WSGI_DIR_FLAG(dc, script_reloading);
+    rc->chunked_request = WSGI_DIR_FLAG(dc, chunked_request);
+    rc->enable_sendfile = WSGI_DIR_FLAG(dc, enable_sendfile);
+    rc->pass_apache_request = WSGI_DIR_FLAG(dc, pass_apache_request);
+    rc->ignore_activity = WSGI_DIR_FLAG(dc, ignore_activity);
+    rc->error_override = WSGI_DIR_FLAG(dc, error_override);
     rc->map_head_to_get =
-        wsgi_map_head(r, wsgi_flag(dc->map_head_to_get, WSGI_HEAD_AUTO));
-}
-
-/* One request in this process: the environ from the request, the bytes
- * through Apache's filters. */
-static int wsgi_run_embedded(request_rec *r, wsgi_request_config *rc,
-                             wsgi_interp *wi, PyObject *app)
-{
-    wsgi_transport *t = wsgi_embedded_transport(r, rc->enable_sendfile);
-    PyObject *input = wsgi_input_new(t);
-    PyObject *errors = wsgi_log_new(r, APLOG_ERR, "wsgi.errors");
-    PyObject *environ = NULL;
-    int status = HTTP_INTERNAL_SERVER_ERROR;
-
-    if (input != NULL && errors != NULL)
-        environ = wsgi_build_environ(r, rc, wi, input, errors);
-    if (environ != NULL)
-        status = wsgi_run_application(t, app, environ, input, errors);
-    else
-        wsgi_log_python_error(r, NULL, WSGI_LOGNO(0508) "could not build "
-                              "the WSGI environ for '%s'", r->filename);
-    Py_XDECREF(environ);
-    Py_XDECREF(errors);
-    Py_XDECREF(input);
-    return status;
+        wsgi_map_head(r, WSGI_DIR_FLAG(dc, map_head_to_get));
 }
 
 static int wsgi_handler(request_rec *r)
 {
     wsgi_daemon *daemon = NULL;
     wsgi_request_config *rc;
-    wsgi_interp *wi;
-    PyObject *module, *app;
+    wsgi_request_spec rq;
     int status;
 
     if (r->handler == NULL || (strcmp(r->handler, WSGI_HANDLER_NAME) &&
@@ -307,39 +284,17 @@ static int wsgi_handler(request_rec *r)
         return wsgi_remote_handler(r, rc, daemon);
     }
 
-    wi = wsgi_acquire_interp(rc->application_group, r);
-    if (wi == NULL)
-        return HTTP_INTERNAL_SERVER_ERROR;
-    wsgi_request_begin();
-    wsgi_current_request = r;
-
-    module = wsgi_load_script(wi, r, r->filename, 0, rc->script_reloading,
-                              r->pool);
-    if (module == NULL) {
-        wsgi_log_python_error(r, NULL, WSGI_LOGNO(0506) "failed to load "
-                              "WSGI script '%s'", r->filename);
-        status = HTTP_INTERNAL_SERVER_ERROR;
-        goto done;
-    }
-    app = PyObject_GetAttrString(module, rc->callable_object);
-    Py_DECREF(module);
-    if (app == NULL) {
-        PyErr_Clear();
-        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
-                      WSGI_LOGNO(0507) "WSGI script '%s' does not define "
-                      "'%s'; name the callable 'application' or set "
-                      "WSGICallableObject (or callable-object=) to its name",
-                      r->filename, rc->callable_object);
-        status = HTTP_NOT_FOUND;
-        goto done;
-    }
-    status = wsgi_run_embedded(r, rc, wi, app);
-    Py_DECREF(app);
-done:
-    wsgi_current_request = NULL;
-    wsgi_release_interp(wi);
-    wsgi_request_end();
-    return status;
+    /* Embedded: the environ from r, the bytes through Apache's filters. */
+    memset(&rq, 0, sizeof(rq));
+    rq.script = r->filename;
+    rq.application_group = rc->application_group;
+    rq.callable = rc->callable_object;
+    rq.reload = rc->script_reloading;
+    rq.r = r;
+    rq.rc = rc;
+    rq.request_start = r->request_time;
+    return wsgi_serve_request(wsgi_embedded_transport(r, rc->enable_sendfile),
+                              &rq);
 }
 
 void wsgi_register_request_hooks(apr_pool_t *p)

@@ -170,7 +170,7 @@ static int wsgi_interp_setup(wsgi_interp *wi)
     wi->log_stderr = wsgi_log_new(NULL, APLOG_ERR, "<stderr>");
     if (wi->log_stderr == NULL)
         goto fail;
-    if (wsgi_flag(sc->restrict_stdout, 0))
+    if (WSGI_SERVER_FLAG(sc, restrict_stdout))
         wi->log_stdout = wsgi_restricted_new("sys.stdout",
                                              "WSGIRestrictStdout");
     else
@@ -180,7 +180,7 @@ static int wsgi_interp_setup(wsgi_interp *wi)
     if (PySys_SetObject("stderr", wi->log_stderr) < 0 ||
         PySys_SetObject("stdout", wi->log_stdout) < 0)
         goto fail;
-    if (wsgi_flag(sc->restrict_stdin, 0)) {
+    if (WSGI_SERVER_FLAG(sc, restrict_stdin)) {
         restricted = wsgi_restricted_new("sys.stdin", "WSGIRestrictStdin");
         if (restricted == NULL || PySys_SetObject("stdin", restricted) < 0)
             goto fail;
@@ -249,7 +249,7 @@ static int wsgi_interp_setup(wsgi_interp *wi)
     /* WSGISwitchInterval is embedded mode's, switch-interval= a
      * group's (as upstream). */
     res = PyObject_CallFunction(setup, "OOid", module, paths,
-                                wsgi_flag(sc->restrict_signal, 1),
+                                WSGI_SERVER_FLAG(sc, restrict_signal),
                                 wsgi_daemon_self
                                     ? wsgi_daemon_self->switch_interval
                                     : sc->switch_interval);
@@ -478,7 +478,7 @@ void wsgi_python_child_init(apr_pool_t *p, server_rec *s)
         goto fail;
     if (sc->python_optimize != WSGI_UNSET)
         config.optimization_level = sc->python_optimize;
-    if (wsgi_flag(sc->dont_write_bytecode, 0))
+    if (WSGI_SERVER_FLAG(sc, dont_write_bytecode))
         config.write_bytecode = 0;
     if (sc->python_hash_seed && strcmp(sc->python_hash_seed, "random")) {
         config.use_hash_seed = 1;
@@ -539,7 +539,6 @@ void wsgi_python_child_init(apr_pool_t *p, server_rec *s)
      * a large request that memory had gone back to the system, and the
      * child crashed on its way out. */
     apr_pool_pre_cleanup_register(p, NULL, wsgi_python_term);
-    wsgi_preload_scripts(p, s);
     return;
 
 fail:
@@ -594,7 +593,7 @@ static void wsgi_call_stopping(wsgi_interp *wi, int run_atexit)
 static apr_status_t wsgi_python_term(void *data)
 {
     PyThreadState *main_ts;
-    int i, n, run_atexit = wsgi_flag(wsgi_server->destroy_interpreter, 1);
+    int i, n, run_atexit = WSGI_SERVER_FLAG(wsgi_server, destroy_interpreter);
     apr_uint32_t active = apr_atomic_read32(&wsgi_active_requests);
 
     (void)data;

@@ -9,6 +9,11 @@
  * A stuck request cannot keep the process alive: its client gets a 504
  * (or, past the head, a cut connection), the process exits, and the
  * Apache parent starts a new one.
+ *
+ * It also keeps why the process stops (wsgi_monitor_stop): a signal, a
+ * worker (maximum-requests, a changed script) or the monitor itself
+ * (a timeout) sets the reason, the first one wins, and the reason's row
+ * in wsgi_stop_table says what follows.
  */
 
 #include "wsgi_common.h"
@@ -38,6 +43,127 @@ static int wsgi_load_failed = 0;        /* and one failed to */
 static apr_pool_t *wsgi_scripts_pool = NULL;
 
 WSGI_THREAD_LOCAL int wsgi_monitor_slot = -1;
+
+/* ------------------------------------------------------- why it stops */
+
+enum { WSGI_GRACE_GRACEFUL, WSGI_GRACE_SHUTDOWN, WSGI_GRACE_EVICTION };
+
+/* Indexed by wsgi_stop_reason. */
+static const struct {
+    const char *what;   /* WSGI0731 says it, or NULL: nothing to say
+                         * (Apache's signal), or said elsewhere (WSGI0733) */
+    int recycle;        /* the process is replaced at once: the parent
+                         * starts the next one now, and the connections
+                         * queued on the group's socket are left to it */
+    int grace;          /* how long requests in flight may finish */
+    int python_lost;    /* Python cannot be entered again (no atexit) */
+} wsgi_stop_table[WSGI_STOP_REASONS] = {
+    [WSGI_STOP_NONE] = {NULL, 0, WSGI_GRACE_SHUTDOWN, 0},
+    /* Apache stops or restarts: the queue is served, nothing more. */
+    [WSGI_STOP_SIGNAL] = {NULL, 0, WSGI_GRACE_SHUTDOWN, 0},
+    [WSGI_STOP_EVICTED] = {"evicted (SIGUSR1)", 1, WSGI_GRACE_EVICTION, 0},
+    [WSGI_STOP_MAXIMUM_REQUESTS] = {NULL, 1, WSGI_GRACE_GRACEFUL, 0},
+    /* The detail says which script: "'PATH' changed". */
+    [WSGI_STOP_SCRIPT_CHANGED] = {"WSGI script", 1, WSGI_GRACE_GRACEFUL, 0},
+    /* A process with a stuck request gets the shorter wait. */
+    [WSGI_STOP_REQUEST_TIMEOUT] = {"request-timeout reached", 1,
+                                   WSGI_GRACE_SHUTDOWN, 0},
+    [WSGI_STOP_INACTIVITY] = {"inactivity-timeout reached", 1,
+                              WSGI_GRACE_GRACEFUL, 0},
+    [WSGI_STOP_DEADLOCK] = {"deadlock-timeout reached", 1,
+                            WSGI_GRACE_SHUTDOWN, 1},
+    [WSGI_STOP_STARTUP_TIMEOUT] = {"startup-timeout (the WSGI script has "
+                                   "failed to load since the process "
+                                   "started) reached", 1, WSGI_GRACE_GRACEFUL,
+                                   0},
+    [WSGI_STOP_RESTART_INTERVAL] = {"restart-interval reached", 1,
+                                    WSGI_GRACE_GRACEFUL, 0},
+};
+
+static int wsgi_stop_why = WSGI_STOP_NONE;     /* atomic: signals set it */
+static int wsgi_wake[2] = {-1, -1};     /* a pipe: the process stops */
+static int wsgi_ready_fd = -1;          /* to the parent's supervisor */
+
+/* In a new daemon process, before its signal handlers: ready_fd is the
+ * pipe on which it tells its supervisor it is ready ("R") and that it is
+ * being replaced ("G"), or -1. */
+int wsgi_monitor_prepare(int ready_fd)
+{
+    wsgi_ready_fd = ready_fd;
+    return pipe(wsgi_wake);
+}
+
+/* Python is up, the scripts preloaded, the workers started: from here a
+ * death is the death of a process that worked, not a failure to start
+ * (the parent's back-off counts only those). */
+void wsgi_monitor_ready(void)
+{
+    if (wsgi_ready_fd >= 0 && write(wsgi_ready_fd, "R", 1) < 0) {
+        /* the parent then counts it when the process exits */
+    }
+}
+
+/* Async-signal-safe: an atomic, and write(). A recycle tells the
+ * supervisor at once, so the next process starts while this one finishes
+ * what it has. The byte in the wake pipe stays there: every thread
+ * waiting on it sees it. */
+int wsgi_monitor_stop(wsgi_stop_reason why)
+{
+    int none = WSGI_STOP_NONE, saved = errno, first;
+
+    first = why > WSGI_STOP_NONE && why < WSGI_STOP_REASONS &&
+            __atomic_compare_exchange_n(&wsgi_stop_why, &none, (int)why, 0,
+                                        __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
+    if (first && wsgi_stop_table[why].recycle && wsgi_ready_fd >= 0 &&
+        write(wsgi_ready_fd, "G", 1) < 0) {
+        /* the supervisor then starts it when this one exits */
+    }
+    if (wsgi_wake[1] >= 0 && write(wsgi_wake[1], "x", 1) < 0) {
+        /* a full pipe wakes everyone already */
+    }
+    errno = saved;
+    return first;
+}
+
+/* WSGI0731, its one call site: why this process restarts on its own. */
+static void wsgi_monitor_say(wsgi_stop_reason why, const char *detail)
+{
+    if (wsgi_stop_table[why].what != NULL && wsgi_daemon_self != NULL)
+        ap_log_error(APLOG_MARK, APLOG_INFO, 0, wsgi_daemon_self->server,
+                     WSGI_LOGNO(0731) "daemon group '%s' (pid %d): %s%s%s; "
+                     "restarting this process", wsgi_daemon_self->name,
+                     (int)getpid(), wsgi_stop_table[why].what,
+                     detail ? " " : "", detail ? detail : "");
+}
+
+/* Not from a signal handler: stops the process, and the first reason
+ * given is logged (with detail, if any). */
+void wsgi_monitor_recycle(wsgi_stop_reason why, const char *detail)
+{
+    if (wsgi_monitor_stop(why))
+        wsgi_monitor_say(why, detail);
+}
+
+wsgi_stop_reason wsgi_monitor_stop_reason(void)
+{
+    return (wsgi_stop_reason)__atomic_load_n(&wsgi_stop_why,
+                                              __ATOMIC_SEQ_CST);
+}
+
+/* 1 when the process stops to be replaced (its queue is the next one's),
+ * 0 while it runs or when Apache stops it. */
+int wsgi_monitor_recycling(void)
+{
+    return wsgi_stop_table[wsgi_monitor_stop_reason()].recycle;
+}
+
+/* Readable once the process stops. */
+int wsgi_monitor_wake_fd(void)
+{
+    return wsgi_wake[0];
+}
+
+/* ------------------------------------------------------------ requests */
 
 void wsgi_monitor_init(apr_pool_t *p, int nslots)
 {
@@ -217,6 +343,30 @@ static void wsgi_interrupt_start(unsigned long tid, const char *agroup)
         free(in);
 }
 
+/* WSGI0730: a request makes the process restart, as it cannot end;
+ * interrupted: it was sent mod_wsgi.RequestTimeout and did not end. */
+static void wsgi_monitor_stuck(wsgi_daemon *d, int interrupted)
+{
+    char why[160];
+
+    if (interrupted)
+        snprintf(why, sizeof(why), "a request interrupted with "
+                 "mod_wsgi.RequestTimeout has not ended within "
+                 "interrupt-timeout=%ds; replacing", d->interrupt_timeout);
+    else
+        snprintf(why, sizeof(why), "a request has run for more than "
+                 "request-timeout=%ds; answering it with 504 and replacing",
+                 d->request_timeout);
+    ap_log_error(APLOG_MARK, APLOG_ERR, 0, d->server, WSGI_LOGNO(0730)
+                 "daemon group '%s' (pid %d): %s this process (%s)", d->name,
+                 (int)getpid(), why,
+                 interrupted ? "the application may catch BaseException, or "
+                               "wait in C code that Python cannot interrupt"
+                             : "raise request-timeout in WSGIDaemonProcess "
+                               "if such requests are expected, or set "
+                               "interrupt-timeout to interrupt them");
+}
+
 /* Called with the lock held. Upstream's rule, kept: a request running
  * longer than request-timeout makes the whole process restart, since the
  * thread cannot be taken back from Python, unless interrupt-timeout is
@@ -237,14 +387,7 @@ static int wsgi_monitor_expire(wsgi_daemon *d, apr_time_t now)
             now - s->interrupted > apr_time_from_sec(d->interrupt_timeout)) {
             s->timed_out = 1;
             expired++;
-            ap_log_error(APLOG_MARK, APLOG_ERR, 0, d->server,
-                         WSGI_LOGNO(0730) "daemon group '%s' (pid %d): a "
-                         "request interrupted with mod_wsgi.RequestTimeout "
-                         "has not ended within interrupt-timeout=%ds; "
-                         "replacing this process (the application may "
-                         "catch BaseException, or wait in C code that "
-                         "Python cannot interrupt)", d->name, (int)getpid(),
-                         d->interrupt_timeout);
+            wsgi_monitor_stuck(d, 1);
             continue;
         }
         if (!s->started || s->timed_out || s->interrupted ||
@@ -266,18 +409,11 @@ static int wsgi_monitor_expire(wsgi_daemon *d, apr_time_t now)
         else {
             s->timed_out = 1;
             expired++;
-            ap_log_error(APLOG_MARK, APLOG_ERR, 0, d->server,
-                         WSGI_LOGNO(0730) "daemon group '%s' (pid %d): a "
-                         "request has run for more than request-timeout=%ds;"
-                         " answering it with 504 and replacing this process "
-                         "(raise request-timeout in WSGIDaemonProcess if "
-                         "such requests are expected, or set "
-                         "interrupt-timeout to interrupt them)", d->name,
-                         (int)getpid(), d->request_timeout);
+            wsgi_monitor_stuck(d, 0);
         }
         if (!s->head_sent) {
             s->head_sent = 1;
-            wsgi_wire_send_error(s->fd, HTTP_GATEWAY_TIME_OUT, 1000);
+            wsgi_wire_send_reply(s->fd, HTTP_GATEWAY_TIME_OUT, 1000);
         }
         /* Not closed: the worker still holds the descriptor and closes
          * it; shutdown only makes its reads and writes fail. */
@@ -302,6 +438,8 @@ static int wsgi_monitor_busy(void)
  * transient failure does not stay cached in its sys.modules for good. */
 void wsgi_monitor_script_loaded(int ok)
 {
+    if (wsgi_slots == NULL)
+        return;     /* not a daemon process */
     if (ok)
         wsgi_loaded_ok = 1;
     else
@@ -355,82 +493,81 @@ static int wsgi_monitor_left(void)
     return left;
 }
 
+/* The reason the timers give now, if any. Called with the lock held. */
+static wsgi_stop_reason wsgi_monitor_timers(wsgi_daemon *d, apr_time_t now,
+                                            apr_time_t born)
+{
+    wsgi_stop_reason why = WSGI_STOP_NONE;
+
+    if (d->request_timeout > 0 && wsgi_monitor_expire(d, now) > 0)
+        why = WSGI_STOP_REQUEST_TIMEOUT;
+    else if (d->inactivity_timeout > 0 && wsgi_monitor_busy() == 0 &&
+             now - wsgi_last_activity >
+                 apr_time_from_sec(d->inactivity_timeout))
+        why = WSGI_STOP_INACTIVITY;
+    else if (d->deadlock_timeout > 0 &&
+             now - wsgi_gil_seen > apr_time_from_sec(d->deadlock_timeout)) {
+        ap_log_error(APLOG_MARK, APLOG_ERR, 0, d->server, WSGI_LOGNO(0738)
+                     "daemon group '%s' (pid %d): Python's GIL has been "
+                     "held for more than deadlock-timeout=%ds; no request "
+                     "can run, so this process is replaced (look for C "
+                     "code that blocks without releasing the GIL)",
+                     d->name, (int)getpid(), d->deadlock_timeout);
+        why = WSGI_STOP_DEADLOCK;
+    }
+    else if (d->startup_timeout > 0 && !wsgi_loaded_ok && wsgi_load_failed &&
+             now - born > apr_time_from_sec(d->startup_timeout))
+        why = WSGI_STOP_STARTUP_TIMEOUT;
+    else if (d->restart_interval > 0 &&
+             now - born > apr_time_from_sec(d->restart_interval))
+        why = WSGI_STOP_RESTART_INTERVAL;
+    return why;
+}
+
 /*
  * The main thread's loop until the process should stop (a signal,
  * maximum-requests, or a timeout here), then the bounded wait for the
  * requests in flight. Returns how many were still running when it gave
  * up (0: all finished, the worker threads can be joined).
  */
-int wsgi_monitor_run(wsgi_daemon *d, int wake_fd,
-                     volatile sig_atomic_t *stopping, void (*stop)(int))
+int wsgi_monitor_run(wsgi_daemon *d)
 {
-    apr_time_t born = apr_time_now(), now, deadline;
-    const char *why = NULL;
+    apr_time_t born = apr_time_now(), deadline;
+    wsgi_stop_reason why;
     int busy, waited_secs;
 
     wsgi_gil_watch_start(d);
-    while (!*stopping) {
+    while (wsgi_monitor_stop_reason() == WSGI_STOP_NONE) {
         struct pollfd pfd;
 
-        pfd.fd = wake_fd;
+        pfd.fd = wsgi_wake[0];
         pfd.events = POLLIN;
         /* Timers have whole seconds: a quarter of a second is precise
          * enough and costs nothing. */
         if (poll(&pfd, 1, 250) < 0 && errno != EINTR)
             break;
-        if (*stopping)
+        if (wsgi_monitor_stop_reason() != WSGI_STOP_NONE)
             break;
-        now = apr_time_now();
         apr_thread_mutex_lock(wsgi_slots_lock);
-        if (d->request_timeout > 0 && wsgi_monitor_expire(d, now) > 0)
-            why = "request-timeout";
-        busy = wsgi_monitor_busy();
-        if (why == NULL && d->inactivity_timeout > 0 && busy == 0 &&
-            now - wsgi_last_activity >
-                apr_time_from_sec(d->inactivity_timeout))
-            why = "inactivity-timeout";
+        why = wsgi_monitor_timers(d, apr_time_now(), born);
         apr_thread_mutex_unlock(wsgi_slots_lock);
-        if (why == NULL && d->deadlock_timeout > 0 &&
-            now - wsgi_gil_seen > apr_time_from_sec(d->deadlock_timeout)) {
-            ap_log_error(APLOG_MARK, APLOG_ERR, 0, d->server,
-                         WSGI_LOGNO(0738) "daemon group '%s' (pid %d): "
-                         "Python's GIL has been held for more than "
-                         "deadlock-timeout=%ds; no request can run, so this "
-                         "process is replaced (look for C code that blocks "
-                         "without releasing the GIL)", d->name,
-                         (int)getpid(), d->deadlock_timeout);
-            why = "deadlock-timeout";
-        }
-        if (why == NULL && d->startup_timeout > 0 && !wsgi_loaded_ok &&
-            wsgi_load_failed &&
-            now - born > apr_time_from_sec(d->startup_timeout))
-            why = "startup-timeout (the WSGI script has failed to load "
-                  "since the process started)";
-        if (why == NULL && d->restart_interval > 0 &&
-            now - born > apr_time_from_sec(d->restart_interval))
-            why = "restart-interval";
-        if (why != NULL) {
-            wsgi_daemon_recycling = 1;
-            ap_log_error(APLOG_MARK, APLOG_INFO, 0, d->server,
-                         WSGI_LOGNO(0731) "daemon group '%s' (pid %d): "
-                         "%s reached; restarting this process", d->name,
-                         (int)getpid(), why);
-            stop(0);
-        }
+        if (why != WSGI_STOP_NONE)
+            wsgi_monitor_recycle(why, NULL);
     }
 
-    /* A recycle lets requests finish for graceful-timeout; a stop (or a
-     * process that already has a stuck request) for shutdown-timeout. */
-    waited_secs = (why != NULL && strcmp(why, "request-timeout") &&
-                   strcmp(why, "deadlock-timeout")) ||
-                          (why == NULL && wsgi_daemon_recycling)
-                      ? d->graceful_timeout : d->shutdown_timeout;
-    if (why == NULL && wsgi_daemon_evicted) {
+    why = wsgi_monitor_stop_reason();
+    switch (wsgi_stop_table[why].grace) {
+    case WSGI_GRACE_GRACEFUL:
+        waited_secs = d->graceful_timeout;
+        break;
+    case WSGI_GRACE_EVICTION:
         waited_secs = d->eviction_timeout > 0 ? d->eviction_timeout
                                               : d->graceful_timeout;
-        ap_log_error(APLOG_MARK, APLOG_INFO, 0, d->server, WSGI_LOGNO(0731)
-                     "daemon group '%s' (pid %d): evicted (SIGUSR1); "
-                     "restarting this process", d->name, (int)getpid());
+        wsgi_monitor_say(why, NULL);    /* a signal's: said here */
+        break;
+    default:
+        waited_secs = d->shutdown_timeout;
+        break;
     }
     deadline = apr_time_now() + apr_time_from_sec(waited_secs);
     for (;;) {
@@ -451,6 +588,5 @@ int wsgi_monitor_run(wsgi_daemon *d, int wake_fd,
                      d->name, (int)getpid(), busy, waited_secs);
     /* Past a deadlock Python cannot be entered again, not even for
      * atexit: count it as a request still running. */
-    return wsgi_monitor_left() +
-           (why != NULL && !strcmp(why, "deadlock-timeout"));
+    return wsgi_monitor_left() + wsgi_stop_table[why].python_lost;
 }

@@ -181,6 +181,155 @@ int wsgi_proto_get_pairs(const unsigned char *in, size_t len,
     return rc;
 }
 
+void wsgi_proto_put_hello(unsigned char out[WSGI_PROTO_HELLO_SIZE],
+                          uint32_t pid)
+{
+    wsgi_put32(out, pid);
+}
+
+int wsgi_proto_get_hello(const unsigned char *in, size_t len, uint32_t *pid)
+{
+    int rc = WSGI_PROTO_MALFORMED;
+
+    if (len == WSGI_PROTO_HELLO_SIZE) {
+        *pid = wsgi_get32(in);
+        /* No process has pid 0, and a pid is a positive int. */
+        if (*pid > 0 && *pid <= (uint32_t)INT32_MAX)
+            rc = WSGI_PROTO_OK;
+    }
+    return rc;
+}
+
+/* Indexed by enum wsgi_proto_control. */
+static const struct {
+    const char *name;
+    uint32_t len;
+} wsgi_controls[] = {
+    {"", 0},
+    {":status", 7},
+    {":error", 6},
+    {":restart", 8},
+    {":request_start", 14},
+    {":ignore_activity", 16},
+    {":fspath", 7},
+};
+
+#define WSGI_NCONTROLS (sizeof(wsgi_controls) / sizeof(wsgi_controls[0]))
+
+void wsgi_proto_control(wsgi_pair *pair, int kind, const char *value,
+                        uint32_t value_len)
+{
+    if (kind <= WSGI_CTL_NONE || (size_t)kind >= WSGI_NCONTROLS)
+        kind = WSGI_CTL_NONE;
+    pair->name = wsgi_controls[kind].name;
+    pair->name_len = wsgi_controls[kind].len;
+    pair->value = value;
+    pair->value_len = value_len;
+}
+
+int wsgi_proto_control_of(const wsgi_pair *pair)
+{
+    size_t k;
+    int kind = WSGI_CTL_NONE;
+
+    if (pair->name_len > 0 && pair->name[0] == ':') {
+        kind = WSGI_CTL_UNKNOWN;
+        for (k = 1; k < WSGI_NCONTROLS; k++) {
+            if (pair->name_len == wsgi_controls[k].len &&
+                !memcmp(pair->name, wsgi_controls[k].name, pair->name_len)) {
+                kind = (int)k;
+                break;
+            }
+        }
+    }
+    return kind;
+}
+
+uint32_t wsgi_proto_put_number(char *out, uint64_t v)
+{
+    char tmp[21];
+    uint32_t n = 0, i;
+
+    do {
+        tmp[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v > 0);
+    for (i = 0; i < n; i++)
+        out[i] = tmp[n - 1 - i];
+    out[n] = '\0';
+    return n;
+}
+
+int wsgi_proto_get_number(const char *s, uint32_t len, uint64_t *v)
+{
+    uint32_t i;
+    int rc = WSGI_PROTO_OK;
+
+    /* 19 digits always fit in 64 bits; no sign, no space, no overflow to
+     * think about. */
+    if (len == 0 || len > 19)
+        rc = WSGI_PROTO_MALFORMED;
+    *v = 0;
+    for (i = 0; i < len && rc == WSGI_PROTO_OK; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            rc = WSGI_PROTO_MALFORMED;
+        else
+            *v = *v * 10 + (uint64_t)(s[i] - '0');
+    }
+    return rc;
+}
+
+long wsgi_proto_put_reply(unsigned char *out, size_t cap, int status)
+{
+    char code[21];
+    wsgi_pair pair;
+
+    if (status == 0)
+        wsgi_proto_control(&pair, WSGI_CTL_RESTART, "", 0);
+    else if (status < 400 || status > 599)
+        return WSGI_PROTO_MALFORMED;
+    else
+        wsgi_proto_control(&pair, WSGI_CTL_ERROR, code,
+                           wsgi_proto_put_number(code, (uint64_t)status));
+    return wsgi_proto_put_pairs(out, cap, &pair, 1);
+}
+
+int wsgi_proto_get_error(const wsgi_pair *pair, int *status)
+{
+    uint64_t v;
+    int rc = WSGI_PROTO_MALFORMED;
+
+    if (wsgi_proto_control_of(pair) == WSGI_CTL_ERROR &&
+        wsgi_proto_get_number(pair->value, pair->value_len, &v) ==
+            WSGI_PROTO_OK &&
+        v >= 400 && v <= 599) {
+        *status = (int)v;
+        rc = WSGI_PROTO_OK;
+    }
+    return rc;
+}
+
+int wsgi_proto_get_cstrings(unsigned char *in, size_t len, wsgi_pair *pairs,
+                            int max, int *n)
+{
+    int rc = wsgi_proto_get_pairs(in, len, pairs, max, n), i;
+
+    for (i = 0; rc == WSGI_PROTO_OK && i < *n; i++) {
+        if (memchr(pairs[i].name, '\0', pairs[i].name_len) ||
+            memchr(pairs[i].value, '\0', pairs[i].value_len))
+            rc = WSGI_PROTO_MALFORMED;
+    }
+    /* Only once every string was checked: the terminators overwrite
+     * bytes of the length fields the checks above no longer need. */
+    for (i = 0; rc == WSGI_PROTO_OK && i < *n; i++) {
+        in[pairs[i].name - (const char *)in + pairs[i].name_len] = '\0';
+        in[pairs[i].value - (const char *)in + pairs[i].value_len] = '\0';
+    }
+    if (rc != WSGI_PROTO_OK)
+        *n = 0;
+    return rc;
+}
+
 const char *wsgi_proto_strerror(int status)
 {
     switch (status) {

@@ -27,7 +27,7 @@
  * Both ways are in flight at once (see wsgi_body below): two mappings.
  */
 #define WSGI_RELAY_SMALL 8192
-#define WSGI_RELAY_SIZE 65536   /* the largest DATA and BODY payload */
+#define WSGI_RELAY_SIZE WSGI_PROTO_DATA_MAX
 #define WSGI_RELAY_MAP (WSGI_RELAY_SIZE + WSGI_PROTO_HEAD_SIZE)
 
 typedef struct {
@@ -92,9 +92,14 @@ static int wsgi_remote_collect(void *ctx, const char *key, const char *value,
                                int kind)
 {
     wsgi_remote_env *env = ctx;
-    wsgi_pair *pair = apr_array_push(env->pairs);
+    wsgi_pair *pair;
 
-    (void)kind;     /* the daemon knows which keys are paths */
+    /* The daemon decodes a path with the filesystem encoding: it is told
+     * which entries are paths, rather than keeping a list of its own. */
+    if (kind == WSGI_ENV_FSPATH)
+        wsgi_proto_control(apr_array_push(env->pairs), WSGI_CTL_FSPATH, "",
+                           0);
+    pair = apr_array_push(env->pairs);
     pair->name = key;
     pair->name_len = (uint32_t)strlen(key);
     pair->value = value;
@@ -145,7 +150,7 @@ static int wsgi_remote_connect(request_rec *r, wsgi_daemon *d)
             err = errno;
             break;
         }
-        wsgi_socket_buffers(fd, d);
+        wsgi_wire_buffers(fd, d->send_buffer_size, d->receive_buffer_size);
         if (connect(fd, (struct sockaddr *)&addr, sizeof(addr)) == 0) {
             /* Non-blocking from here: every read and write of the wire
              * code is bounded by socket-timeout through poll(). */
@@ -180,7 +185,7 @@ static int wsgi_remote_send_request(request_rec *r, wsgi_request_config *rc,
 {
     unsigned char head[WSGI_PROTO_HEAD_SIZE];
     wsgi_remote_env env;
-    wsgi_pair *extra;
+    char *start = apr_palloc(r->pool, 21);
     unsigned char *buf;
     apr_size_t size;
 
@@ -188,18 +193,13 @@ static int wsgi_remote_send_request(request_rec *r, wsgi_request_config *rc,
     env.pairs = apr_array_make(r->pool, 64, sizeof(wsgi_pair));
     if (wsgi_environ_emit(r, rc, wsgi_remote_collect, &env) < 0)
         return -1;
-    if (rc->ignore_activity) {
-        extra = apr_array_push(env.pairs);
-        extra->name = ":ignore_activity";
-        extra->name_len = 16;
-        extra->value = "1";
-        extra->value_len = 1;
-    }
-    extra = apr_array_push(env.pairs);
-    extra->name = ":request_start";
-    extra->name_len = 14;
-    extra->value = apr_psprintf(r->pool, "%" APR_TIME_T_FMT, r->request_time);
-    extra->value_len = (uint32_t)strlen(extra->value);
+    if (rc->ignore_activity)
+        wsgi_proto_control(apr_array_push(env.pairs),
+                           WSGI_CTL_IGNORE_ACTIVITY, "", 0);
+    wsgi_proto_control(apr_array_push(env.pairs), WSGI_CTL_REQUEST_START,
+                       start,
+                       wsgi_proto_put_number(start,
+                                             (uint64_t)r->request_time));
     size = wsgi_proto_pairs_size((wsgi_pair *)env.pairs->elts,
                                  env.pairs->nelts);
     if (size == 0)
@@ -518,22 +518,25 @@ static int wsgi_remote_head(request_rec *r, wsgi_daemon *d,
 
     if (wsgi_proto_get_pairs(payload, len, pairs, max, &n) != 0 || n < 1)
         goto bad;
-    if (pairs[0].name_len == 8 && !memcmp(pairs[0].name, ":restart", 8))
+    switch (wsgi_proto_control_of(&pairs[0])) {
+    case WSGI_CTL_RESTART:
         return WSGI_REMOTE_RESTART;
-    if (pairs[0].name_len == 6 && !memcmp(pairs[0].name, ":error", 6)) {
-        code = atoi(apr_pstrmemdup(r->pool, pairs[0].value,
-                                   pairs[0].value_len));
-        return code >= 400 && code <= 599 ? code : HTTP_INTERNAL_SERVER_ERROR;
+    case WSGI_CTL_ERROR:
+        return wsgi_proto_get_error(&pairs[0], &code) == WSGI_PROTO_OK
+                   ? code : HTTP_INTERNAL_SERVER_ERROR;
+    case WSGI_CTL_STATUS:
+        break;
+    default:
+        goto bad;
     }
-    if (pairs[0].name_len != 7 || memcmp(pairs[0].name, ":status", 7) ||
-        wsgi_validate_status(pairs[0].value, pairs[0].value_len, &code))
+    if (wsgi_validate_status(pairs[0].value, pairs[0].value_len, &code))
         goto bad;
     r->status = code;
     r->status_line = apr_pstrmemdup(r->pool, pairs[0].value,
                                     pairs[0].value_len);
     for (i = 1; i < n; i++) {
         const char *name, *value;
-        apr_off_t clen;
+        int64_t clen;
 
         /* The daemon checked them already; checked again here, as what
          * crosses a process boundary is not trusted blindly. */
@@ -616,6 +619,7 @@ static int wsgi_remote_exchange(request_rec *r, wsgi_request_config *rc,
 {
     unsigned char *payload = NULL;
     wsgi_frame_head h;
+    uint32_t hello;
     int fd, proto = WSGI_PROTO_OK, got = -1, pumped;
 
     *pid = 0;
@@ -658,9 +662,8 @@ static int wsgi_remote_exchange(request_rec *r, wsgi_request_config *rc,
                                 timeout_ms, &h, &payload, &proto, NULL);
         if (got < 0 || h.type != WSGI_FRAME_HELLO)
             break;
-        if (h.length == 4)
-            *pid = ((long)payload[0] << 24) | ((long)payload[1] << 16) |
-                  ((long)payload[2] << 8) | (long)payload[3];
+        if (wsgi_proto_get_hello(payload, h.length, &hello) == WSGI_PROTO_OK)
+            *pid = (long)hello;
     }
     if (got < 0 || h.type != WSGI_FRAME_RESPONSE) {
         if (got < 0 && errno == ETIMEDOUT && proto == WSGI_PROTO_OK) {
@@ -671,7 +674,7 @@ static int wsgi_remote_exchange(request_rec *r, wsgi_request_config *rc,
             return HTTP_GATEWAY_TIME_OUT;
         }
         if (proto == WSGI_PROTO_TOO_BIG)
-            ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, WSGI_LOGNO(0705)
+            ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, WSGI_LOGNO(0749)
                           "the response head from daemon process group '%s' "
                           "is larger than the %u bytes a frame may carry; "
                           "send fewer or smaller headers", d->name,
@@ -822,6 +825,18 @@ int wsgi_remote_handler(request_rec *r, wsgi_request_config *rc,
             done = complete = 1;
         else
             done = 1;       /* ABORT, or a frame out of place */
+        if (done && !complete && !APR_BRIGADE_EMPTY(bb)) {
+            /* Bytes held above go out first, on their own: with the error
+             * bucket in the same pass, before the head went out, the
+             * header filter would answer a 502 page instead and drop
+             * them. The client gets what embedded mode gives it: the
+             * head, the bytes the application sent, then the cut. */
+            APR_BRIGADE_INSERT_TAIL(bb, apr_bucket_flush_create(
+                                            c->bucket_alloc));
+            if (ap_pass_brigade(r->output_filters, bb) != APR_SUCCESS)
+                c->aborted = 1;
+            apr_brigade_cleanup(bb);
+        }
         if (done && !complete) {
             c->keepalive = AP_CONN_CLOSE;
             APR_BRIGADE_INSERT_TAIL(bb, ap_bucket_error_create(

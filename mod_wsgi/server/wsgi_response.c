@@ -59,7 +59,7 @@ static PyObject *wsgi_latin1(PyObject *s, const char *what)
 }
 
 /* Checks the headers, returning a new list of (name, value) bytes. */
-static PyObject *wsgi_check_headers(PyObject *headers, apr_off_t *clen)
+static PyObject *wsgi_check_headers(PyObject *headers, int64_t *clen)
 {
     PyObject *out = NULL, *pair = NULL, *name = NULL, *value = NULL;
     Py_ssize_t i;
@@ -133,7 +133,7 @@ static PyObject *wsgi_start_response(wsgi_adapter_object *self,
     static char *kwlist[] = {"status", "response_headers", "exc_info", NULL};
     PyObject *status, *headers, *exc_info = Py_None, *sb = NULL, *checked;
     const char *why;
-    apr_off_t clen = -1;
+    int64_t clen = -1;
     int code = 0;
 
     if (!PyArg_ParseTupleAndKeywords(args, kwds, "OO|O:start_response",

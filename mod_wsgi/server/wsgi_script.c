@@ -15,7 +15,7 @@ static const char *wsgi_module_name(apr_pool_t *p, const char *filename)
     char *key = apr_pstrdup(p, filename), *hex, *o;
     int i;
 
-    if (!wsgi_flag(wsgi_server->case_sensitivity, 1))
+    if (!WSGI_SERVER_FLAG(wsgi_server, case_sensitivity))
         ap_str_tolower(key);
     apr_md5(digest, key, strlen(key));
     hex = apr_palloc(p, sizeof("_mod_wsgi_") + 2 * APR_MD5_DIGESTSIZE);

@@ -1,13 +1,13 @@
 /*
- * wsgi_validate.c: status line and header checks.
+ * wsgi_validate.c: status line and header checks; see wsgi_validate.h.
  *
- * Pure C on (pointer, length) pairs: no Python, no request_rec, so the
- * rules can be unit tested and fuzzed on their own. Each returns NULL when
- * the input is valid, else a short reason that ends up in the error the
- * application sees.
+ * Like wsgi_proto.c, it does not include wsgi_common.h: it must build
+ * with nothing but a C compiler, for the unit tests and the fuzzer.
  */
 
-#include "wsgi_common.h"
+#include "wsgi_validate.h"
+
+#include <string.h>
 
 /* RFC 9110 5.6.2: tchar = "!" / "#" / "$" / "%" / "&" / "'" / "*" / "+" /
  * "-" / "." / "^" / "_" / "`" / "|" / "~" / DIGIT / ALPHA */
@@ -91,17 +91,17 @@ const char *wsgi_validate_header_value(const char *s, size_t len)
 }
 
 /* RFC 9110 8.6: Content-Length = 1*DIGIT. Returns 1 when valid. */
-int wsgi_parse_content_length(const char *s, apr_off_t *out)
+int wsgi_parse_content_length(const char *s, int64_t *out)
 {
-    apr_off_t v = 0;
+    int64_t v = 0;
     const char *p = s;
 
     while (*p == ' ' || *p == '\t')
         p++;
-    if (!apr_isdigit(*p))
+    if (!(*p >= '0' && *p <= '9'))
         return 0;
-    for (; apr_isdigit(*p); p++) {
-        if (v > (APR_INT64_MAX - 9) / 10)
+    for (; (*p >= '0' && *p <= '9'); p++) {
+        if (v > (INT64_MAX - 9) / 10)
             return 0;
         v = v * 10 + (*p - '0');
     }

@@ -179,9 +179,138 @@ static void test_file(void)
           "file frame offset past a signed 64-bit file offset");
 }
 
+static void test_hello(void)
+{
+    unsigned char buf[WSGI_PROTO_HELLO_SIZE];
+    uint32_t pid = 0;
+
+    wsgi_proto_put_hello(buf, 4194304);
+    CHECK(wsgi_proto_get_hello(buf, sizeof(buf), &pid) == WSGI_PROTO_OK &&
+              pid == 4194304, "hello round trip");
+    CHECK(wsgi_proto_get_hello(buf, 3, &pid) == WSGI_PROTO_MALFORMED,
+          "hello too short");
+    CHECK(wsgi_proto_get_hello(buf, 5, &pid) == WSGI_PROTO_MALFORMED,
+          "hello too long");
+    wsgi_proto_put_hello(buf, 0);
+    CHECK(wsgi_proto_get_hello(buf, sizeof(buf), &pid) ==
+              WSGI_PROTO_MALFORMED, "pid 0");
+    wsgi_proto_put_hello(buf, 0x80000000u);
+    CHECK(wsgi_proto_get_hello(buf, sizeof(buf), &pid) ==
+              WSGI_PROTO_MALFORMED, "pid past a positive int");
+}
+
+static void test_controls(void)
+{
+    static const int kinds[] = {WSGI_CTL_STATUS, WSGI_CTL_ERROR,
+                                WSGI_CTL_RESTART, WSGI_CTL_REQUEST_START,
+                                WSGI_CTL_IGNORE_ACTIVITY, WSGI_CTL_FSPATH};
+    unsigned char buf[64];
+    wsgi_pair p, out[2];
+    char num[21];
+    uint64_t v = 1;
+    long size;
+    size_t i;
+    int n, status = 0;
+
+    for (i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
+        wsgi_proto_control(&p, kinds[i], "x", 1);
+        CHECK(p.name_len > 1 && p.name[0] == ':' &&
+                  wsgi_proto_control_of(&p) == kinds[i] &&
+                  p.value_len == 1, "control round trip");
+    }
+    p = pair("REQUEST_METHOD", "GET");
+    CHECK(wsgi_proto_control_of(&p) == WSGI_CTL_NONE, "ordinary entry");
+    p = pair(":status_", "x");
+    CHECK(wsgi_proto_control_of(&p) == WSGI_CTL_UNKNOWN,
+          "unknown control (a longer name)");
+    p = pair(":statu", "x");
+    CHECK(wsgi_proto_control_of(&p) == WSGI_CTL_UNKNOWN,
+          "unknown control (a prefix)");
+    p = pair("", "");
+    CHECK(wsgi_proto_control_of(&p) == WSGI_CTL_NONE, "empty name");
+    wsgi_proto_control(&p, 99, "", 0);
+    CHECK(p.name_len == 0 && wsgi_proto_control_of(&p) == WSGI_CTL_NONE,
+          "no such kind gives an ordinary empty name");
+
+    CHECK(wsgi_proto_put_number(num, 0) == 1 && !strcmp(num, "0"), "0");
+    CHECK(wsgi_proto_put_number(num, 18446744073709551615ULL) == 20 &&
+              !strcmp(num, "18446744073709551615"), "largest number");
+    CHECK(wsgi_proto_get_number("1733300000123456", 16, &v) ==
+              WSGI_PROTO_OK && v == 1733300000123456ULL, "number");
+    CHECK(wsgi_proto_get_number("9999999999999999999", 19, &v) ==
+              WSGI_PROTO_OK && v == 9999999999999999999ULL, "19 digits");
+    CHECK(wsgi_proto_get_number("12345678901234567890", 20, &v) ==
+              WSGI_PROTO_MALFORMED, "20 digits");
+    CHECK(wsgi_proto_get_number("", 0, &v) == WSGI_PROTO_MALFORMED,
+          "empty number");
+    CHECK(wsgi_proto_get_number("-1", 2, &v) == WSGI_PROTO_MALFORMED,
+          "sign");
+    CHECK(wsgi_proto_get_number("12 ", 3, &v) == WSGI_PROTO_MALFORMED,
+          "trailing space");
+
+    size = wsgi_proto_put_reply(buf, sizeof(buf), 504);
+    CHECK(size > 0 && wsgi_proto_get_pairs(buf, (size_t)size, out, 2, &n) ==
+              WSGI_PROTO_OK && n == 1 &&
+              wsgi_proto_get_error(&out[0], &status) == WSGI_PROTO_OK &&
+              status == 504, ":error round trip");
+    size = wsgi_proto_put_reply(buf, sizeof(buf), 0);
+    CHECK(size > 0 && wsgi_proto_get_pairs(buf, (size_t)size, out, 2, &n) ==
+              WSGI_PROTO_OK && n == 1 &&
+              wsgi_proto_control_of(&out[0]) == WSGI_CTL_RESTART &&
+              wsgi_proto_get_error(&out[0], &status) ==
+                  WSGI_PROTO_MALFORMED, ":restart round trip");
+    CHECK(wsgi_proto_put_reply(buf, sizeof(buf), 200) ==
+              WSGI_PROTO_MALFORMED, "a reply is an error status");
+    CHECK(wsgi_proto_put_reply(buf, 10, 500) == WSGI_PROTO_NO_ROOM,
+          "reply without room");
+    p = pair(":error", "302");
+    CHECK(wsgi_proto_get_error(&p, &status) == WSGI_PROTO_MALFORMED,
+          ":error with a status that is no error");
+    p = pair(":error", "5x0");
+    CHECK(wsgi_proto_get_error(&p, &status) == WSGI_PROTO_MALFORMED,
+          ":error with no number");
+    p = pair(":status", "500");
+    CHECK(wsgi_proto_get_error(&p, &status) == WSGI_PROTO_MALFORMED,
+          "not an :error pair");
+    for (n = WSGI_PROTO_NO_ROOM - 1; n <= WSGI_PROTO_OK; n++)
+        CHECK(wsgi_proto_strerror(n) != NULL &&
+                  *wsgi_proto_strerror(n) != '\0', "every status described");
+}
+
+static void test_cstrings(void)
+{
+    wsgi_pair in[3], out[3];
+    unsigned char buf[128];
+    long size;
+    int n = -1;
+
+    in[0] = pair("SCRIPT_FILENAME", "/srv/app.wsgi");
+    in[1] = pair("", "");
+    in[2] = pair("QUERY_STRING", "a=1");
+    size = wsgi_proto_put_pairs(buf, sizeof(buf) - 1, in, 3);
+    CHECK(size > 0 && wsgi_proto_get_cstrings(buf, (size_t)size, out, 3,
+                                              &n) == WSGI_PROTO_OK && n == 3,
+          "C strings decode");
+    CHECK(!strcmp(out[0].name, "SCRIPT_FILENAME") &&
+              !strcmp(out[0].value, "/srv/app.wsgi") &&
+              !strcmp(out[1].name, "") && !strcmp(out[1].value, "") &&
+              !strcmp(out[2].name, "QUERY_STRING") &&
+              !strcmp(out[2].value, "a=1"), "every string terminated");
+    in[2] = pair("QUERY_STRING", "a=1");
+    in[2].value_len = 4;        /* takes the NUL: "a=1\0" */
+    size = wsgi_proto_put_pairs(buf, sizeof(buf) - 1, in, 3);
+    CHECK(wsgi_proto_get_cstrings(buf, (size_t)size, out, 3, &n) ==
+              WSGI_PROTO_MALFORMED && n == 0, "a NUL inside a value");
+    CHECK(wsgi_proto_get_cstrings(buf, 3, out, 3, &n) ==
+              WSGI_PROTO_MALFORMED, "no count");
+}
+
 int main(void)
 {
+    test_cstrings();
     test_head();
+    test_hello();
+    test_controls();
     test_file();
     test_pairs();
     test_random();

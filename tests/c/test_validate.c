@@ -4,7 +4,9 @@
  * any failure.
  */
 
-#include "wsgi_common.h"
+#include "wsgi_validate.h"
+
+#include <string.h>
 
 #include "check.h"
 
@@ -25,7 +27,7 @@ static void status_bad(const char *s, size_t len)
 
 int main(void)
 {
-    apr_off_t n = -1;
+    int64_t n = -1;
 
     status_ok("200 OK", 200);
     status_ok("404 Not Found", 404);
