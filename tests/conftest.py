@@ -249,6 +249,18 @@ def make_server(request):
             _discard(srv)
 
 
+@pytest.fixture(params=["event", "worker", "prefork"])
+def make_server_each_mpm(request, make_server):
+    """make_server under each MPM in turn, unless the test names one: for
+    files whose tests all depend on the MPM (the Apache child's side of a
+    daemon request, the scoreboard, signals). A file opts in with
+    `def make_server(make_server_each_mpm): return make_server_each_mpm`."""
+    def make(text="", start=True, venv=None, mpm=None, **kw):
+        return make_server(text, start=start, venv=venv,
+                           mpm=mpm or request.param, **kw)
+    return make
+
+
 def _allowed(request):
     allow = []
     for m in request.node.iter_markers("allow_log"):

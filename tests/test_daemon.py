@@ -43,15 +43,10 @@ def scratch():
     shutil.rmtree(d, ignore_errors=True)
 
 
-@pytest.fixture(params=["event", "worker", "prefork"])
-def make_server(request, make_server):
-    """Every daemon test under each MPM (the Apache child's side of the
-    relay differs): conftest's make_server with this MPM, unless the test
-    names one."""
-    def make(text="", start=True, venv=None, mpm=None, **kw):
-        return make_server(text, start=start, venv=venv,
-                           mpm=mpm or request.param, **kw)
-    return make
+@pytest.fixture
+def make_server(make_server_each_mpm):
+    """Every daemon test under each MPM (conftest)."""
+    return make_server_each_mpm
 
 
 def daemon_conf(options="processes=2 threads=4", extra=""):

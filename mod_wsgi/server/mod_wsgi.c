@@ -6,6 +6,8 @@
 #define WSGI_MODULE_MAIN
 #include "wsgi_common.h"
 
+#include "scoreboard.h"
+
 static int wsgi_check_home(apr_pool_t *p, server_rec *s, int to_stderr)
 {
     wsgi_server_config *sc =
@@ -105,6 +107,15 @@ static int wsgi_post_config(apr_pool_t *p, apr_pool_t *plog,
     return rc;
 }
 
+/* After the MPM made the scoreboard (core's pre_mpm): the daemon
+ * processes of a first start are forked now, so they see it. */
+static int wsgi_pre_mpm(apr_pool_t *p, ap_scoreboard_e sb_type)
+{
+    (void)p;
+    (void)sb_type;
+    return wsgi_daemons_fork();
+}
+
 static void wsgi_child_init(apr_pool_t *p, server_rec *s)
 {
     int i;
@@ -136,6 +147,7 @@ static void wsgi_register_hooks(apr_pool_t *p)
     ap_hook_pre_config(wsgi_pre_config, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_test_config(wsgi_test_config, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_post_config(wsgi_post_config, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_pre_mpm(wsgi_pre_mpm, NULL, NULL, APR_HOOK_REALLY_LAST);
     ap_hook_child_init(wsgi_child_init, NULL, NULL, APR_HOOK_MIDDLE);
     wsgi_register_request_hooks(p);
 }

@@ -138,6 +138,7 @@ typedef struct {
     int case_sensitivity;
     double switch_interval;         /* < 0: unset */
     const char *python_eggs;
+    int server_metrics;             /* WSGIServerMetrics */
 } wsgi_server_config;
 
 /* Per-directory settings; at server level they live in lookup_defaults. */
@@ -258,7 +259,7 @@ typedef struct wsgi_daemon {
     int listen_backlog;
     int header_buffer_size;
     int response_buffer_size;
-    int server_metrics;             /* accepted, not acted on yet */
+    int server_metrics;             /* mod_wsgi.server_metrics() */
     int receive_buffer_size;
     int send_buffer_size;
     const char *socket_user;
@@ -288,6 +289,7 @@ wsgi_daemon *wsgi_find_daemon(request_rec *r, const char *name);
 /* wsgi_daemon.c: the processes of the groups. */
 extern wsgi_daemon *wsgi_daemon_self;       /* NULL outside a daemon */
 int wsgi_daemons_start(apr_pool_t *pconf, apr_pool_t *ptemp, server_rec *s);
+int wsgi_daemons_fork(void);
 
 /* wsgi_peer.c: proof that a REQUEST frame comes from an Apache child of
  * this server, and what the configuration lets a group run. */
@@ -423,6 +425,10 @@ void wsgi_request_data_end(wsgi_request_data *rd);
 void wsgi_python_child_init(apr_pool_t *p, server_rec *s);
 int wsgi_interp_raise_in_thread(const char *agroup, unsigned long tid,
                                 const char *name);
+/* mod_wsgi.subscribe_signals in a daemon process: the dispatcher, and
+ * the async-signal-safe hand-over to it (0, or -1: no dispatcher). */
+void wsgi_interp_signals_start(apr_pool_t *p);
+int wsgi_interp_signal_post(int sig);
 /* Finds or creates the interpreter named, and makes it current in this
  * thread with the GIL held. NULL (and a log line) on failure. */
 wsgi_interp *wsgi_acquire_interp(const char *name, request_rec *r);
@@ -582,8 +588,14 @@ int wsgi_run_application(wsgi_transport *t, PyObject *application,
                          PyObject *environ, PyObject *input,
                          PyObject *errors);
 
+/* wsgi_metrics.c: mod_wsgi.server_metrics()'s dict (GIL held). */
+PyObject *wsgi_metrics_server(void);
+
 /* wsgi_module.c: the in-process "mod_wsgi" module of each interpreter. */
 PyObject *wsgi_module_create(wsgi_interp *wi);
+/* Async-signal-safe: an application of this process subscribed to
+ * signals. */
+int wsgi_module_signals_wanted(void);
 
 /* wsgi_handler.c */
 void wsgi_register_request_hooks(apr_pool_t *p);

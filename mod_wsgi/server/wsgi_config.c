@@ -50,6 +50,7 @@ void *wsgi_create_server_config(apr_pool_t *p, server_rec *s)
     c->restrict_signal = WSGI_UNSET;
     c->destroy_interpreter = WSGI_UNSET;
     c->case_sensitivity = WSGI_UNSET;
+    c->server_metrics = WSGI_UNSET;
     c->switch_interval = -1.0;
     return c;
 }
@@ -787,8 +788,10 @@ const command_rec wsgi_commands[] = {
     AP_INIT_FLAG("WSGICaseSensitivity", wsgi_set_server_flag,
                  WSGI_SOFF(case_sensitivity), RSRC_CONF,
                  "whether script paths are case sensitive"),
-    AP_INIT_RAW_ARGS("WSGIServerMetrics", wsgi_set_not_yet, "flag",
-                     RSRC_CONF, "On: mod_wsgi.server_metrics() (not yet)"),
+    AP_INIT_FLAG("WSGIServerMetrics", wsgi_set_server_flag,
+                 WSGI_SOFF(server_metrics), RSRC_CONF,
+                 "On: mod_wsgi.server_metrics() returns Apache's scoreboard "
+                 "in embedded mode"),
     AP_INIT_RAW_ARGS("WSGITelemetryService", wsgi_set_not_yet, "socket",
                      RSRC_CONF, "unix:/path [interval=N] (not yet)"),
     AP_INIT_RAW_ARGS("WSGITelemetryOptions", wsgi_set_not_yet, "options",

@@ -16,6 +16,7 @@
 #include "ap_listen.h"
 #include "mpm_common.h"
 #include "unixd.h"
+#include "scoreboard.h"
 
 #include "apr_signal.h"
 
@@ -38,12 +39,23 @@ static int wsgi_ready_fd = -1;
 
 /* ------------------------------------------------------ the daemon side */
 
-/* SIGUSR1 to one daemon process (kill -USR1 PID) evicts it: a recycle,
+/*
+ * SIGUSR1 to one daemon process (kill -USR1 PID) evicts it: a recycle,
  * given eviction-timeout (else graceful-timeout) to finish its requests,
- * its queue left to the replacement. The others Apache sends stop it. */
+ * its queue left to the replacement. SIGHUP and SIGUSR2 go to the
+ * application when it subscribed to them (mod_wsgi.subscribe_signals, as
+ * upstream 6 delivers them); without a subscriber SIGHUP stops the
+ * process like the others Apache sends, and SIGUSR2 is ignored (it is
+ * the signal left to applications: it must not kill the process).
+ */
 static void wsgi_daemon_signal(int sig)
 {
-    wsgi_monitor_stop(sig == SIGUSR1 ? WSGI_STOP_EVICTED : WSGI_STOP_SIGNAL);
+    if ((sig == SIGHUP || sig == SIGUSR2) && wsgi_module_signals_wanted() &&
+        wsgi_interp_signal_post(sig) == 0)
+        return;
+    if (sig != SIGUSR2)
+        wsgi_monitor_stop(sig == SIGUSR1 ? WSGI_STOP_EVICTED
+                                         : WSGI_STOP_SIGNAL);
 }
 
 /* chroot= and cpu-priority=, while still root: a negative nice value
@@ -233,6 +245,7 @@ static void wsgi_daemon_main(apr_pool_t *pconf, server_rec *s, wsgi_daemon *d)
     apr_signal(SIGINT, wsgi_daemon_signal);
     apr_signal(SIGHUP, wsgi_daemon_signal);
     apr_signal(SIGUSR1, wsgi_daemon_signal);
+    apr_signal(SIGUSR2, wsgi_daemon_signal);
     /* apachectl graceful-stop signals the process group with SIGWINCH,
      * whose default is to be ignored: daemons would outlive Apache. */
     apr_signal(SIGWINCH, wsgi_daemon_signal);
@@ -274,6 +287,7 @@ static void wsgi_daemon_main(apr_pool_t *pconf, server_rec *s, wsgi_daemon *d)
     /* Python owns p from here on (interpreters are created in it, under
      * a lock); threads and worker pools come from tp, this thread's. */
     apr_pool_create(&tp, pconf);
+    wsgi_interp_signals_start(tp);
     wsgi_workers_start(d, tp);
     wsgi_monitor_ready();
 
@@ -515,6 +529,9 @@ static void wsgi_slot_main(wsgi_daemon_slot *ds)
     apr_signal(SIGHUP, wsgi_slot_signal);
     apr_signal(SIGWINCH, wsgi_slot_signal);
     apr_signal(SIGUSR1, wsgi_slot_signal);
+    /* Meant for the daemon process's application (kill -USR2 on the
+     * process group reaches this process too). */
+    apr_signal(SIGUSR2, SIG_IGN);
     apr_signal(SIGPIPE, SIG_IGN);
     apr_signal(SIGCHLD, SIG_DFL);
 
@@ -530,10 +547,14 @@ static void wsgi_slot_main(wsgi_daemon_slot *ds)
         if (wsgi_slot_stop && !forwarded) {
             /* Apache stops or restarts: every process of the slot goes,
              * the draining ones too. */
+            /* SIGTERM whatever the supervisor got: a daemon process takes
+             * SIGHUP (and SIGUSR2) for its application when it asked for
+             * them (mod_wsgi.subscribe_signals), and a stop must still
+             * be one. */
             if (current > 0)
-                kill(current, wsgi_slot_stop);
+                kill(current, SIGTERM);
             for (i = 0; i < ndraining; i++)
-                kill(draining[i], wsgi_slot_stop);
+                kill(draining[i], SIGTERM);
             forwarded = 1;
         }
         if (wsgi_slot_evict) {
@@ -566,7 +587,7 @@ static void wsgi_slot_main(wsgi_daemon_slot *ds)
             int failed = !WIFEXITED(status) || WEXITSTATUS(status) != 0;
 
             if (failed && !(WIFSIGNALED(status) && forwarded &&
-                            WTERMSIG(status) == wsgi_slot_stop))
+                            WTERMSIG(status) == SIGTERM))
                 ap_log_error(APLOG_MARK, APLOG_ERR, 0, ds->s,
                              WSGI_LOGNO(0715) "daemon process %d of group "
                              "'%s' %s; %s", (int)pid, d->name,
@@ -832,10 +853,14 @@ static const char *wsgi_socket_dir_problem(apr_pool_t *p, const char *prefix)
     return NULL;
 }
 
+/* Between wsgi_daemons_start and wsgi_daemons_fork (Apache's parent). */
+static apr_pool_t *wsgi_fork_pconf = NULL;
+static server_rec *wsgi_fork_server = NULL;
+
 int wsgi_daemons_start(apr_pool_t *pconf, apr_pool_t *ptemp, server_rec *s)
 {
     const char *prefix, *problem;
-    int i, k;
+    int i;
 
     if (wsgi_daemons == NULL || wsgi_daemons->nelts == 0)
         return OK;
@@ -885,6 +910,25 @@ int wsgi_daemons_start(apr_pool_t *pconf, apr_pool_t *ptemp, server_rec *s)
                               apr_pool_cleanup_null);
     wsgi_main_server_of_parent = s;
     wsgi_orphans_adopt(pconf, s);
+    wsgi_fork_pconf = pconf;
+    wsgi_fork_server = s;
+    /* The processes see Apache's scoreboard (mod_wsgi.server_metrics())
+     * only if they are forked after it exists: at the first start the
+     * MPM makes it after this hook, so they wait for wsgi_daemons_fork
+     * from pre_mpm. At a restart it is there already. */
+    return ap_exists_scoreboard_image() ? wsgi_daemons_fork() : OK;
+}
+
+/* Forks the supervisor of every process slot of the generation that
+ * wsgi_daemons_start set up; once. */
+int wsgi_daemons_fork(void)
+{
+    apr_pool_t *pconf = wsgi_fork_pconf;
+    int i, k;
+
+    if (pconf == NULL)
+        return OK;
+    wsgi_fork_pconf = NULL;
     for (i = 0; i < wsgi_daemons->nelts; i++) {
         wsgi_daemon *d = APR_ARRAY_IDX(wsgi_daemons, i, wsgi_daemon *);
 
@@ -895,7 +939,7 @@ int wsgi_daemons_start(apr_pool_t *pconf, apr_pool_t *ptemp, server_rec *s)
             ds->d = d;
             ds->slot = k;
             ds->pconf = pconf;
-            ds->s = s;
+            ds->s = wsgi_fork_server;
             if (wsgi_slot_start(ds) != APR_SUCCESS)
                 return HTTP_INTERNAL_SERVER_ERROR;
             apr_pool_cleanup_register(pconf, ds, wsgi_slot_cleanup,

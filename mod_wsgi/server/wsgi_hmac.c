@@ -124,8 +124,7 @@ void wsgi_sha256_update(wsgi_sha256_ctx *c, const void *data, size_t len)
     }
 }
 
-void wsgi_sha256_final(wsgi_sha256_ctx *c,
-                       unsigned char out[WSGI_SHA256_SIZE])
+void wsgi_sha256_final(wsgi_sha256_ctx *c, unsigned char out[WSGI_SHA256_SIZE])
 {
     /* FIPS 180-4 5.1.1: a 1 bit, zeros, then the length in bits as a
      * 64-bit big-endian number ending a block. */
@@ -190,8 +189,7 @@ void wsgi_hmac_sha256(const unsigned char *key, size_t key_len,
     wsgi_hmac_wipe(inner, sizeof(inner));
 }
 
-int wsgi_hmac_equal(const unsigned char *a, const unsigned char *b,
-                    size_t n)
+int wsgi_hmac_equal(const unsigned char *a, const unsigned char *b, size_t n)
 {
     unsigned char diff = 0;
     size_t i;

@@ -18,15 +18,14 @@
 
 typedef struct {
     uint32_t h[8];
-    uint64_t total;             /* bytes hashed so far */
+    uint64_t total; /* bytes hashed so far */
     unsigned char block[WSGI_SHA256_BLOCK];
-    size_t used;                /* bytes waiting in block */
+    size_t used; /* bytes waiting in block */
 } wsgi_sha256_ctx;
 
 void wsgi_sha256_init(wsgi_sha256_ctx *c);
 void wsgi_sha256_update(wsgi_sha256_ctx *c, const void *data, size_t len);
-void wsgi_sha256_final(wsgi_sha256_ctx *c,
-                       unsigned char out[WSGI_SHA256_SIZE]);
+void wsgi_sha256_final(wsgi_sha256_ctx *c, unsigned char out[WSGI_SHA256_SIZE]);
 
 /* One piece of a message: HMAC over several pieces without copying them
  * together first (a frame head, then its payload). */
@@ -42,8 +41,7 @@ void wsgi_hmac_sha256(const unsigned char *key, size_t key_len,
 /* 1 when the n bytes are equal. The time taken depends on n only, never
  * on where the first difference is, so a peer guessing a tag learns
  * nothing from how fast it is refused. */
-int wsgi_hmac_equal(const unsigned char *a, const unsigned char *b,
-                    size_t n);
+int wsgi_hmac_equal(const unsigned char *a, const unsigned char *b, size_t n);
 
 /* Overwrites n bytes in a way the compiler may not drop as a dead store
  * (a key about to be forgotten is never read again). */

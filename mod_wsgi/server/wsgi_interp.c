@@ -9,6 +9,8 @@
 
 #include "wsgi_common.h"
 
+#include <fcntl.h>
+
 #include "apr_atomic.h"
 
 int wsgi_python_ready = 0;
@@ -131,6 +133,29 @@ static const char wsgi_bootstrap[] =
     "                import traceback\n"
     "                module._log(3, 'WSGI0302: shutdown callback %r "
     "failed:\\n' % (callback,) + traceback.format_exc())\n"
+    "    signal_callbacks = []\n"
+    "    def subscribe_signals(callback):\n"
+    "        if not module.process_group:\n"
+    "            module._log(4, 'WSGI0303: mod_wsgi.subscribe_signals(%r) "
+    "ignored: signals reach applications in daemon mode only "
+    "(WSGIDaemonProcess); in embedded mode they belong to Apache' % "
+    "(callback,))\n"
+    "            return callback\n"
+    "        signal_callbacks.append(callback)\n"
+    "        module._signals_wanted()\n"
+    "        return callback\n"
+    "    def _process_signal(signum, name):\n"
+    "        for callback in list(signal_callbacks):\n"
+    "            try:\n"
+    "                callback('process_signal', signal=signum, "
+    "signal_name=name)\n"
+    "            except BaseException:\n"
+    "                import traceback\n"
+    "                module._log(3, 'WSGI0304: signal callback %r "
+    "failed:\\n' % (callback,) + traceback.format_exc())\n"
+    "    module.signal_callbacks = signal_callbacks\n"
+    "    module.subscribe_signals = subscribe_signals\n"
+    "    module._process_signal = _process_signal\n"
     "    module.event_callbacks = event_callbacks\n"
     "    module.shutdown_callbacks = shutdown_callbacks\n"
     "    module.subscribe_events = subscribe_events\n"
@@ -351,6 +376,108 @@ done:
  * interrupt-timeout in wsgi_monitor.c): a thread state of its own, made
  * and deleted here, so nothing is left behind. Returns whether a thread
  * got it. */
+/*
+ * A signal an application subscribed to (mod_wsgi.subscribe_signals), in
+ * a daemon process, from its dispatcher thread: every interpreter's
+ * callbacks run, each interpreter entered in turn with a thread state of
+ * this thread's own.
+ */
+static void wsgi_interp_signal(int signum, const char *name)
+{
+    wsgi_interp **list;
+    int i, n;
+
+    if (!wsgi_python_ready)
+        return;
+    /* The list as it is now (requests may add interpreters meanwhile); a
+     * copy of our own, not pool memory the process would keep. */
+    apr_thread_mutex_lock(wsgi_interp_lock);
+    n = wsgi_interp_list->nelts;
+    list = malloc(n * sizeof(*list));
+    if (list != NULL)
+        memcpy(list, wsgi_interp_list->elts, n * sizeof(*list));
+    apr_thread_mutex_unlock(wsgi_interp_lock);
+    for (i = 0; list != NULL && i < n; i++) {
+        wsgi_interp *wi = list[i];
+        PyThreadState *ts = PyThreadState_New(wi->interp);
+        PyObject *module, *res;
+
+        if (ts == NULL)
+            continue;
+        PyEval_RestoreThread(ts);
+        module = PyDict_GetItemString(PyImport_GetModuleDict(),
+                                      "mod_wsgi");          /* borrowed */
+        res = module ? PyObject_CallMethod(module, "_process_signal", "is",
+                                           signum, name)
+                     : NULL;                                /* new */
+        Py_XDECREF(res);
+        PyErr_Clear();
+        PyThreadState_Clear(ts);
+        PyThreadState_DeleteCurrent();
+    }
+    free(list);
+}
+
+/* The signals to deliver, by number, to the dispatcher thread; -1 until
+ * it runs. */
+static int wsgi_signal_pipe[2] = {-1, -1};
+
+/* From a signal handler: 0 when the dispatcher will deliver sig, -1 when
+ * there is none (the caller then does what it would without). */
+int wsgi_interp_signal_post(int sig)
+{
+    unsigned char byte = (unsigned char)sig;
+    int saved = errno, rc = -1;
+
+    if (wsgi_signal_pipe[1] >= 0)
+        rc = write(wsgi_signal_pipe[1], &byte, 1) == 1 || errno == EAGAIN
+                 ? 0 : -1;      /* a full pipe: that many wait already */
+    errno = saved;
+    return rc;
+}
+
+/* The callbacks run here, one signal at a time, never in the handler
+ * (which may interrupt any code, Python's allocator included). */
+static void *APR_THREAD_FUNC wsgi_interp_signals(apr_thread_t *thread,
+                                                 void *data)
+{
+    unsigned char sig;
+    ssize_t n;
+
+    (void)data;
+    for (;;) {
+        n = read(wsgi_signal_pipe[0], &sig, 1);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        wsgi_interp_signal(sig, sig == SIGHUP ? "SIGHUP" : "SIGUSR2");
+    }
+    (void)thread;
+    return NULL;
+}
+
+/* In a daemon process, once Python is up: the dispatcher thread. */
+void wsgi_interp_signals_start(apr_pool_t *p)
+{
+    apr_threadattr_t *attr;
+    apr_thread_t *t;
+
+    if (pipe(wsgi_signal_pipe) < 0) {
+        wsgi_signal_pipe[0] = wsgi_signal_pipe[1] = -1;
+        return;
+    }
+    fcntl(wsgi_signal_pipe[1], F_SETFL,
+          fcntl(wsgi_signal_pipe[1], F_GETFL) | O_NONBLOCK);
+    apr_threadattr_create(&attr, p);
+    apr_threadattr_detach_set(attr, 1);
+    if (apr_thread_create(&t, attr, wsgi_interp_signals, NULL, p) !=
+        APR_SUCCESS) {
+        close(wsgi_signal_pipe[1]);
+        wsgi_signal_pipe[1] = -1;
+    }
+}
+
 int wsgi_interp_raise_in_thread(const char *agroup, unsigned long tid,
                                 const char *name)
 {

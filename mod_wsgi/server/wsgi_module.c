@@ -83,7 +83,44 @@ static PyObject *wsgi_mod_request_data(PyObject *self, PyObject *unused)
     return wsgi_current_data;
 }
 
+/* Set once an application of this process subscribed to signals; read by
+ * a daemon's signal handler. */
+static volatile sig_atomic_t wsgi_signal_subscribers = 0;
+
+int wsgi_module_signals_wanted(void)
+{
+    return wsgi_signal_subscribers != 0;
+}
+
+/* _signals_wanted(): the bootstrap's subscribe_signals says a callback
+ * is there, so the daemon's SIGHUP and SIGUSR2 now go to it. */
+static PyObject *wsgi_mod_signals_wanted(PyObject *self, PyObject *unused)
+{
+    (void)self;
+    (void)unused;
+    wsgi_signal_subscribers = 1;
+    Py_RETURN_NONE;
+}
+
+/* server_metrics(): None unless this process's configuration allows it
+ * (WSGIServerMetrics On, or server-metrics=On in a daemon group). */
+static PyObject *wsgi_mod_server_metrics(PyObject *self, PyObject *unused)
+{
+    int on = wsgi_daemon_self != NULL
+                 ? wsgi_daemon_self->server_metrics > 0
+                 : WSGI_SERVER_FLAG(wsgi_server, server_metrics) > 0;
+
+    (void)self;
+    (void)unused;
+    if (!on)
+        Py_RETURN_NONE;
+    return wsgi_metrics_server();
+}
+
 static PyMethodDef wsgi_mod_methods[] = {
+    {"server_metrics", wsgi_mod_server_metrics, METH_NOARGS,
+     "Apache's scoreboard as a dict, or None when not enabled."},
+    {"_signals_wanted", wsgi_mod_signals_wanted, METH_NOARGS, NULL},
     {"_log", wsgi_mod_log, METH_VARARGS, NULL},
     {"request_data", wsgi_mod_request_data, METH_NOARGS,
      "The dict of the request running in this thread."},

@@ -204,8 +204,7 @@ static const wsgi_simple_option wsgi_simple_options[] = {
                 receive_buffer_size),
     WSGI_SIMPLE("send-buffer-size", WSGI_OPT_INT, 512, INT_MAX,
                 send_buffer_size),
-    /* mod_wsgi.server_metrics() is not built yet. */
-    WSGI_NOT_YET("server-metrics", WSGI_OPT_FLAG, 0, 0, server_metrics),
+    WSGI_SIMPLE("server-metrics", WSGI_OPT_FLAG, 0, 0, server_metrics),
 };
 
 static const wsgi_simple_option *wsgi_daemon_simple_option(const char *key)

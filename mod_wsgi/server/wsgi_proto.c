@@ -44,8 +44,8 @@ void wsgi_proto_put_file(unsigned char out[WSGI_PROTO_FILE_SIZE],
     wsgi_put64(out + 8, length);
 }
 
-int wsgi_proto_get_file(const unsigned char *in, size_t len,
-                        uint64_t *offset, uint64_t *length)
+int wsgi_proto_get_file(const unsigned char *in, size_t len, uint64_t *offset,
+                        uint64_t *length)
 {
     const uint64_t max = (uint64_t)INT64_MAX;
     int rc = WSGI_PROTO_MALFORMED;
@@ -151,8 +151,8 @@ static int wsgi_take(const unsigned char *in, size_t len, size_t *at,
     return WSGI_PROTO_OK;
 }
 
-int wsgi_proto_get_pairs(const unsigned char *in, size_t len,
-                         wsgi_pair *pairs, int max, int *n)
+int wsgi_proto_get_pairs(const unsigned char *in, size_t len, wsgi_pair *pairs,
+                         int max, int *n)
 {
     size_t at = 4;
     uint32_t count, i;
@@ -171,11 +171,10 @@ int wsgi_proto_get_pairs(const unsigned char *in, size_t len,
     for (i = 0; i < count && rc == WSGI_PROTO_OK; i++) {
         rc = wsgi_take(in, len, &at, &pairs[i].name, &pairs[i].name_len);
         if (rc == WSGI_PROTO_OK)
-            rc = wsgi_take(in, len, &at, &pairs[i].value,
-                           &pairs[i].value_len);
+            rc = wsgi_take(in, len, &at, &pairs[i].value, &pairs[i].value_len);
     }
     if (rc == WSGI_PROTO_OK && at != len)
-        rc = WSGI_PROTO_MALFORMED;     /* trailing bytes */
+        rc = WSGI_PROTO_MALFORMED; /* trailing bytes */
     if (rc == WSGI_PROTO_OK)
         *n = (int)count;
     return rc;
@@ -205,13 +204,13 @@ static const struct {
     const char *name;
     uint32_t len;
 } wsgi_controls[] = {
-    {"", 0},
-    {":status", 7},
-    {":error", 6},
-    {":restart", 8},
-    {":request_start", 14},
+    {"",                 0 },
+    {":status",          7 },
+    {":error",           6 },
+    {":restart",         8 },
+    {":request_start",   14},
     {":ignore_activity", 16},
-    {":fspath", 7},
+    {":fspath",          7 },
 };
 
 #define WSGI_NCONTROLS (sizeof(wsgi_controls) / sizeof(wsgi_controls[0]))

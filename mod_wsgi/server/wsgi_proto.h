@@ -47,30 +47,30 @@
 #define WSGI_PROTO_HELLO_SIZE 4
 
 enum wsgi_frame_type {
-    WSGI_FRAME_REQUEST = 1,     /* a WSGI_PROTO_TAG_SIZE tag proving who
-                                 * built it, then pairs: the environ */
-    WSGI_FRAME_BODY = 2,        /* request body bytes */
-    WSGI_FRAME_BODY_END = 3,    /* end of request body */
-    WSGI_FRAME_RESPONSE = 4,    /* pairs: ":status" first, then headers */
-    WSGI_FRAME_DATA = 5,        /* response body bytes */
-    WSGI_FRAME_END = 6,         /* response complete */
-    WSGI_FRAME_ABORT = 7,       /* either side gives up on the request */
-    WSGI_FRAME_HELLO = 8,       /* daemon to child, first: its pid */
-    WSGI_FRAME_FILE = 9,        /* response body from a file descriptor
-                                 * passed with the frame (SCM_RIGHTS):
-                                 * 8-byte BE offset, 8-byte BE length */
+    WSGI_FRAME_REQUEST = 1,  /* a WSGI_PROTO_TAG_SIZE tag proving who
+                              * built it, then pairs: the environ */
+    WSGI_FRAME_BODY = 2,     /* request body bytes */
+    WSGI_FRAME_BODY_END = 3, /* end of request body */
+    WSGI_FRAME_RESPONSE = 4, /* pairs: ":status" first, then headers */
+    WSGI_FRAME_DATA = 5,     /* response body bytes */
+    WSGI_FRAME_END = 6,      /* response complete */
+    WSGI_FRAME_ABORT = 7,    /* either side gives up on the request */
+    WSGI_FRAME_HELLO = 8,    /* daemon to child, first: its pid */
+    WSGI_FRAME_FILE = 9,     /* response body from a file descriptor
+                              * passed with the frame (SCM_RIGHTS):
+                              * 8-byte BE offset, 8-byte BE length */
     WSGI_FRAME_MAX = 9
 };
 
 enum wsgi_proto_status {
     WSGI_PROTO_OK = 0,
-    WSGI_PROTO_SHORT = -1,      /* need more bytes */
+    WSGI_PROTO_SHORT = -1, /* need more bytes */
     WSGI_PROTO_BAD_MAGIC = -2,
     WSGI_PROTO_BAD_VERSION = -3,
     WSGI_PROTO_BAD_TYPE = -4,
     WSGI_PROTO_TOO_BIG = -5,
     WSGI_PROTO_MALFORMED = -6,
-    WSGI_PROTO_NO_ROOM = -7     /* output buffer or pair array too small */
+    WSGI_PROTO_NO_ROOM = -7 /* output buffer or pair array too small */
 };
 
 typedef struct {
@@ -105,8 +105,8 @@ long wsgi_proto_put_pairs(unsigned char *out, size_t cap,
 
 /* Decodes pairs from a payload: the pair pointers point into `in`. At
  * most max pairs; *n gets the count. */
-int wsgi_proto_get_pairs(const unsigned char *in, size_t len,
-                         wsgi_pair *pairs, int max, int *n);
+int wsgi_proto_get_pairs(const unsigned char *in, size_t len, wsgi_pair *pairs,
+                         int max, int *n);
 
 /* Like wsgi_proto_get_pairs, for a receiver that wants C strings: in
  * must have room for len + 1 bytes, and each name and value is then
@@ -124,8 +124,8 @@ void wsgi_proto_put_file(unsigned char out[WSGI_PROTO_FILE_SIZE],
 
 /* Decodes it; WSGI_PROTO_MALFORMED unless len is exactly the size and
  * offset + length does not overflow a signed 64-bit file offset. */
-int wsgi_proto_get_file(const unsigned char *in, size_t len,
-                        uint64_t *offset, uint64_t *length);
+int wsgi_proto_get_file(const unsigned char *in, size_t len, uint64_t *offset,
+                        uint64_t *length);
 
 void wsgi_proto_put_hello(unsigned char out[WSGI_PROTO_HELLO_SIZE],
                           uint32_t pid);
@@ -154,14 +154,14 @@ int wsgi_proto_get_hello(const unsigned char *in, size_t len, uint32_t *pid);
  *                      empty value
  */
 enum wsgi_proto_control {
-    WSGI_CTL_NONE = 0,          /* an ordinary entry */
+    WSGI_CTL_NONE = 0, /* an ordinary entry */
     WSGI_CTL_STATUS,
     WSGI_CTL_ERROR,
     WSGI_CTL_RESTART,
     WSGI_CTL_REQUEST_START,
     WSGI_CTL_IGNORE_ACTIVITY,
     WSGI_CTL_FSPATH,
-    WSGI_CTL_UNKNOWN            /* ':' but none of the above: skipped */
+    WSGI_CTL_UNKNOWN /* ':' but none of the above: skipped */
 };
 
 /* Makes pair the control pair of that kind with that value (pointers

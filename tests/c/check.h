@@ -8,14 +8,14 @@
 
 static int passed, failed;
 
-#define CHECK(cond, what)                                               \
-    do {                                                                \
-        if (cond)                                                       \
-            passed++;                                                   \
-        else {                                                          \
-            failed++;                                                   \
-            printf("FAIL %s:%d: %s\n", __FILE__, __LINE__, what);       \
-        }                                                               \
+#define CHECK(cond, what)                                                      \
+    do {                                                                       \
+        if (cond)                                                              \
+            passed++;                                                          \
+        else {                                                                 \
+            failed++;                                                          \
+            printf("FAIL %s:%d: %s\n", __FILE__, __LINE__, what);              \
+        }                                                                      \
     } while (0)
 
 static int check_summary(void)

@@ -41,22 +41,21 @@ static void wsgi_fuzz_pairs(const uint8_t *data, size_t size)
             char text[21];
 
             if (wsgi_proto_put_number(text, v) > pairs[i].value_len)
-                abort();    /* leading zeros only ever shorten it */
+                abort(); /* leading zeros only ever shorten it */
         }
         if (wsgi_proto_get_error(&pairs[i], &status) == WSGI_PROTO_OK &&
             (status < 400 || status > 599 || kind != WSGI_CTL_ERROR))
             abort();
     }
     /* What decodes encodes to the same bytes. */
-    len = wsgi_proto_put_pairs(wsgi_fuzz_out, sizeof(wsgi_fuzz_out), pairs,
-                               n);
-    if (len >= 0 && ((size_t)len != size ||
-                     memcmp(wsgi_fuzz_out, data, size) ||
+    len = wsgi_proto_put_pairs(wsgi_fuzz_out, sizeof(wsgi_fuzz_out), pairs, n);
+    if (len >= 0 && ((size_t)len != size || memcmp(wsgi_fuzz_out, data, size) ||
                      (size_t)len != wsgi_proto_pairs_size(pairs, n)))
         abort();
-    if (len >= 0 && (wsgi_proto_get_pairs(wsgi_fuzz_out, (size_t)len, again,
-                                          WSGI_FUZZ_PAIRS, &m) !=
-                         WSGI_PROTO_OK || m != n))
+    if (len >= 0 &&
+        (wsgi_proto_get_pairs(wsgi_fuzz_out, (size_t)len, again,
+                              WSGI_FUZZ_PAIRS, &m) != WSGI_PROTO_OK ||
+         m != n))
         abort();
 }
 
@@ -69,9 +68,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     /* The cap the caller passes comes from the input too: any value,
      * larger than the hard one included. */
-    uint32_t cap = size >= 12 ? (uint32_t)data[8] << 24 | (uint32_t)data[9] << 16
-                                    | (uint32_t)data[10] << 8 | data[11]
-                              : WSGI_PROTO_MAX_PAYLOAD;
+    uint32_t cap = size >= 12
+                       ? (uint32_t)data[8] << 24 | (uint32_t)data[9] << 16 |
+                             (uint32_t)data[10] << 8 | data[11]
+                       : WSGI_PROTO_MAX_PAYLOAD;
 
     rc = wsgi_proto_get_head(data, size, cap, &head);
     if (wsgi_proto_strerror(rc) == NULL)
@@ -90,8 +90,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         int n = 0, i;
 
         memcpy(wsgi_fuzz_out, data, size);
-        if (wsgi_proto_get_cstrings(wsgi_fuzz_out, size, pairs,
-                                    WSGI_FUZZ_PAIRS, &n) == WSGI_PROTO_OK) {
+        if (wsgi_proto_get_cstrings(wsgi_fuzz_out, size, pairs, WSGI_FUZZ_PAIRS,
+                                    &n) == WSGI_PROTO_OK) {
             for (i = 0; i < n; i++) {
                 if (strlen(pairs[i].name) != pairs[i].name_len ||
                     strlen(pairs[i].value) != pairs[i].value_len)
@@ -125,11 +125,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
         if (len >= 0 && status != 0 && (status < 400 || status > 599))
             abort();
-        if (len >= 0 &&
-            (wsgi_proto_get_pairs(wsgi_fuzz_out, (size_t)len, &pair, 1,
-                                  &n) != WSGI_PROTO_OK ||
-             (status != 0 && (wsgi_proto_get_error(&pair, &got) !=
-                                  WSGI_PROTO_OK || got != status))))
+        if (len >= 0 && (wsgi_proto_get_pairs(wsgi_fuzz_out, (size_t)len, &pair,
+                                              1, &n) != WSGI_PROTO_OK ||
+                         (status != 0 &&
+                          (wsgi_proto_get_error(&pair, &got) != WSGI_PROTO_OK ||
+                           got != status))))
             abort();
         /* Any kind, and lengths the input makes up: the encoders refuse
          * what does not fit rather than write it. */

@@ -36,8 +36,8 @@ static int sha_is(const void *data, size_t len, const char *want)
     return !strcmp(h, want);
 }
 
-static int hmac_is(const void *key, size_t klen, const void *data,
-                   size_t len, const char *want)
+static int hmac_is(const void *key, size_t klen, const void *data, size_t len,
+                   const char *want)
 {
     wsgi_hmac_part part;
     unsigned char d[WSGI_SHA256_SIZE];
@@ -54,18 +54,24 @@ static int hmac_is(const void *key, size_t klen, const void *data,
 
 static void test_sha256(void)
 {
-    const char *two = "abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq";
+    const char *two =
+        "abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq";
     wsgi_sha256_ctx c;
     unsigned char d[WSGI_SHA256_SIZE], block[1001];
     char h[2 * WSGI_SHA256_SIZE + 1];
     int i;
 
-    CHECK(sha_is("", 0, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca"
-                        "495991b7852b855"), "sha256 of nothing");
-    CHECK(sha_is("abc", 3, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9"
-                           "cb410ff61f20015ad"), "sha256 abc");
-    CHECK(sha_is(two, strlen(two), "248d6a61d20638b8e5c026930c3e6039a33ce45"
-                                   "964ff2167f6ecedd419db06c1"),
+    CHECK(sha_is("", 0,
+                 "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca"
+                 "495991b7852b855"),
+          "sha256 of nothing");
+    CHECK(sha_is("abc", 3,
+                 "ba7816bf8f01cfea414140de5dae2223b00361a396177a9"
+                 "cb410ff61f20015ad"),
+          "sha256 abc");
+    CHECK(sha_is(two, strlen(two),
+                 "248d6a61d20638b8e5c026930c3e6039a33ce45"
+                 "964ff2167f6ecedd419db06c1"),
           "sha256 two-block message");
     /* A million 'a', fed in uneven pieces across block boundaries. */
     memset(block, 'a', sizeof(block));
@@ -75,7 +81,8 @@ static void test_sha256(void)
     wsgi_sha256_final(&c, d);
     hex(d, sizeof(d), h);
     CHECK(!strcmp(h, "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d"
-                     "39ccc7112cd0"), "sha256 of a million a");
+                     "39ccc7112cd0"),
+          "sha256 of a million a");
     /* Every length around the padding boundary hashes the same whole as
      * in pieces. */
     for (i = 0; i < 130; i++) {
@@ -100,18 +107,21 @@ static void test_hmac(void)
 
     /* RFC 4231 4.2, test case 1 */
     memset(key, 0x0b, 20);
-    CHECK(hmac_is(key, 20, "Hi There", 8, "b0344c61d8db38535ca8afceaf0bf12b"
-                                          "881dc200c9833da726e9376c2e32cff7"),
+    CHECK(hmac_is(key, 20, "Hi There", 8,
+                  "b0344c61d8db38535ca8afceaf0bf12b"
+                  "881dc200c9833da726e9376c2e32cff7"),
           "RFC 4231 case 1");
     /* RFC 4231 4.3, test case 2: a key shorter than the output */
     CHECK(hmac_is("Jefe", 4, "what do ya want for nothing?", 28,
                   "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b"
-                  "964ec3843"), "RFC 4231 case 2");
+                  "964ec3843"),
+          "RFC 4231 case 2");
     /* RFC 4231 4.7, test case 6: a key larger than the block */
     memset(key, 0xaa, sizeof(key));
     CHECK(hmac_is(key, sizeof(key), msg, strlen(msg),
                   "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040"
-                  "f0ee37f54"), "RFC 4231 case 6");
+                  "f0ee37f54"),
+          "RFC 4231 case 6");
 
     /* The message in three parts MACs like the whole. */
     parts[0].data = msg;

@@ -34,7 +34,8 @@ static void test_head(void)
           "head round trip");
     CHECK(h.type == WSGI_FRAME_DATA && h.length == 123456, "head values");
     CHECK(wsgi_proto_get_head(buf, 7, WSGI_PROTO_MAX_PAYLOAD, &h) ==
-              WSGI_PROTO_SHORT, "short head");
+              WSGI_PROTO_SHORT,
+          "short head");
     CHECK(wsgi_proto_get_head(buf, 8, 1000, &h) == WSGI_PROTO_TOO_BIG,
           "configured cap");
     wsgi_proto_put_head(buf, WSGI_FRAME_DATA, WSGI_PROTO_MAX_PAYLOAD + 1);
@@ -75,23 +76,29 @@ static void test_pairs(void)
           "value bytes");
     CHECK(out[2].value_len == 0 && out[3].name_len == 0, "empty strings");
     CHECK(wsgi_proto_get_pairs(buf, (size_t)size, out, 3, &n) ==
-              WSGI_PROTO_NO_ROOM && n == 0, "too many pairs for the array");
+                  WSGI_PROTO_NO_ROOM &&
+              n == 0,
+          "too many pairs for the array");
     CHECK(wsgi_proto_get_pairs(buf, (size_t)size - 1, out, 4, &n) ==
-              WSGI_PROTO_MALFORMED, "truncated payload");
+              WSGI_PROTO_MALFORMED,
+          "truncated payload");
     buf[size] = 0;
     CHECK(wsgi_proto_get_pairs(buf, (size_t)size + 1, out, 4, &n) ==
-              WSGI_PROTO_MALFORMED, "trailing byte");
+              WSGI_PROTO_MALFORMED,
+          "trailing byte");
     CHECK(wsgi_proto_put_pairs(buf, 10, in, 4) == WSGI_PROTO_NO_ROOM,
           "output too small");
     /* A count the payload cannot hold is refused up front. */
     buf[0] = 0x7f;
     CHECK(wsgi_proto_get_pairs(buf, (size_t)size, out, 4, &n) ==
-              WSGI_PROTO_MALFORMED, "absurd count");
+              WSGI_PROTO_MALFORMED,
+          "absurd count");
     /* A string length pointing past the end. */
     size = wsgi_proto_put_pairs(buf, sizeof(buf), in, 1);
     buf[4] = 0xff;
     CHECK(wsgi_proto_get_pairs(buf, (size_t)size, out, 4, &n) ==
-              WSGI_PROTO_MALFORMED, "name length past the end");
+              WSGI_PROTO_MALFORMED,
+          "name length past the end");
     CHECK(wsgi_proto_get_pairs(buf, 3, out, 4, &n) == WSGI_PROTO_MALFORMED,
           "no count");
     in[0].name_len = WSGI_PROTO_MAX_PAYLOAD;
@@ -122,8 +129,8 @@ static void test_random(void)
             buf[2] = WSGI_PROTO_VERSION;
         }
         rc = wsgi_proto_get_head(buf, len, 4096, &h);
-        if (rc == 0 && (h.length > 4096 || h.type < 1 ||
-                        h.type > WSGI_FRAME_MAX))
+        if (rc == 0 &&
+            (h.length > 4096 || h.type < 1 || h.type > WSGI_FRAME_MAX))
             ok = 0;
         rc = wsgi_proto_get_pairs(buf, len, out, 8, &n);
         if (rc == 0) {
@@ -150,7 +157,8 @@ static void test_random(void)
                 ok = 0;
         }
         if (size > 0) {
-            enc[rand_r(&seed) % size] ^= (unsigned char)(1 + rand_r(&seed) % 255);
+            enc[rand_r(&seed) % size] ^=
+                (unsigned char)(1 + rand_r(&seed) % 255);
             (void)wsgi_proto_get_pairs(enc, (size_t)size, out, 8, &n);
         }
     }
@@ -163,8 +171,8 @@ static void test_file(void)
     uint64_t off = 0, len = 0;
 
     wsgi_proto_put_file(buf, 123456789012ULL, 1048576);
-    CHECK(wsgi_proto_get_file(buf, sizeof(buf), &off, &len) == WSGI_PROTO_OK
-              && off == 123456789012ULL && len == 1048576,
+    CHECK(wsgi_proto_get_file(buf, sizeof(buf), &off, &len) == WSGI_PROTO_OK &&
+              off == 123456789012ULL && len == 1048576,
           "file frame round trip");
     CHECK(wsgi_proto_get_file(buf, sizeof(buf) - 1, &off, &len) ==
               WSGI_PROTO_MALFORMED,
@@ -186,24 +194,25 @@ static void test_hello(void)
 
     wsgi_proto_put_hello(buf, 4194304);
     CHECK(wsgi_proto_get_hello(buf, sizeof(buf), &pid) == WSGI_PROTO_OK &&
-              pid == 4194304, "hello round trip");
+              pid == 4194304,
+          "hello round trip");
     CHECK(wsgi_proto_get_hello(buf, 3, &pid) == WSGI_PROTO_MALFORMED,
           "hello too short");
     CHECK(wsgi_proto_get_hello(buf, 5, &pid) == WSGI_PROTO_MALFORMED,
           "hello too long");
     wsgi_proto_put_hello(buf, 0);
-    CHECK(wsgi_proto_get_hello(buf, sizeof(buf), &pid) ==
-              WSGI_PROTO_MALFORMED, "pid 0");
+    CHECK(wsgi_proto_get_hello(buf, sizeof(buf), &pid) == WSGI_PROTO_MALFORMED,
+          "pid 0");
     wsgi_proto_put_hello(buf, 0x80000000u);
-    CHECK(wsgi_proto_get_hello(buf, sizeof(buf), &pid) ==
-              WSGI_PROTO_MALFORMED, "pid past a positive int");
+    CHECK(wsgi_proto_get_hello(buf, sizeof(buf), &pid) == WSGI_PROTO_MALFORMED,
+          "pid past a positive int");
 }
 
 static void test_controls(void)
 {
-    static const int kinds[] = {WSGI_CTL_STATUS, WSGI_CTL_ERROR,
-                                WSGI_CTL_RESTART, WSGI_CTL_REQUEST_START,
-                                WSGI_CTL_IGNORE_ACTIVITY, WSGI_CTL_FSPATH};
+    static const int kinds[] = {
+        WSGI_CTL_STATUS,        WSGI_CTL_ERROR,           WSGI_CTL_RESTART,
+        WSGI_CTL_REQUEST_START, WSGI_CTL_IGNORE_ACTIVITY, WSGI_CTL_FSPATH};
     unsigned char buf[64];
     wsgi_pair p, out[2];
     char num[21];
@@ -215,8 +224,8 @@ static void test_controls(void)
     for (i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
         wsgi_proto_control(&p, kinds[i], "x", 1);
         CHECK(p.name_len > 1 && p.name[0] == ':' &&
-                  wsgi_proto_control_of(&p) == kinds[i] &&
-                  p.value_len == 1, "control round trip");
+                  wsgi_proto_control_of(&p) == kinds[i] && p.value_len == 1,
+              "control round trip");
     }
     p = pair("REQUEST_METHOD", "GET");
     CHECK(wsgi_proto_control_of(&p) == WSGI_CTL_NONE, "ordinary entry");
@@ -234,33 +243,41 @@ static void test_controls(void)
 
     CHECK(wsgi_proto_put_number(num, 0) == 1 && !strcmp(num, "0"), "0");
     CHECK(wsgi_proto_put_number(num, 18446744073709551615ULL) == 20 &&
-              !strcmp(num, "18446744073709551615"), "largest number");
-    CHECK(wsgi_proto_get_number("1733300000123456", 16, &v) ==
-              WSGI_PROTO_OK && v == 1733300000123456ULL, "number");
+              !strcmp(num, "18446744073709551615"),
+          "largest number");
+    CHECK(wsgi_proto_get_number("1733300000123456", 16, &v) == WSGI_PROTO_OK &&
+              v == 1733300000123456ULL,
+          "number");
     CHECK(wsgi_proto_get_number("9999999999999999999", 19, &v) ==
-              WSGI_PROTO_OK && v == 9999999999999999999ULL, "19 digits");
+                  WSGI_PROTO_OK &&
+              v == 9999999999999999999ULL,
+          "19 digits");
     CHECK(wsgi_proto_get_number("12345678901234567890", 20, &v) ==
-              WSGI_PROTO_MALFORMED, "20 digits");
+              WSGI_PROTO_MALFORMED,
+          "20 digits");
     CHECK(wsgi_proto_get_number("", 0, &v) == WSGI_PROTO_MALFORMED,
           "empty number");
-    CHECK(wsgi_proto_get_number("-1", 2, &v) == WSGI_PROTO_MALFORMED,
-          "sign");
+    CHECK(wsgi_proto_get_number("-1", 2, &v) == WSGI_PROTO_MALFORMED, "sign");
     CHECK(wsgi_proto_get_number("12 ", 3, &v) == WSGI_PROTO_MALFORMED,
           "trailing space");
 
     size = wsgi_proto_put_reply(buf, sizeof(buf), 504);
-    CHECK(size > 0 && wsgi_proto_get_pairs(buf, (size_t)size, out, 2, &n) ==
-              WSGI_PROTO_OK && n == 1 &&
+    CHECK(size > 0 &&
+              wsgi_proto_get_pairs(buf, (size_t)size, out, 2, &n) ==
+                  WSGI_PROTO_OK &&
+              n == 1 &&
               wsgi_proto_get_error(&out[0], &status) == WSGI_PROTO_OK &&
-              status == 504, ":error round trip");
+              status == 504,
+          ":error round trip");
     size = wsgi_proto_put_reply(buf, sizeof(buf), 0);
-    CHECK(size > 0 && wsgi_proto_get_pairs(buf, (size_t)size, out, 2, &n) ==
-              WSGI_PROTO_OK && n == 1 &&
-              wsgi_proto_control_of(&out[0]) == WSGI_CTL_RESTART &&
-              wsgi_proto_get_error(&out[0], &status) ==
-                  WSGI_PROTO_MALFORMED, ":restart round trip");
-    CHECK(wsgi_proto_put_reply(buf, sizeof(buf), 200) ==
-              WSGI_PROTO_MALFORMED, "a reply is an error status");
+    CHECK(size > 0 &&
+              wsgi_proto_get_pairs(buf, (size_t)size, out, 2, &n) ==
+                  WSGI_PROTO_OK &&
+              n == 1 && wsgi_proto_control_of(&out[0]) == WSGI_CTL_RESTART &&
+              wsgi_proto_get_error(&out[0], &status) == WSGI_PROTO_MALFORMED,
+          ":restart round trip");
+    CHECK(wsgi_proto_put_reply(buf, sizeof(buf), 200) == WSGI_PROTO_MALFORMED,
+          "a reply is an error status");
     CHECK(wsgi_proto_put_reply(buf, 10, 500) == WSGI_PROTO_NO_ROOM,
           "reply without room");
     p = pair(":error", "302");
@@ -273,8 +290,8 @@ static void test_controls(void)
     CHECK(wsgi_proto_get_error(&p, &status) == WSGI_PROTO_MALFORMED,
           "not an :error pair");
     for (n = WSGI_PROTO_NO_ROOM - 1; n <= WSGI_PROTO_OK; n++)
-        CHECK(wsgi_proto_strerror(n) != NULL &&
-                  *wsgi_proto_strerror(n) != '\0', "every status described");
+        CHECK(wsgi_proto_strerror(n) != NULL && *wsgi_proto_strerror(n) != '\0',
+              "every status described");
 }
 
 static void test_cstrings(void)
@@ -288,21 +305,26 @@ static void test_cstrings(void)
     in[1] = pair("", "");
     in[2] = pair("QUERY_STRING", "a=1");
     size = wsgi_proto_put_pairs(buf, sizeof(buf) - 1, in, 3);
-    CHECK(size > 0 && wsgi_proto_get_cstrings(buf, (size_t)size, out, 3,
-                                              &n) == WSGI_PROTO_OK && n == 3,
+    CHECK(size > 0 &&
+              wsgi_proto_get_cstrings(buf, (size_t)size, out, 3, &n) ==
+                  WSGI_PROTO_OK &&
+              n == 3,
           "C strings decode");
     CHECK(!strcmp(out[0].name, "SCRIPT_FILENAME") &&
               !strcmp(out[0].value, "/srv/app.wsgi") &&
               !strcmp(out[1].name, "") && !strcmp(out[1].value, "") &&
               !strcmp(out[2].name, "QUERY_STRING") &&
-              !strcmp(out[2].value, "a=1"), "every string terminated");
+              !strcmp(out[2].value, "a=1"),
+          "every string terminated");
     in[2] = pair("QUERY_STRING", "a=1");
-    in[2].value_len = 4;        /* takes the NUL: "a=1\0" */
+    in[2].value_len = 4; /* takes the NUL: "a=1\0" */
     size = wsgi_proto_put_pairs(buf, sizeof(buf) - 1, in, 3);
     CHECK(wsgi_proto_get_cstrings(buf, (size_t)size, out, 3, &n) ==
-              WSGI_PROTO_MALFORMED && n == 0, "a NUL inside a value");
-    CHECK(wsgi_proto_get_cstrings(buf, 3, out, 3, &n) ==
-              WSGI_PROTO_MALFORMED, "no count");
+                  WSGI_PROTO_MALFORMED &&
+              n == 0,
+          "a NUL inside a value");
+    CHECK(wsgi_proto_get_cstrings(buf, 3, out, 3, &n) == WSGI_PROTO_MALFORMED,
+          "no count");
 }
 
 int main(void)

@@ -32,14 +32,14 @@ int main(void)
     status_ok("200 OK", 200);
     status_ok("404 Not Found", 404);
     status_ok("599 Whatever", 599);
-    status_ok("204 ", 204);                 /* empty reason: RFC 9112 */
-    status_ok("200 caf\xe9", 200);          /* obs-text is allowed */
+    status_ok("204 ", 204);        /* empty reason: RFC 9112 */
+    status_ok("200 caf\xe9", 200); /* obs-text is allowed */
     status_bad("200", 3);
     status_bad("200OK", 5);
     status_bad("2000 OK", 7);
     status_bad("20x OK", 6);
     status_bad("099 Low", 7);
-    status_bad("100 Continue", 12);         /* interim, never final */
+    status_bad("100 Continue", 12); /* interim, never final */
     status_bad("600 High", 8);
     status_bad("200 OK\r\nX-Evil: 1", 17);
     status_bad("200 OK\n", 7);
