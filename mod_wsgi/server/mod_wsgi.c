@@ -150,6 +150,7 @@ static void wsgi_register_hooks(apr_pool_t *p)
     ap_hook_pre_mpm(wsgi_pre_mpm, NULL, NULL, APR_HOOK_REALLY_LAST);
     ap_hook_child_init(wsgi_child_init, NULL, NULL, APR_HOOK_MIDDLE);
     wsgi_register_request_hooks(p);
+    wsgi_register_auth_hooks(p);
 }
 
 AP_DECLARE_MODULE(wsgi) = {

@@ -141,6 +141,15 @@ typedef struct {
     int server_metrics;             /* WSGIServerMetrics */
 } wsgi_server_config;
 
+/* WSGIAccessScript, WSGIAuthUserScript, WSGIAuthGroupScript: a script
+ * Apache's own processes run at a step of the request (wsgi_auth.c). */
+typedef struct {
+    const char *script;
+    const char *application_group;  /* "" for %{GLOBAL}, the default */
+    const char *file;               /* where it was set, for messages */
+    int line;
+} wsgi_hook_script;
+
 /* Per-directory settings; at server level they live in lookup_defaults. */
 typedef struct {
     const char *application_group;
@@ -157,6 +166,9 @@ typedef struct {
     apr_array_header_t *restrict_process;  /* WSGIRestrictProcess names */
     apr_array_header_t *trusted_proxy_headers;  /* canonical names */
     apr_array_header_t *trusted_proxies;        /* of apr_ipsubnet_t * */
+    const wsgi_hook_script *access_script;
+    const wsgi_hook_script *auth_user_script;
+    const wsgi_hook_script *auth_group_script;
 } wsgi_dir_config;
 
 /* Flags as in effect: the config's, or the default of its kind's table
@@ -567,6 +579,10 @@ typedef int (*wsgi_env_cb)(void *ctx, const char *key, const char *value,
 int wsgi_environ_emit(request_rec *r, wsgi_request_config *rc,
                       wsgi_env_cb emit, void *ctx);
 PyObject *wsgi_environ_template(void);
+/* The environ of a script run at an earlier step of a request than its
+ * handler (access, authentication): no body, so no wsgi.input. */
+PyObject *wsgi_environ_hook(wsgi_interp *wi, request_rec *r,
+                            const char *application_group, PyObject *errors);
 PyObject *wsgi_environ_build(wsgi_interp *wi, const wsgi_request_spec *rq,
                              PyObject *input, PyObject *errors);
 const char *wsgi_script_name(request_rec *r);
@@ -599,5 +615,9 @@ int wsgi_module_signals_wanted(void);
 
 /* wsgi_handler.c */
 void wsgi_register_request_hooks(apr_pool_t *p);
+
+/* wsgi_auth.c: the authn provider "wsgi", the authz provider
+ * "wsgi-group" and the access check, run by scripts in Python. */
+void wsgi_register_auth_hooks(apr_pool_t *p);
 
 #endif /* WSGI_COMMON_H */

@@ -96,6 +96,9 @@ void *wsgi_merge_dir_config(apr_pool_t *p, void *basev, void *addv)
     c->trusted_proxy_headers =
         WSGI_MERGE_PTR(add, base, trusted_proxy_headers);
     c->trusted_proxies = WSGI_MERGE_PTR(add, base, trusted_proxies);
+    c->access_script = WSGI_MERGE_PTR(add, base, access_script);
+    c->auth_user_script = WSGI_MERGE_PTR(add, base, auth_user_script);
+    c->auth_group_script = WSGI_MERGE_PTR(add, base, auth_group_script);
     c->pass_authorization = WSGI_MERGE(add, base, pass_authorization);
     c->script_reloading = WSGI_MERGE(add, base, script_reloading);
     c->chunked_request = WSGI_MERGE(add, base, chunked_request);
@@ -527,6 +530,50 @@ static const char *wsgi_set_process_group(cmd_parms *cmd, void *dconf,
     return NULL;
 }
 
+/* WSGIAccessScript, WSGIAuthUserScript, WSGIAuthGroupScript PATH
+ * [application-group=NAME]: the offset of the field in the directory
+ * config travels in cmd->info. The script always runs in Apache's own
+ * processes (the request is not in a daemon yet at these steps), in the
+ * main interpreter unless application-group= names another: the same
+ * name as the application's shares its modules (a Django settings
+ * module loaded once, say). */
+static const char *wsgi_set_hook_script(cmd_parms *cmd, void *dconf,
+                                        const char *args)
+{
+    wsgi_hook_script *hs = apr_pcalloc(cmd->pool, sizeof(*hs));
+    const char *path, *key, *val, *err = NULL;
+    int got;
+
+    path = ap_getword_conf(cmd->pool, &args);
+    if (!*path)
+        return apr_psprintf(cmd->pool, "%s needs the path of a Python "
+                            "script, then optionally application-group=",
+                            cmd->cmd->name);
+    hs->script = ap_server_root_relative(cmd->pool, path);
+    hs->application_group = "";
+    hs->file = cmd->directive ? cmd->directive->filename : "?";
+    hs->line = cmd->directive ? cmd->directive->line_num : 0;
+    while (err == NULL &&
+           (got = wsgi_next_option(cmd->pool, &args, &key, &val)) != 0) {
+        if (got > 0 && !strcmp(key, "application-group")) {
+            err = wsgi_check_group(cmd, val, 0);
+            hs->application_group = strcmp(val, "%{GLOBAL}") ? val : "";
+        }
+        else
+            err = apr_psprintf(cmd->pool, "%s: unknown option '%s'; the "
+                               "only option is application-group=NAME",
+                               cmd->cmd->name, key);
+    }
+    if (err == NULL && !strncmp(hs->application_group, "%{", 2))
+        err = apr_psprintf(cmd->pool, "%s: application-group= takes a "
+                           "literal name or %%{GLOBAL} here",
+                           cmd->cmd->name);
+    if (err == NULL)
+        *(const wsgi_hook_script **)((char *)dconf +
+                                     (apr_size_t)cmd->info) = hs;
+    return err;
+}
+
 /* WSGIRestrictProcess g1 g2 ...: the process groups a WSGIProcessGroup
  * %{ENV:...} (or any other setting) may pick here. */
 static const char *wsgi_set_restrict_process(cmd_parms *cmd, void *dconf,
@@ -723,6 +770,19 @@ const command_rec wsgi_commands[] = {
                   RSRC_CONF | ACCESS_CONF, "interpreter name or %{...}"),
     AP_INIT_TAKE1("WSGIProcessGroup", wsgi_set_process_group, NULL,
                   RSRC_CONF | ACCESS_CONF, "process group name or %{...}"),
+    AP_INIT_RAW_ARGS("WSGIAccessScript", wsgi_set_hook_script,
+                     WSGI_DOFF(access_script), OR_AUTHCFG,
+                     "a script whose allow_access(environ, host) decides "
+                     "who may reach the location"),
+    AP_INIT_RAW_ARGS("WSGIAuthUserScript", wsgi_set_hook_script,
+                     WSGI_DOFF(auth_user_script), OR_AUTHCFG,
+                     "a script whose check_password() (Basic) or "
+                     "get_realm_hash() (Digest) backs AuthBasicProvider / "
+                     "AuthDigestProvider wsgi"),
+    AP_INIT_RAW_ARGS("WSGIAuthGroupScript", wsgi_set_hook_script,
+                     WSGI_DOFF(auth_group_script), OR_AUTHCFG,
+                     "a script whose groups_for_user() backs Require "
+                     "wsgi-group"),
     AP_INIT_ITERATE("WSGIRestrictProcess", wsgi_set_restrict_process, NULL,
                     ACCESS_CONF, "process groups that may be selected here"),
     AP_INIT_ITERATE("WSGITrustedProxyHeaders",

@@ -345,6 +345,33 @@ PyObject *wsgi_environ_build(wsgi_interp *wi, const wsgi_request_spec *rq,
     return env;
 }
 
+PyObject *wsgi_environ_hook(wsgi_interp *wi, request_rec *r,
+                            const char *application_group, PyObject *errors)
+{
+    wsgi_request_config rc;
+    PyObject *env = PyDict_Copy(wi->environ_template);
+    int err = 0;
+
+    if (env == NULL)
+        return NULL;
+    /* Nothing is resolved for the handler yet; the Authorization header
+     * (the password, in Basic) is not passed: the script gets the user
+     * and password as arguments. */
+    memset(&rc, 0, sizeof(rc));
+    rc.process_group = "";
+    rc.application_group = application_group;
+    rc.callable_object = "";
+    err |= wsgi_environ_emit(r, &rc, wsgi_env_to_dict, env) < 0;
+    err |= PyDict_SetItemString(env, "wsgi.errors", errors) < 0;
+    err |= wsgi_env_put(env, "mod_wsgi.request_start",
+                        PyFloat_FromDouble(wsgi_seconds(r->request_time)));
+    if (err) {
+        Py_DECREF(env);
+        return NULL;
+    }
+    return env;
+}
+
 static const char *wsgi_with_port(request_rec *r, const char *host)
 {
     apr_port_t port = ap_get_server_port(r);
