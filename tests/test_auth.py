@@ -328,3 +328,224 @@ def test_bad_directives_fail_configtest(make_server, line, named):
     srv = make_server(line, start=False, modules=MODULES)
     rc, out = srv.configtest()
     assert rc != 0 and named in out, out
+
+
+MISCONFIGURED = """
+Alias /missing "%(d)s/static"
+Alias /syntax "%(d)s/static"
+Alias /nofunc "%(d)s/static"
+Alias /noscript "%(d)s/static"
+Alias /nogroups "%(d)s/static"
+<Directory "%(d)s">
+    Require all granted
+</Directory>
+<Location /missing>
+    AuthType Basic
+    AuthName "x"
+    AuthBasicProvider wsgi
+    WSGIAuthUserScript "%(d)s/no-such-script.wsgi"
+    Require valid-user
+</Location>
+<Location /syntax>
+    AuthType Basic
+    AuthName "x"
+    AuthBasicProvider wsgi
+    WSGIAuthUserScript "%(d)s/syntax.wsgi"
+    Require valid-user
+</Location>
+<Location /nofunc>
+    WSGIAccessScript "%(d)s/nofunc.wsgi"
+</Location>
+<Location /noscript>
+    AuthType Basic
+    AuthName "x"
+    AuthBasicProvider wsgi
+    Require valid-user
+</Location>
+<Location /nogroups>
+    AuthType Basic
+    AuthName "x"
+    AuthBasicProvider file
+    AuthUserFile "%(d)s/htpasswd"
+    Require wsgi-group staff
+</Location>
+"""
+
+
+@pytest.mark.allow_log("WSGI0521", "WSGI0522", "WSGI0523", "WSGI0526",
+                       "WSGI0527", "AH01618")
+def test_misconfigurations_fail_closed_and_say_what_to_fix(make_server):
+    from conftest import state_dir
+    d = state_dir()
+    try:
+        os.mkdir(os.path.join(d, "static"))
+        write_file(os.path.join(d, "static", "file.txt"), "secret\n")
+        write_file(os.path.join(d, "syntax.wsgi"), "def check_password(:\n")
+        write_file(os.path.join(d, "nofunc.wsgi"), "x = 1\n")
+        sha = base64.b64encode(hashlib.sha1(b"filepass").digest()).decode()
+        write_file(os.path.join(d, "htpasswd"), "dave:{SHA}%s\n" % sha)
+        srv = make_server(MISCONFIGURED % {"d": d}, modules=MODULES)
+        cred = HTTPBasicAuth("dave", "filepass")
+        for path, code in (("/missing", "WSGI0521"), ("/syntax", "WSGI0522"),
+                           ("/nofunc", "WSGI0523"), ("/noscript", "WSGI0526"),
+                           ("/nogroups", "WSGI0527")):
+            r = srv.get(path + "/file.txt", auth=cred)
+            assert r.status_code == 500, (path, r.status_code)
+            assert "secret" not in r.text
+            assert code in srv.log(), (path, code)
+        assert "no-such-script.wsgi" in srv.log()
+        assert "SyntaxError" in srv.log()
+        assert "does not define allow_access()" in srv.log()
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
+@pytest.mark.allow_log("WSGI0520")
+def test_restrict_embedded_leaves_no_python_for_the_scripts(make_server):
+    from conftest import state_dir
+    d = state_dir()
+    try:
+        os.mkdir(os.path.join(d, "static"))
+        write_file(os.path.join(d, "static", "file.txt"), "secret\n")
+        write_file(os.path.join(d, "access.wsgi"), ACCESS)
+        srv = make_server("""
+WSGIRestrictEmbedded On
+Alias /access "%(d)s/static"
+<Directory "%(d)s">
+    Require all granted
+</Directory>
+<Location /access>
+    WSGIAccessScript "%(d)s/access.wsgi"
+</Location>
+""" % {"d": d}, modules=MODULES)
+        r = srv.get("/access/file.txt")
+        assert r.status_code == 500 and "secret" not in r.text
+        assert "WSGIRestrictEmbedded" in srv.wait_log("WSGI0520", mark=0)
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
+# Django's documented recipe ("Authenticating against Django's user
+# database from Apache"): the project's wsgi.py serves as the auth
+# script too, with django.contrib.auth.handlers.modwsgi's functions.
+DJANGO_SETTINGS = r'''
+import os
+BASE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SECRET_KEY = "test-only-not-secret"
+DEBUG = False
+ALLOWED_HOSTS = ["*"]
+INSTALLED_APPS = ["django.contrib.auth", "django.contrib.contenttypes"]
+MIDDLEWARE = []
+ROOT_URLCONF = "authproj.urls"
+DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3",
+                         "NAME": os.path.join(BASE, "db.sqlite3")}}
+# A fast hasher: the test makes and checks a handful of passwords.
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+USE_TZ = True
+LOGGING_CONFIG = None
+'''
+
+DJANGO_URLS = r'''
+from django.http import HttpResponse
+from django.urls import path
+
+urlpatterns = [path("", lambda request: HttpResponse(
+    "django sees %s" % request.META.get("REMOTE_USER")))]
+'''
+
+DJANGO_WSGI = r'''
+import os, sys
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "authproj.settings")
+
+from django.core.wsgi import get_wsgi_application
+application = get_wsgi_application()
+
+from django.contrib.auth.handlers.modwsgi import check_password, groups_for_user
+'''
+
+DJANGO_SETUP = r'''
+import os, sys
+sys.path.insert(0, sys.argv[1])
+os.environ["DJANGO_SETTINGS_MODULE"] = "authproj.settings"
+import django
+django.setup()
+from django.core.management import call_command
+from django.contrib.auth.models import Group, User
+call_command("migrate", verbosity=0)
+staff = Group.objects.create(name="staff")
+alice = User.objects.create_user("alice", password="wonder")
+alice.groups.add(staff)
+User.objects.create_user("bob", password="builder")
+User.objects.create_user("eve", password="secret", is_active=False)
+'''
+
+
+@pytest.mark.allow_log(*FAILED_LOGIN, "AH01631")
+def test_djangos_recipe_end_to_end(make_server):
+    import subprocess
+    import sys
+    from conftest import state_dir
+    d = state_dir()
+    try:
+        proj = os.path.join(d, "authproj")
+        os.mkdir(proj)
+        write_file(os.path.join(proj, "__init__.py"), "")
+        write_file(os.path.join(proj, "settings.py"), DJANGO_SETTINGS)
+        write_file(os.path.join(proj, "urls.py"), DJANGO_URLS)
+        write_file(os.path.join(proj, "wsgi.py"), DJANGO_WSGI)
+        setup = subprocess.run([sys.executable, "-c", DJANGO_SETUP, d],
+                               capture_output=True, text=True, timeout=120)
+        assert setup.returncode == 0, setup.stderr
+        # Apache's user reads the database (and sqlite wants the
+        # directory for its journal).
+        os.chmod(os.path.join(d, "db.sqlite3"), 0o666)
+        os.chmod(d, 0o777)
+        os.mkdir(os.path.join(d, "static"))
+        write_file(os.path.join(d, "static", "file.txt"), "protected\n")
+        srv = make_server("""
+WSGIScriptAlias /app "%(p)s/wsgi.py" application-group=django
+Alias /files "%(d)s/static"
+Alias /staff "%(d)s/static"
+<Directory "%(d)s">
+    Require all granted
+</Directory>
+<Location /files>
+    AuthType Basic
+    AuthName "Django users"
+    AuthBasicProvider wsgi
+    WSGIAuthUserScript "%(p)s/wsgi.py" application-group=django
+    Require valid-user
+</Location>
+<Location /staff>
+    AuthType Basic
+    AuthName "Django staff"
+    AuthBasicProvider wsgi
+    WSGIAuthUserScript "%(p)s/wsgi.py" application-group=django
+    WSGIAuthGroupScript "%(p)s/wsgi.py" application-group=django
+    Require wsgi-group staff
+</Location>
+<Location /app>
+    AuthType Basic
+    AuthName "Django users"
+    AuthBasicProvider wsgi
+    WSGIAuthUserScript "%(p)s/wsgi.py" application-group=django
+    Require valid-user
+</Location>
+""" % {"d": d, "p": proj}, modules=MODULES)
+
+        def get(path, user, pw):
+            return srv.get(path, auth=HTTPBasicAuth(user, pw), timeout=30)
+
+        r = get("/files/file.txt", "alice", "wonder")
+        assert r.status_code == 200 and r.text == "protected\n"
+        assert get("/files/file.txt", "alice", "wrong").status_code == 401
+        assert get("/files/file.txt", "eve", "secret").status_code == 401
+        assert get("/files/file.txt", "nobody", "x").status_code == 401
+        assert get("/staff/file.txt", "alice", "wonder").status_code == 200
+        assert get("/staff/file.txt", "bob", "builder").status_code == 401
+        # The application itself, in the same interpreter, sees the user.
+        r = get("/app/", "bob", "builder")
+        assert r.status_code == 200 and r.text == "django sees bob"
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
