@@ -141,8 +141,9 @@ typedef struct {
     int server_metrics;             /* WSGIServerMetrics */
 } wsgi_server_config;
 
-/* WSGIAccessScript, WSGIAuthUserScript, WSGIAuthGroupScript: a script
- * Apache's own processes run at a step of the request (wsgi_auth.c). */
+/* WSGIAccessScript, WSGIAuthUserScript, WSGIAuthGroupScript,
+ * WSGIDispatchScript: a script Apache's own processes run at a step of
+ * the request (wsgi_hook.c). */
 typedef struct {
     const char *script;
     const char *application_group;  /* "" for %{GLOBAL}, the default */
@@ -169,6 +170,7 @@ typedef struct {
     const wsgi_hook_script *access_script;
     const wsgi_hook_script *auth_user_script;
     const wsgi_hook_script *auth_group_script;
+    const wsgi_hook_script *dispatch_script;
 } wsgi_dir_config;
 
 /* Flags as in effect: the config's, or the default of its kind's table
@@ -582,6 +584,7 @@ PyObject *wsgi_environ_template(void);
 /* The environ of a script run at an earlier step of a request than its
  * handler (access, authentication): no body, so no wsgi.input. */
 PyObject *wsgi_environ_hook(wsgi_interp *wi, request_rec *r,
+                            wsgi_request_config *rc,
                             const char *application_group, PyObject *errors);
 PyObject *wsgi_environ_build(wsgi_interp *wi, const wsgi_request_spec *rq,
                              PyObject *input, PyObject *errors);
@@ -615,6 +618,25 @@ int wsgi_module_signals_wanted(void);
 
 /* wsgi_handler.c */
 void wsgi_register_request_hooks(apr_pool_t *p);
+
+/* wsgi_hook.c: a script run at a step of a request before its handler. */
+typedef struct {
+    wsgi_interp *wi;
+    PyObject *func;             /* the script's function (owned) */
+    request_rec *outer;         /* the thread's wsgi_current_request */
+    wsgi_request_config *rc;    /* what the request resolved to, or NULL */
+} wsgi_hook;
+/* 0, or -1: logged (call wsgi_hook_leave either way). */
+int wsgi_hook_enter(request_rec *r, const wsgi_hook_script *hs,
+                    wsgi_request_config *rc, const char *what,
+                    const char *fn, wsgi_hook *h);
+/* fn(environ, *args): a new reference, or NULL with the traceback logged;
+ * args (a tuple) is stolen. */
+PyObject *wsgi_hook_call(request_rec *r, const wsgi_hook_script *hs,
+                         const char *what, wsgi_hook *h, PyObject *args);
+void wsgi_hook_leave(wsgi_hook *h);
+void wsgi_hook_bad_result(request_rec *r, const wsgi_hook_script *hs,
+                          const char *fn, PyObject *res, const char *allowed);
 
 /* wsgi_auth.c: the authn provider "wsgi", the authz provider
  * "wsgi-group" and the access check, run by scripts in Python. */

@@ -99,6 +99,7 @@ void *wsgi_merge_dir_config(apr_pool_t *p, void *basev, void *addv)
     c->access_script = WSGI_MERGE_PTR(add, base, access_script);
     c->auth_user_script = WSGI_MERGE_PTR(add, base, auth_user_script);
     c->auth_group_script = WSGI_MERGE_PTR(add, base, auth_group_script);
+    c->dispatch_script = WSGI_MERGE_PTR(add, base, dispatch_script);
     c->pass_authorization = WSGI_MERGE(add, base, pass_authorization);
     c->script_reloading = WSGI_MERGE(add, base, script_reloading);
     c->chunked_request = WSGI_MERGE(add, base, chunked_request);
@@ -530,8 +531,9 @@ static const char *wsgi_set_process_group(cmd_parms *cmd, void *dconf,
     return NULL;
 }
 
-/* WSGIAccessScript, WSGIAuthUserScript, WSGIAuthGroupScript PATH
- * [application-group=NAME]: the offset of the field in the directory
+/* WSGIAccessScript, WSGIAuthUserScript, WSGIAuthGroupScript,
+ * WSGIDispatchScript PATH [application-group=NAME]: the offset of the
+ * field in the directory
  * config travels in cmd->info. The script always runs in Apache's own
  * processes (the request is not in a daemon yet at these steps), in the
  * main interpreter unless application-group= names another: the same
@@ -783,6 +785,10 @@ const command_rec wsgi_commands[] = {
                      WSGI_DOFF(auth_group_script), OR_AUTHCFG,
                      "a script whose groups_for_user() backs Require "
                      "wsgi-group"),
+    AP_INIT_RAW_ARGS("WSGIDispatchScript", wsgi_set_hook_script,
+                     WSGI_DOFF(dispatch_script), RSRC_CONF | ACCESS_CONF,
+                     "a script whose process_group(), application_group() "
+                     "and callable_object() choose per request"),
     AP_INIT_ITERATE("WSGIRestrictProcess", wsgi_set_restrict_process, NULL,
                     ACCESS_CONF, "process groups that may be selected here"),
     AP_INIT_ITERATE("WSGITrustedProxyHeaders",

@@ -346,22 +346,27 @@ PyObject *wsgi_environ_build(wsgi_interp *wi, const wsgi_request_spec *rq,
 }
 
 PyObject *wsgi_environ_hook(wsgi_interp *wi, request_rec *r,
+                            wsgi_request_config *rc,
                             const char *application_group, PyObject *errors)
 {
-    wsgi_request_config rc;
+    wsgi_request_config neutral;
     PyObject *env = PyDict_Copy(wi->environ_template);
     int err = 0;
 
     if (env == NULL)
         return NULL;
-    /* Nothing is resolved for the handler yet; the Authorization header
-     * (the password, in Basic) is not passed: the script gets the user
-     * and password as arguments. */
-    memset(&rc, 0, sizeof(rc));
-    rc.process_group = "";
-    rc.application_group = application_group;
-    rc.callable_object = "";
-    err |= wsgi_environ_emit(r, &rc, wsgi_env_to_dict, env) < 0;
+    /* Before the handler nothing is resolved yet (rc NULL: access and
+     * auth steps); the Authorization header (the password, in Basic) is
+     * not passed then: the script gets the user and password as
+     * arguments. The dispatch step passes what it resolved so far. */
+    if (rc == NULL) {
+        memset(&neutral, 0, sizeof(neutral));
+        neutral.process_group = "";
+        neutral.application_group = application_group;
+        neutral.callable_object = "";
+        rc = &neutral;
+    }
+    err |= wsgi_environ_emit(r, rc, wsgi_env_to_dict, env) < 0;
     err |= PyDict_SetItemString(env, "wsgi.errors", errors) < 0;
     err |= wsgi_env_put(env, "mod_wsgi.request_start",
                         PyFloat_FromDouble(wsgi_seconds(r->request_time)));

@@ -194,6 +194,76 @@ static void wsgi_resolve(request_rec *r, wsgi_request_config *rc)
         wsgi_map_head(r, WSGI_DIR_FLAG(dc, map_head_to_get));
 }
 
+/*
+ * WSGIDispatchScript: its process_group(environ), application_group()
+ * and callable_object() may each choose for this request (what they
+ * return replaces what the configuration said; None keeps it), as
+ * upstream's do. They see the environ as resolved so far. The choice is
+ * then held to WSGIRestrictProcess like any other. Returns OK, or 500
+ * when the script failed (logged).
+ */
+static int wsgi_dispatch(request_rec *r, wsgi_request_config *rc)
+{
+    static const char *const fns[] = {"process_group", "application_group",
+                                      "callable_object"};
+    const wsgi_hook_script *hs =
+        ((wsgi_dir_config *)ap_get_module_config(r->per_dir_config,
+                                                 &wsgi_module))
+            ->dispatch_script;
+    const char *what = "WSGIDispatchScript", *chosen[3] = {NULL};
+    PyObject *module = NULL;
+    wsgi_hook h;
+    int i, status = OK;
+
+    if (hs == NULL)
+        return OK;
+    if (wsgi_hook_enter(r, hs, rc, what, NULL, &h) < 0)
+        status = HTTP_INTERNAL_SERVER_ERROR;
+    else {
+        module = h.func;            /* owned: h.func takes each function */
+        h.func = NULL;
+    }
+    for (i = 0; status == OK && i < 3; i++) {
+        PyObject *res;
+
+        Py_CLEAR(h.func);
+        h.func = PyObject_GetAttrString(module, fns[i]);
+        if (h.func == NULL) {
+            PyErr_Clear();          /* each function is optional */
+            continue;
+        }
+        res = wsgi_hook_call(r, hs, what, &h, PyTuple_New(0));
+        if (res == NULL)
+            status = HTTP_INTERNAL_SERVER_ERROR;
+        else if (PyUnicode_Check(res)) {
+            const char *s = PyUnicode_AsUTF8(res);
+
+            if (s == NULL) {
+                PyErr_Clear();
+                wsgi_hook_bad_result(r, hs, fns[i], res, "a str or None");
+                status = HTTP_INTERNAL_SERVER_ERROR;
+            }
+            else
+                chosen[i] = apr_pstrdup(r->pool, s);
+        }
+        else if (res != Py_None) {
+            wsgi_hook_bad_result(r, hs, fns[i], res, "a str or None");
+            status = HTTP_INTERNAL_SERVER_ERROR;
+        }
+        Py_XDECREF(res);
+    }
+    Py_XDECREF(module);
+    wsgi_hook_leave(&h);
+    if (status == OK && chosen[0] != NULL)
+        rc->process_group = strcmp(chosen[0], "%{GLOBAL}") ? chosen[0] : "";
+    if (status == OK && chosen[1] != NULL)
+        rc->application_group = strcmp(chosen[1], "%{GLOBAL}") ? chosen[1]
+                                                                : "";
+    if (status == OK && chosen[2] != NULL && *chosen[2])
+        rc->callable_object = chosen[2];
+    return status;
+}
+
 static int wsgi_handler(request_rec *r)
 {
     wsgi_daemon *daemon = NULL;
@@ -233,6 +303,9 @@ static int wsgi_handler(request_rec *r)
         return HTTP_FORBIDDEN;
     }
     wsgi_resolve(r, rc);
+    status = wsgi_dispatch(r, rc);
+    if (status != OK)
+        return status;
     if (!wsgi_process_allowed(r, rc->process_group)) {
         ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
                       WSGI_LOGNO(0510) "%s selects process group '%s', "

@@ -175,6 +175,8 @@ typedef struct {
     apr_pool_t *p;
     wsgi_peer_map *map;
     int names;                  /* a scope of this server selects d */
+    int dispatch;               /* a WSGIDispatchScript may choose any
+                                 * group and callable there */
 } wsgi_peer_walk;
 
 static void wsgi_peer_callable(wsgi_peer_walk *w, const char *name)
@@ -204,6 +206,11 @@ static void wsgi_peer_scope(wsgi_peer_walk *w, ap_conf_vector_t *v)
     if (dc != NULL) {
         w->names |= wsgi_peer_names(dc->process_group, w->d->name);
         wsgi_peer_callable(w, dc->callable_object);
+    }
+    /* A dispatch script decides per request: any group, any callable. */
+    if (dc != NULL && dc->dispatch_script != NULL) {
+        w->names = w->dispatch = 1;
+        w->map->callables = NULL;
     }
     /* WSGICallableObject is allowed in .htaccess (FileInfo). */
     if (cc != NULL && (cc->override & OR_FILEINFO))
@@ -259,7 +266,7 @@ static void wsgi_peer_server(wsgi_peer_walk *w, server_rec *s)
     apr_array_header_t *urls = core ? core->sec_url : NULL;
     int i;
 
-    w->names = 0;
+    w->names = w->dispatch = 0;
     wsgi_peer_scope(w, s->lookup_defaults);
     for (i = 0; urls && i < urls->nelts; i++)
         wsgi_peer_scope(w, APR_ARRAY_IDX(urls, i, ap_conf_vector_t *));
@@ -271,9 +278,10 @@ static void wsgi_peer_server(wsgi_peer_walk *w, server_rec *s)
 
         /* Without process-group= the alias takes its group from the
          * scopes of the request: any of them may select this one. */
-        if (a->process_group ? !wsgi_peer_names(a->process_group,
-                                                w->d->name)
-                             : !w->names)
+        if (!w->dispatch &&
+            (a->process_group ? !wsgi_peer_names(a->process_group,
+                                                 w->d->name)
+                              : !w->names))
             continue;
         wsgi_peer_callable(w, a->callable_object);
         if (a->regexp != NULL)
