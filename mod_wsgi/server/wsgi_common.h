@@ -171,6 +171,7 @@ typedef struct {
     const wsgi_hook_script *auth_user_script;
     const wsgi_hook_script *auth_group_script;
     const wsgi_hook_script *dispatch_script;
+    apr_hash_t *handler_scripts;    /* name -> wsgi_handler_script */
 } wsgi_dir_config;
 
 /* Flags as in effect: the config's, or the default of its kind's table
@@ -180,9 +181,20 @@ extern const wsgi_dir_config wsgi_dir_defaults;
 #define WSGI_SERVER_FLAG(sc, f) wsgi_flag((sc)->f, wsgi_server_defaults.f)
 #define WSGI_DIR_FLAG(dc, f) wsgi_flag((dc)->f, wsgi_dir_defaults.f)
 
+/* WSGIHandlerScript NAME PATH [options]: SetHandler/AddHandler NAME
+ * runs PATH's handle_request() for the file Apache mapped. */
+typedef struct {
+    const char *name;
+    const char *script;
+    const char *process_group;      /* NULL: the location's */
+    const char *application_group;  /* NULL: the location's */
+    int pass_authorization;         /* WSGI_UNSET: the location's */
+} wsgi_handler_script;
+
 /* What one request resolved to; kept in r->request_config. */
 typedef struct {
     const wsgi_alias *alias;        /* NULL unless matched by our alias */
+    const wsgi_handler_script *handler_script;  /* or NULL */
     const char *application_group;  /* expanded: "" is the main one */
     const char *callable_object;
     const char *process_group;      /* expanded */

@@ -100,6 +100,11 @@ void *wsgi_merge_dir_config(apr_pool_t *p, void *basev, void *addv)
     c->auth_user_script = WSGI_MERGE_PTR(add, base, auth_user_script);
     c->auth_group_script = WSGI_MERGE_PTR(add, base, auth_group_script);
     c->dispatch_script = WSGI_MERGE_PTR(add, base, dispatch_script);
+    /* A handler named again in a deeper scope replaces the outer one. */
+    c->handler_scripts =
+        add->handler_scripts && base->handler_scripts
+            ? apr_hash_overlay(p, add->handler_scripts, base->handler_scripts)
+            : WSGI_MERGE_PTR(add, base, handler_scripts);
     c->pass_authorization = WSGI_MERGE(add, base, pass_authorization);
     c->script_reloading = WSGI_MERGE(add, base, script_reloading);
     c->chunked_request = WSGI_MERGE(add, base, chunked_request);
@@ -197,8 +202,10 @@ int wsgi_next_option(apr_pool_t *p, const char **args, const char **key,
     return rc;
 }
 
-/* Parses key=value options after the fixed arguments of an alias or
- * import directive. */
+/* Parses key=value options after the fixed arguments of a directive:
+ * process-group= and application-group= for all; allow_all 1 (the
+ * aliases) adds callable-object= and pass-authorization=, 2
+ * (WSGIHandlerScript) pass-authorization= only. */
 static const char *wsgi_parse_alias_options(cmd_parms *cmd,
                                             const char **args,
                                             wsgi_alias *a, int allow_all)
@@ -223,7 +230,7 @@ static const char *wsgi_parse_alias_options(cmd_parms *cmd,
             a->application_group = val;
             err = wsgi_check_group(cmd, val, 1);
         }
-        else if (allow_all && !strcmp(key, "callable-object")) {
+        else if (allow_all == 1 && !strcmp(key, "callable-object")) {
             if (!*val)
                 err = apr_psprintf(cmd->pool,
                                    "%s: callable-object= needs a name",
@@ -240,9 +247,12 @@ static const char *wsgi_parse_alias_options(cmd_parms *cmd,
             err = apr_psprintf(cmd->pool,
                                "%s: unknown option '%s'; valid options "
                                "are %s", cmd->cmd->name, key,
-                               allow_all
+                               allow_all == 1
                                    ? "process-group=, application-group=, "
                                      "callable-object=, pass-authorization="
+                               : allow_all == 2
+                                   ? "process-group=, application-group=, "
+                                     "pass-authorization="
                                    : "process-group=, application-group=");
         }
     }
@@ -576,6 +586,40 @@ static const char *wsgi_set_hook_script(cmd_parms *cmd, void *dconf,
     return err;
 }
 
+/* WSGIHandlerScript NAME PATH [process-group= application-group=
+ * pass-authorization=]: a handler for SetHandler/AddHandler NAME whose
+ * WSGI application is PATH's handle_request(). */
+static const char *wsgi_set_handler_script(cmd_parms *cmd, void *dconf,
+                                           const char *args)
+{
+    wsgi_dir_config *dc = dconf;
+    wsgi_handler_script *hs = apr_pcalloc(cmd->pool, sizeof(*hs));
+    wsgi_alias opts;
+    const char *path, *err;
+
+    hs->name = ap_getword_conf(cmd->pool, &args);
+    path = ap_getword_conf(cmd->pool, &args);
+    if (!*hs->name || !*path)
+        return "WSGIHandlerScript needs a handler name and a script path, "
+               "e.g. WSGIHandlerScript python-page /srv/handler.wsgi";
+    if (!strcmp(hs->name, WSGI_HANDLER_NAME))
+        return "WSGIHandlerScript: 'wsgi-script' is mod_wsgi's own "
+               "handler; choose another name";
+    hs->script = ap_server_root_relative(cmd->pool, path);
+    memset(&opts, 0, sizeof(opts));
+    opts.pass_authorization = WSGI_UNSET;
+    err = wsgi_parse_alias_options(cmd, &args, &opts, 2);
+    if (err != NULL)
+        return err;
+    hs->process_group = opts.process_group;
+    hs->application_group = opts.application_group;
+    hs->pass_authorization = opts.pass_authorization;
+    if (dc->handler_scripts == NULL)
+        dc->handler_scripts = apr_hash_make(cmd->pool);
+    apr_hash_set(dc->handler_scripts, hs->name, APR_HASH_KEY_STRING, hs);
+    return NULL;
+}
+
 /* WSGIRestrictProcess g1 g2 ...: the process groups a WSGIProcessGroup
  * %{ENV:...} (or any other setting) may pick here. */
 static const char *wsgi_set_restrict_process(cmd_parms *cmd, void *dconf,
@@ -785,6 +829,10 @@ const command_rec wsgi_commands[] = {
                      WSGI_DOFF(auth_group_script), OR_AUTHCFG,
                      "a script whose groups_for_user() backs Require "
                      "wsgi-group"),
+    AP_INIT_RAW_ARGS("WSGIHandlerScript", wsgi_set_handler_script, NULL,
+                     RSRC_CONF | ACCESS_CONF,
+                     "a handler name and a script whose handle_request() "
+                     "serves what SetHandler/AddHandler give that name"),
     AP_INIT_RAW_ARGS("WSGIDispatchScript", wsgi_set_hook_script,
                      WSGI_DOFF(dispatch_script), RSRC_CONF | ACCESS_CONF,
                      "a script whose process_group(), application_group() "

@@ -249,7 +249,8 @@ int wsgi_environ_emit(request_rec *r, wsgi_request_config *rc,
     WSGI_EMIT("mod_wsgi.callable_object", rc->callable_object);
     WSGI_EMIT("mod_wsgi.request_handler",
               r->handler ? r->handler : WSGI_HANDLER_NAME);
-    WSGI_EMIT("mod_wsgi.handler_script", "");
+    WSGI_EMIT("mod_wsgi.handler_script",
+              rc->handler_script ? rc->handler_script->script : "");
     WSGI_EMIT("mod_wsgi.script_name", script_name);
     /* Where the application is mounted on this server, when a trusted
      * X-Script-Name (or X-Forwarded-Script-Name) put a proxy's prefix in

@@ -140,14 +140,15 @@ static int wsgi_process_allowed(request_rec *r, const char *group)
 
 /* script-user= / script-group=: the group runs only scripts owned by
  * that user (or group), so a file dropped by anyone else is refused. */
-static int wsgi_script_owner_ok(request_rec *r, const wsgi_daemon *d)
+static int wsgi_script_owner_ok(request_rec *r, const wsgi_daemon *d,
+                                const char *script)
 {
     apr_finfo_t fi;
     int ok = 1;
 
     if (d->script_user == NULL && d->script_group == NULL)
         return 1;
-    if (apr_stat(&fi, r->filename, APR_FINFO_OWNER, r->pool) != APR_SUCCESS)
+    if (apr_stat(&fi, script, APR_FINFO_OWNER, r->pool) != APR_SUCCESS)
         ok = 0;
     else if (d->script_user != NULL)
         ok = fi.user == d->script_uid;
@@ -157,7 +158,7 @@ static int wsgi_script_owner_ok(request_rec *r, const wsgi_daemon *d)
         ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, WSGI_LOGNO(0512)
                       "WSGI script '%s' is not owned by %s %s, which "
                       "WSGIDaemonProcess %s requires (script-%s=); change "
-                      "its owner or the option", r->filename,
+                      "its owner or the option", script,
                       d->script_user ? "user" : "group",
                       d->script_user ? d->script_user : d->script_group,
                       d->name, d->script_user ? "user" : "group");
@@ -267,22 +268,38 @@ static int wsgi_dispatch(request_rec *r, wsgi_request_config *rc)
 static int wsgi_handler(request_rec *r)
 {
     wsgi_daemon *daemon = NULL;
+    const wsgi_handler_script *hs = NULL;
     wsgi_request_config *rc;
     wsgi_request_spec rq;
     int status;
 
-    if (r->handler == NULL || (strcmp(r->handler, WSGI_HANDLER_NAME) &&
-                               strcmp(r->handler, WSGI_HANDLER_MIME)))
+    if (r->handler == NULL)
         return DECLINED;
+    if (strcmp(r->handler, WSGI_HANDLER_NAME) &&
+        strcmp(r->handler, WSGI_HANDLER_MIME)) {
+        /* A WSGIHandlerScript's name? */
+        wsgi_dir_config *dc =
+            ap_get_module_config(r->per_dir_config, &wsgi_module);
+
+        hs = dc->handler_scripts ? apr_hash_get(dc->handler_scripts,
+                                                r->handler,
+                                                APR_HASH_KEY_STRING)
+                                 : NULL;
+        if (hs == NULL)
+            return DECLINED;
+    }
 
     rc = wsgi_rconf(r);
     if (rc == NULL) {
         rc = apr_pcalloc(r->pool, sizeof(*rc));
         ap_set_module_config(r->request_config, &wsgi_module, rc);
     }
+    rc->handler_script = hs;
     /* Scripts reached by SetHandler/AddHandler are CGI-like: the admin
-     * must allow running them where they live, as for CGI. */
-    if (rc->alias == NULL && !(ap_allow_options(r) & OPT_EXECCGI)) {
+     * must allow running them where they live, as for CGI. A handler
+     * script is the admin's own and only reads the file mapped. */
+    if (rc->alias == NULL && hs == NULL &&
+        !(ap_allow_options(r) & OPT_EXECCGI)) {
         ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
                       WSGI_LOGNO(0502) "Options ExecCGI is off in this "
                       "directory: %s; add 'Options +ExecCGI' to its "
@@ -303,6 +320,19 @@ static int wsgi_handler(request_rec *r)
         return HTTP_FORBIDDEN;
     }
     wsgi_resolve(r, rc);
+    if (hs != NULL) {
+        /* The handler script's options, where it gives them, then its
+         * function. */
+        if (hs->process_group)
+            rc->process_group = wsgi_expand_group(r, hs->process_group,
+                                                  "%{GLOBAL}");
+        if (hs->application_group)
+            rc->application_group =
+                wsgi_expand_group(r, hs->application_group, "%{RESOURCE}");
+        if (hs->pass_authorization != WSGI_UNSET)
+            rc->pass_authorization = hs->pass_authorization;
+        rc->callable_object = "handle_request";
+    }
     status = wsgi_dispatch(r, rc);
     if (status != OK)
         return status;
@@ -343,7 +373,7 @@ static int wsgi_handler(request_rec *r)
     if (status != OK)
         return status;
     if (daemon != NULL) {
-        if (!wsgi_script_owner_ok(r, daemon))
+        if (!wsgi_script_owner_ok(r, daemon, hs ? hs->script : r->filename))
             return HTTP_FORBIDDEN;
         if (daemon->threads == 0) {
             ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, WSGI_LOGNO(0511)
@@ -359,7 +389,7 @@ static int wsgi_handler(request_rec *r)
 
     /* Embedded: the environ from r, the bytes through Apache's filters. */
     memset(&rq, 0, sizeof(rq));
-    rq.script = r->filename;
+    rq.script = hs ? hs->script : r->filename;
     rq.application_group = rc->application_group;
     rq.callable = rc->callable_object;
     rq.reload = rc->script_reloading;

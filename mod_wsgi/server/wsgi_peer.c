@@ -207,6 +207,24 @@ static void wsgi_peer_scope(wsgi_peer_walk *w, ap_conf_vector_t *v)
         w->names |= wsgi_peer_names(dc->process_group, w->d->name);
         wsgi_peer_callable(w, dc->callable_object);
     }
+    /* WSGIHandlerScript: its script, with handle_request(), when its
+     * process-group= names this group; without one, the group comes from
+     * whichever scope the request falls in (perhaps one walked later),
+     * and the script is the administrator's own: allowed. */
+    if (dc != NULL && dc->handler_scripts != NULL) {
+        apr_hash_index_t *hi;
+
+        for (hi = apr_hash_first(w->p, dc->handler_scripts); hi;
+             hi = apr_hash_next(hi)) {
+            const wsgi_handler_script *hs = apr_hash_this_val(hi);
+
+            if (hs->process_group == NULL ||
+                wsgi_peer_names(hs->process_group, w->d->name)) {
+                wsgi_peer_rule(w, WSGI_RULE_PREFIX, hs->script, NULL);
+                wsgi_peer_callable(w, "handle_request");
+            }
+        }
+    }
     /* A dispatch script decides per request: any group, any callable. */
     if (dc != NULL && dc->dispatch_script != NULL) {
         w->names = w->dispatch = 1;

@@ -261,7 +261,11 @@ static void wsgi_worker_serve(wsgi_daemon *d, int fd, apr_pool_t *p)
         wsgi_worker_reply(fd, HTTP_GATEWAY_TIME_OUT, timeout_ms);
         return;
     }
-    rq.script = wsgi_pair_get(rq.pairs, rq.npairs, "SCRIPT_FILENAME");
+    /* A WSGIHandlerScript's request runs that script (SCRIPT_FILENAME is
+     * the file it serves). */
+    rq.script = wsgi_pair_get(rq.pairs, rq.npairs, "mod_wsgi.handler_script");
+    if (rq.script == NULL || !*rq.script)
+        rq.script = wsgi_pair_get(rq.pairs, rq.npairs, "SCRIPT_FILENAME");
     rq.application_group = wsgi_pair_get(rq.pairs, rq.npairs,
                                          "mod_wsgi.application_group");
     rq.callable = wsgi_pair_get(rq.pairs, rq.npairs,
