@@ -33,7 +33,7 @@ DEB_RUN="apache2 apache2-dev python3 python3-dev python3-venv python3-pip
 DEB_TEST="acl gdb dpkg-dev debhelper dh-python pybuild-plugin-pyproject
  python3-all-dev python3-setuptools python3-wheel python3-distro lintian
  rpm rpmlint openssl clang-format"
-DEB_CI="wrk clang llvm"
+DEB_CI="wrk clang llvm libclang-rt-dev"
 
 # Red Hat family (Fedora, RHEL with EPEL for rpmlint): the same roles.
 # Not exercised here (this project's machines are Debian); reviewed
