@@ -31,6 +31,15 @@ STOP_TIMEOUT = 15
 AS_USER = (["--user", "www-data", "--group", "www-data"]
            if os.geteuid() == 0 else [])
 
+METRICS_APP = r'''
+import json
+import mod_wsgi
+
+def application(environ, start_response):
+    start_response("200 OK", [("Content-Type", "application/json")])
+    return [json.dumps(mod_wsgi.server_metrics()).encode()]
+'''
+
 APP = r'''
 import json, os, sys
 
@@ -430,6 +439,57 @@ def test_timeouts_become_daemon_options(tmp):
     assert not any(w.startswith(('"queue-timeout=', '"inactivity-timeout=',
                                  '"restart-interval='))
                    for w in words)
+
+
+def test_upstream_daemon_options_render_and_serve(express, tmp):
+    """Upstream 6.1's --interrupt-timeout, --eviction-timeout,
+    --response-socket-timeout, --cpu-time-limit, --response-flush-delay,
+    the buffer sizes and --server-metrics (issue 14) become the
+    WSGIDaemonProcess options the module acts on; Apache accepts the
+    result and the application sees --server-metrics take effect."""
+    script = write_file(os.path.join(tmp, "metrics.wsgi"), METRICS_APP)
+    srv = express().start(
+        script, "--request-timeout", "30", "--interrupt-timeout", "5",
+        "--eviction-timeout", "7", "--response-socket-timeout", "9",
+        "--cpu-time-limit", "3600", "--response-flush-delay", "0",
+        "--header-buffer-size", "16384", "--response-buffer-size", "131072",
+        "--receive-buffer-size", "65536", "--send-buffer-size", "65536",
+        "--server-metrics")
+    with open(os.path.join(srv.root, "httpd.conf")) as f:
+        daemon = [l for l in f.read().splitlines()
+                  if l.startswith("WSGIDaemonProcess ")][0].split()
+    for expected in ("interrupt-timeout=5", "eviction-timeout=7",
+                     "response-socket-timeout=9", "cpu-time-limit=3600",
+                     "response-flush-delay=0", "header-buffer-size=16384",
+                     "response-buffer-size=131072",
+                     "receive-buffer-size=65536", "send-buffer-size=65536",
+                     "server-metrics=On"):
+        assert '"%s"' % expected in daemon, expected
+    metrics = srv.get("/").json()
+    assert metrics is not None and metrics["server_limit"] >= 1
+
+
+def test_upstream_daemon_options_are_checked_before_anything_is_written(tmp):
+    root = os.path.join(tmp, "root")
+    for option, value, problem in (
+            ("--header-buffer-size", "100", "at least 8192"),
+            ("--response-buffer-size", "1000", "at least 65536"),
+            ("--send-buffer-size", "10", "at least 512"),
+            ("--interrupt-timeout", "-1", "0 or more")):
+        out = run_express("setup-server", "--server-root", root, option,
+                          value, *AS_USER)
+        assert out.returncode == 2, (option, out.stderr)
+        assert option in out.stderr and problem in out.stderr, out.stderr
+        assert not os.path.exists(os.path.join(root, "httpd.conf"))
+    # Without them, the module's defaults: nothing rendered.
+    out = run_express("setup-server", "--server-root", root, *AS_USER)
+    assert out.returncode == 0, out.stderr
+    with open(os.path.join(root, "httpd.conf")) as f:
+        daemon = [l for l in f.read().splitlines()
+                  if l.startswith("WSGIDaemonProcess ")][0]
+    for name in ("interrupt-timeout", "response-flush-delay", "server-metrics",
+                 "header-buffer-size", "send-buffer-size"):
+        assert '"%s=' % name not in daemon, name
 
 
 def test_as_root_user_and_group_are_required(tmp):

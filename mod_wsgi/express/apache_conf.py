@@ -182,7 +182,13 @@ def daemon_words(s):
         if opt.daemon_option is None:
             continue
         value = getattr(s, opt.name)
-        if value:
+        if value is True:
+            value = "On"            # a flag: the option's On
+        # 0 leaves the module's default, unless the option has no default
+        # of its own here (None): then 0 is a choice (--response-flush-delay
+        # 0 sends each block at once).
+        if value or (value == 0 and value is not False and
+                     opt.default is None):
             words.append(option_word(opt.daemon_option, value,
                                      opt.flags[0]))
     return words

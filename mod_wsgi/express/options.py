@@ -113,6 +113,16 @@ def not_negative(value):
     return None
 
 
+def at_least(least):
+    """A validator: the WSGIDaemonProcess option's own minimum, checked
+    before any file is written (Apache would refuse the config later)."""
+    def check(value):
+        if value != 0 and value < least:
+            return "%d must be 0 (the default) or at least %d" % (value, least)
+        return None
+    return check
+
+
 def url_path(value):
     if not value.startswith("/"):
         return "%r must be a URL path starting with '/'" % value
@@ -328,6 +338,46 @@ REGISTRY = [
            "Restart a daemon process after this many requests (0: never).",
            type=int, default=0, validator=not_negative, metavar="NUMBER",
            section=TIMEOUTS, daemon_option="maximum-requests"),
+    _timeout("interrupt_timeout", 0, "With --request-timeout: raise "
+             "mod_wsgi.RequestTimeout in a request that ran past it, and "
+             "restart the process only if it has not ended this much later "
+             "(0: restart at once)."),
+    _timeout("eviction_timeout", 0, "Seconds an evicted (SIGUSR1) daemon "
+             "process waits for its requests (0: --graceful-timeout)."),
+    _timeout("response_socket_timeout", 0, "Seconds a write of the "
+             "response to a client that stopped reading may wait (0: "
+             "--socket-timeout)."),
+    _timeout("cpu_time_limit", 0, "CPU seconds a daemon process may use "
+             "before it is replaced (0: no limit)."),
+    Option("response_flush_delay", ["--response-flush-delay"],
+           "Milliseconds small response blocks may be held to go out "
+           "together (default 5; 0: each block at once).", type=int,
+           default=None, validator=not_negative, metavar="MS",
+           section=TIMEOUTS,
+           daemon_option="response-flush-delay"),
+    Option("header_buffer_size", ["--header-buffer-size"],
+           "Largest response header line from the application, in bytes "
+           "(0: 32768).", type=int, default=0, validator=at_least(8192),
+           metavar="BYTES", section="Capacity",
+           daemon_option="header-buffer-size"),
+    Option("response_buffer_size", ["--response-buffer-size"],
+           "Response bytes an Apache child may hold (0: 65536).", type=int,
+           default=0, validator=at_least(65536), metavar="BYTES",
+           section="Capacity", daemon_option="response-buffer-size"),
+    Option("receive_buffer_size", ["--receive-buffer-size"],
+           "Kernel receive buffer of the daemon sockets, in bytes (0: the "
+           "system's).", type=int, default=0, validator=at_least(512),
+           metavar="BYTES", section="Capacity",
+           daemon_option="receive-buffer-size"),
+    Option("send_buffer_size", ["--send-buffer-size"],
+           "Kernel send buffer of the daemon sockets, in bytes (0: the "
+           "system's).", type=int, default=0, validator=at_least(512),
+           metavar="BYTES", section="Capacity",
+           daemon_option="send-buffer-size"),
+    Option("server_metrics", ["--server-metrics"],
+           "Let the application read Apache's scoreboard with "
+           "mod_wsgi.server_metrics().", action="store_true", default=False,
+           section="Capacity", daemon_option="server-metrics"),
 
     # -- static files and Apache features
     Option("document_root", ["--document-root"],

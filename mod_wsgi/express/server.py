@@ -99,6 +99,16 @@ class Settings:
     inactivity_timeout: int
     restart_interval: int
     maximum_requests: int
+    interrupt_timeout: int
+    eviction_timeout: int
+    response_socket_timeout: int
+    cpu_time_limit: int
+    response_flush_delay: Optional[int]
+    header_buffer_size: int
+    response_buffer_size: int
+    receive_buffer_size: int
+    send_buffer_size: int
+    server_metrics: bool
 
     # -- static files and Apache features
     document_root: str
