@@ -47,7 +47,8 @@ def application(environ, start_response):
     keys = ("SCRIPT_NAME", "PATH_INFO", "mod_wsgi.process_group",
             "mod_wsgi.application_group", "wsgi.multiprocess",
             "wsgi.multithread", "EXPRESS_TEST", "HTTP_AUTHORIZATION",
-            "wsgi.url_scheme", "HTTPS", "SSL_PROTOCOL", "REMOTE_ADDR")
+            "wsgi.url_scheme", "HTTPS", "SSL_PROTOCOL", "REMOTE_ADDR",
+            "REMOTE_USER")
     data = {k: environ.get(k) for k in keys}
     data["pid"] = os.getpid()
     data["cwd"] = os.getcwd()
@@ -467,6 +468,62 @@ def test_upstream_daemon_options_render_and_serve(express, tmp):
         assert '"%s"' % expected in daemon, expected
     metrics = srv.get("/").json()
     assert metrics is not None and metrics["server_limit"] >= 1
+
+
+AUTH_SCRIPT = r'''
+import hashlib
+USERS = {"alice": "wonder", "bob": "builder"}
+
+def check_password(environ, user, password):
+    return USERS[user] == password if user in USERS else None
+
+def get_realm_hash(environ, user, realm):
+    if user not in USERS:
+        return None
+    return hashlib.md5(("%s:%s:%s" % (user, realm, USERS[user])).encode()).hexdigest()
+
+def groups_for_user(environ, user):
+    return ["staff"] if user == "alice" else []
+
+def allow_access(environ, host):
+    return environ.get("QUERY_STRING") != "deny"
+'''
+
+
+@pytest.mark.allow_log("AH01617", "AH01631", "AH01630")
+def test_auth_scripts_protect_the_site(express, tmp):
+    """--auth-user-script, --auth-group-script with --auth-group and
+    --host-access-script (upstream's options) put the whole site behind
+    the module's auth providers; the application, in its daemon, sees the
+    user."""
+    from requests.auth import HTTPBasicAuth
+    script = write_file(os.path.join(tmp, "app.wsgi"), APP)
+    auth = write_file(os.path.join(tmp, "auth.py"), AUTH_SCRIPT)
+    srv = express().start(script, "--auth-user-script", auth,
+                          "--auth-group-script", auth, "--auth-group", "staff",
+                          "--host-access-script", auth)
+    assert srv.get("/").status_code == 401
+    r = srv.get("/", auth=HTTPBasicAuth("alice", "wonder"))
+    assert r.status_code == 200 and r.json()["REMOTE_USER"] == "alice"
+    assert srv.get("/", auth=HTTPBasicAuth("alice", "nope")).status_code == 401
+    # bob is a user, not in staff.
+    assert srv.get("/", auth=HTTPBasicAuth("bob", "builder")).status_code == 401
+    assert srv.get("/?deny", auth=HTTPBasicAuth("alice", "wonder")).status_code == 403
+    with open(os.path.join(srv.root, "httpd.conf")) as f:
+        conf = f.read()
+    assert "Require wsgi-group staff" in conf
+    assert "WSGIRestrictEmbedded On" not in conf
+
+
+def test_auth_type_digest(express, tmp):
+    from requests.auth import HTTPDigestAuth
+    script = write_file(os.path.join(tmp, "app.wsgi"), APP)
+    auth = write_file(os.path.join(tmp, "auth.py"), AUTH_SCRIPT)
+    srv = express().start(script, "--auth-user-script", auth,
+                          "--auth-type", "Digest")
+    assert srv.get("/").status_code == 401
+    r = srv.get("/", auth=HTTPDigestAuth("bob", "builder"))
+    assert r.status_code == 200 and r.json()["REMOTE_USER"] == "bob"
 
 
 def test_upstream_daemon_options_are_checked_before_anything_is_written(tmp):

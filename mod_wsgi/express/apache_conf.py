@@ -94,6 +94,11 @@ def module_lines(s):
         wanted += [("filter", "filter"), ("deflate", "deflate")]
     if s.https_port:
         wanted += [("socache_shmcb", "socache_shmcb"), ("ssl", "ssl")]
+    if s.auth_user_script:
+        wanted += [("authn_core", "authn_core"), ("authz_user", "authz_user"),
+                   ("auth_digest", "auth_digest")
+                   if s.auth_type == "Digest" else
+                   ("auth_basic", "auth_basic")]
     for name, stem in wanted:
         path = os.path.join(mods, "mod_%s.so" % stem)
         if name == "ssl" and not os.path.exists(path):
@@ -200,9 +205,13 @@ def wsgi_lines(s):
              'WSGISocketPrefix %s' % quoted(os.path.join(s.server_root,
                                                          "wsgi"),
                                             "--server-root")]
+    # Access and auth scripts run in Apache's own processes: Python is
+    # started there when there are any.
+    scripts = s.auth_user_script or s.host_access_script
     if s.application_type == "static":
-        lines.append("WSGIRestrictEmbedded On")
-        return lines
+        if not scripts:
+            lines.append("WSGIRestrictEmbedded On")
+        return lines + auth_lines(s)
     handler = quoted(s.handler_script, "--server-root")
     group_words = [option_word("application-group", s.application_group,
                                "--application-group")]
@@ -211,7 +220,8 @@ def wsgi_lines(s):
         lines.append("WSGIPythonPath %s" % quoted(":".join(paths),
                                                   "--python-path"))
     else:
-        lines.append("WSGIRestrictEmbedded On")
+        if not scripts:
+            lines.append("WSGIRestrictEmbedded On")
         lines.append("WSGIDaemonProcess %s %s" % (
             quoted(s.process_group, "--process-group"),
             " ".join(daemon_words(s))))
@@ -245,6 +255,34 @@ def wsgi_lines(s):
         # The handler script restarts the daemon itself; the script file
         # never changes, so the per-request check is not needed.
         lines.append("WSGIScriptReloading Off")
+    return lines + auth_lines(s)
+
+
+def auth_lines(s):
+    """--auth-user-script, --auth-group-script, --host-access-script: the
+    whole site behind them, as upstream's express does."""
+    if not (s.auth_user_script or s.host_access_script):
+        return []
+    lines = ['<Location "/">']
+    if s.host_access_script:
+        lines.append("    WSGIAccessScript %s" % quoted(
+            s.host_access_script, "--host-access-script"))
+    if s.auth_user_script:
+        lines += ["    AuthType %s" % s.auth_type,
+                  "    AuthName %s" % quoted(s.server_name, "--server-name"),
+                  "    Auth%sProvider wsgi" % s.auth_type,
+                  "    WSGIAuthUserScript %s" % quoted(
+                      s.auth_user_script, "--auth-user-script")]
+        if s.auth_type == "Digest":
+            lines.append("    AuthDigestDomain /")
+        if s.auth_group_script:
+            lines += ["    WSGIAuthGroupScript %s" % quoted(
+                          s.auth_group_script, "--auth-group-script"),
+                      "    Require wsgi-group %s" % word(s.auth_group,
+                                                          "--auth-group")]
+        else:
+            lines.append("    Require valid-user")
+    lines.append("</Location>")
     return lines
 
 

@@ -162,6 +162,7 @@ APPLICATION_TYPES = ("script", "module", "static")
 MPMS = ("event", "worker", "prefork")
 
 TIMEOUTS = "Timeouts and recycling (WSGIDaemonProcess options)"
+AUTH = "Access and authentication"
 
 
 def _timeout(name, default, help, daemon_option=None):
@@ -378,6 +379,25 @@ REGISTRY = [
            "Let the application read Apache's scoreboard with "
            "mod_wsgi.server_metrics().", action="store_true", default=False,
            section="Capacity", daemon_option="server-metrics"),
+
+    # -- access and authentication, by Python scripts (docs/auth.md)
+    Option("auth_user_script", ["--auth-user-script"],
+           "Script whose check_password() (or get_realm_hash(), with "
+           "--auth-type Digest) authenticates every request of the site.",
+           validator=file_exists, metavar="PATH", section=AUTH),
+    Option("auth_type", ["--auth-type"],
+           "Authentication scheme of --auth-user-script.", default="Basic",
+           choices=("Basic", "Digest"), metavar="TYPE", section=AUTH),
+    Option("auth_group_script", ["--auth-group-script"],
+           "Script whose groups_for_user() decides, with --auth-group, who "
+           "of the authenticated users may in.", validator=file_exists,
+           metavar="PATH", section=AUTH),
+    Option("auth_group", ["--auth-group"],
+           "Group a user must be in when --auth-group-script is given.",
+           default="wsgi", metavar="NAME", section=AUTH),
+    Option("host_access_script", ["--host-access-script"],
+           "Script whose allow_access() decides which clients may reach the "
+           "site.", validator=file_exists, metavar="PATH", section=AUTH),
 
     # -- static files and Apache features
     Option("document_root", ["--document-root"],

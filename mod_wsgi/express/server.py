@@ -110,6 +110,13 @@ class Settings:
     send_buffer_size: int
     server_metrics: bool
 
+    # -- access and authentication
+    auth_user_script: Optional[str]
+    auth_type: str
+    auth_group_script: Optional[str]
+    auth_group: str
+    host_access_script: Optional[str]
+
     # -- static files and Apache features
     document_root: str
     directory_index: Optional[str]
@@ -446,6 +453,10 @@ def resolve_paths(args, layout, entry):
             os.path.abspath(args.ssl_certificate_chain_file)
             if args.ssl_certificate_chain_file else None),
         python_home=os.path.normpath(sys.prefix),
+        **{name: os.path.abspath(getattr(args, name))
+           if getattr(args, name) else None
+           for name in ("auth_user_script", "auth_group_script",
+                        "host_access_script")}
     )
 
 
