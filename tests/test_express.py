@@ -526,6 +526,53 @@ def test_auth_type_digest(express, tmp):
     assert r.status_code == 200 and r.json()["REMOTE_USER"] == "bob"
 
 
+PROBE_APP = r'''
+import json, os, sys
+
+def application(environ, start_response):
+    if environ["PATH_INFO"] == "/missing":
+        start_response("404 Not Found", [("Content-Type", "text/plain")])
+        return [b"the application's own 404 page"]
+    with open("/proc/self/cmdline", "rb") as f:
+        title = f.read().split(b"\0")[0].decode()
+    body = json.dumps({"eggs": os.environ.get("PYTHON_EGG_CACHE"),
+                       "switch": sys.getswitchinterval(), "title": title,
+                       "sendfile": environ.get("mod_wsgi.enable_sendfile"),
+                       "method": environ["REQUEST_METHOD"]}).encode()
+    start_response("200 OK", [("Content-Type", "application/json"),
+                              ("X-Method", environ["REQUEST_METHOD"])])
+    return [body]
+'''
+
+
+def test_process_and_feature_options(express, tmp):
+    """--process-name, --python-eggs, --switch-interval, --map-head-to-get,
+    --error-override, --enable-sendfile (upstream's options) do what they
+    say in the running server."""
+    script = write_file(os.path.join(tmp, "probe.wsgi"), PROBE_APP)
+    eggs = make_dir(prefix=os.path.join(tmp, "eggs-"))
+    srv = express().start(script, "--process-name", "probe-daemon",
+                          "--python-eggs", eggs, "--switch-interval", "0.02",
+                          "--map-head-to-get", "On", "--error-override",
+                          "--enable-sendfile")
+    env = srv.get("/").json()
+    assert env["eggs"] == eggs
+    assert abs(env["switch"] - 0.02) < 1e-9
+    assert env["title"] == "probe-daemon"
+    assert env["sendfile"] == "1"
+    assert requests.head(srv.url("/"), timeout=30).headers["X-Method"] == "GET"
+    r = srv.get("/missing")
+    assert r.status_code == 404
+    assert "the application's own 404 page" not in r.text
+    # And without them: the defaults.
+    srv.stop()
+    srv2 = express().start(script)
+    env = srv2.get("/").json()
+    assert env["title"].startswith("(wsgi:") and env["sendfile"] == "0"
+    assert requests.head(srv2.url("/"), timeout=30).headers["X-Method"] == "HEAD"
+    assert "the application's own 404 page" in srv2.get("/missing").text
+
+
 def test_upstream_daemon_options_are_checked_before_anything_is_written(tmp):
     root = os.path.join(tmp, "root")
     for option, value, problem in (

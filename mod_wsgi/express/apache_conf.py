@@ -179,8 +179,9 @@ def daemon_words(s):
     if s.python_path:
         words.append(option_word("python-path", ":".join(s.python_path),
                                  "--python-path"))
-    words.append(option_word("display-name", "(wsgi:%s)" % s.process_group,
-                             "--process-group"))
+    words.append(option_word("display-name",
+                             s.process_name or "(wsgi:%s)" % s.process_group,
+                             "--process-name"))
     words.append(option_word("lang", s.locale, "--locale"))
     words.append(option_word("locale", s.locale, "--locale"))
     for opt in REGISTRY:
@@ -242,7 +243,11 @@ def wsgi_lines(s):
               "    </Files>",
               "</Directory>",
               "WSGIPassAuthorization On",
-              "WSGIMapHEADToGET Auto"]
+              "WSGIMapHEADToGET %s" % s.map_head_to_get]
+    if s.error_override:
+        lines.append("WSGIErrorOverride On")
+    if s.enable_sendfile:
+        lines += ["WSGIEnableSendfile On", "EnableSendfile On"]
     if s.chunked_request:
         lines.append("WSGIChunkedRequest On")
     if s.trust_proxy_header:

@@ -123,6 +123,12 @@ def at_least(least):
     return check
 
 
+def positive_seconds(value):
+    if not value > 0:
+        return "%s must be a number of seconds above 0" % value
+    return None
+
+
 def url_path(value):
     if not value.startswith("/"):
         return "%r must be a URL path starting with '/'" % value
@@ -379,6 +385,32 @@ REGISTRY = [
            "Let the application read Apache's scoreboard with "
            "mod_wsgi.server_metrics().", action="store_true", default=False,
            section="Capacity", daemon_option="server-metrics"),
+
+    Option("process_name", ["--process-name"],
+           "What ps shows for the daemon processes (default: "
+           "(wsgi:GROUP)).", metavar="NAME", section="Capacity"),
+    Option("python_eggs", ["--python-eggs"],
+           "Directory for PYTHON_EGG_CACHE in the daemon processes.",
+           metavar="DIR", section="Capacity", daemon_option="python-eggs"),
+    Option("switch_interval", ["--switch-interval"],
+           "Python's thread switch interval in the daemon processes, in "
+           "seconds (sys.setswitchinterval; default Python's 0.005).",
+           type=float, validator=positive_seconds, metavar="SECONDS",
+           section="Capacity", daemon_option="switch-interval"),
+    Option("map_head_to_get", ["--map-head-to-get"],
+           "Run HEAD requests as GET: On, Off, or Auto (when an output "
+           "filter may need the body).", default="Auto",
+           choices=("On", "Off", "Auto"), metavar="MODE",
+           section="Static files and Apache features"),
+    Option("error_override", ["--error-override"],
+           "Replace the application's error responses (4xx, 5xx) by "
+           "Apache's error documents (WSGIErrorOverride).",
+           action="store_true", default=False,
+           section="Static files and Apache features"),
+    Option("enable_sendfile", ["--enable-sendfile"],
+           "Send wsgi.file_wrapper responses with sendfile() "
+           "(WSGIEnableSendfile and EnableSendfile).", action="store_true",
+           default=False, section="Static files and Apache features"),
 
     # -- access and authentication, by Python scripts (docs/auth.md)
     Option("auth_user_script", ["--auth-user-script"],

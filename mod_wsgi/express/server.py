@@ -110,6 +110,13 @@ class Settings:
     send_buffer_size: int
     server_metrics: bool
 
+    process_name: Optional[str]
+    python_eggs: Optional[str]
+    switch_interval: Optional[float]
+    map_head_to_get: str
+    error_override: bool
+    enable_sendfile: bool
+
     # -- access and authentication
     auth_user_script: Optional[str]
     auth_type: str
@@ -456,7 +463,7 @@ def resolve_paths(args, layout, entry):
         **{name: os.path.abspath(getattr(args, name))
            if getattr(args, name) else None
            for name in ("auth_user_script", "auth_group_script",
-                        "host_access_script")}
+                        "host_access_script", "python_eggs")}
     )
 
 
