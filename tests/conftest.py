@@ -249,6 +249,16 @@ def make_server(request):
             _discard(srv)
 
 
+@pytest.fixture
+def scratch():
+    """A directory of the test's own (state_dir: writable by Apache's and
+    every daemon's user), removed after the test."""
+    import shutil
+    d = state_dir()
+    yield d
+    shutil.rmtree(d, ignore_errors=True)
+
+
 @pytest.fixture(params=["event", "worker", "prefork"])
 def make_server_each_mpm(request, make_server):
     """make_server under each MPM in turn, unless the test names one: for

@@ -8,10 +8,8 @@ import base64
 import hashlib
 import json
 import os
-import shutil
 
 import pytest
-import requests
 from requests.auth import HTTPBasicAuth, HTTPDigestAuth
 
 from harness import write_file
@@ -100,10 +98,8 @@ MODULES = ["authn_core", "auth_basic", "authn_file", "auth_digest",
 
 
 @pytest.fixture
-def site(make_server):
-    from conftest import state_dir
-    d = state_dir()
-    os.chmod(d, 0o777)
+def site(make_server, scratch):
+    d = scratch
     write_file(os.path.join(d, "auth.wsgi"), AUTH)
     write_file(os.path.join(d, "groups.wsgi"), GROUPS)
     write_file(os.path.join(d, "access.wsgi"), ACCESS)
@@ -179,8 +175,7 @@ WSGIScriptAlias /shared "%(d)s/app.wsgi" application-group=shared
 </Location>
 """ % {"d": d}, modules=MODULES)
     srv.dir = d
-    yield srv
-    shutil.rmtree(d, ignore_errors=True)
+    return srv
 
 
 def seen(srv):
@@ -374,41 +369,35 @@ Alias /nogroups "%(d)s/static"
 
 @pytest.mark.allow_log("WSGI0521", "WSGI0522", "WSGI0523", "WSGI0526",
                        "WSGI0527", "AH01618")
-def test_misconfigurations_fail_closed_and_say_what_to_fix(make_server):
-    from conftest import state_dir
-    d = state_dir()
-    try:
-        os.mkdir(os.path.join(d, "static"))
-        write_file(os.path.join(d, "static", "file.txt"), "secret\n")
-        write_file(os.path.join(d, "syntax.wsgi"), "def check_password(:\n")
-        write_file(os.path.join(d, "nofunc.wsgi"), "x = 1\n")
-        sha = base64.b64encode(hashlib.sha1(b"filepass").digest()).decode()
-        write_file(os.path.join(d, "htpasswd"), "dave:{SHA}%s\n" % sha)
-        srv = make_server(MISCONFIGURED % {"d": d}, modules=MODULES)
-        cred = HTTPBasicAuth("dave", "filepass")
-        for path, code in (("/missing", "WSGI0521"), ("/syntax", "WSGI0522"),
-                           ("/nofunc", "WSGI0523"), ("/noscript", "WSGI0526"),
-                           ("/nogroups", "WSGI0527")):
-            r = srv.get(path + "/file.txt", auth=cred)
-            assert r.status_code == 500, (path, r.status_code)
-            assert "secret" not in r.text
-            assert code in srv.log(), (path, code)
-        assert "no-such-script.wsgi" in srv.log()
-        assert "SyntaxError" in srv.log()
-        assert "does not define allow_access()" in srv.log()
-    finally:
-        shutil.rmtree(d, ignore_errors=True)
+def test_misconfigurations_fail_closed_and_say_what_to_fix(make_server, scratch):
+    d = scratch
+    os.mkdir(os.path.join(d, "static"))
+    write_file(os.path.join(d, "static", "file.txt"), "secret\n")
+    write_file(os.path.join(d, "syntax.wsgi"), "def check_password(:\n")
+    write_file(os.path.join(d, "nofunc.wsgi"), "x = 1\n")
+    sha = base64.b64encode(hashlib.sha1(b"filepass").digest()).decode()
+    write_file(os.path.join(d, "htpasswd"), "dave:{SHA}%s\n" % sha)
+    srv = make_server(MISCONFIGURED % {"d": d}, modules=MODULES)
+    cred = HTTPBasicAuth("dave", "filepass")
+    for path, code in (("/missing", "WSGI0521"), ("/syntax", "WSGI0522"),
+                       ("/nofunc", "WSGI0523"), ("/noscript", "WSGI0526"),
+                       ("/nogroups", "WSGI0527")):
+        r = srv.get(path + "/file.txt", auth=cred)
+        assert r.status_code == 500, (path, r.status_code)
+        assert "secret" not in r.text
+        assert code in srv.log(), (path, code)
+    assert "no-such-script.wsgi" in srv.log()
+    assert "SyntaxError" in srv.log()
+    assert "does not define allow_access()" in srv.log()
 
 
 @pytest.mark.allow_log("WSGI0520")
-def test_restrict_embedded_leaves_no_python_for_the_scripts(make_server):
-    from conftest import state_dir
-    d = state_dir()
-    try:
-        os.mkdir(os.path.join(d, "static"))
-        write_file(os.path.join(d, "static", "file.txt"), "secret\n")
-        write_file(os.path.join(d, "access.wsgi"), ACCESS)
-        srv = make_server("""
+def test_restrict_embedded_leaves_no_python_for_the_scripts(make_server, scratch):
+    d = scratch
+    os.mkdir(os.path.join(d, "static"))
+    write_file(os.path.join(d, "static", "file.txt"), "secret\n")
+    write_file(os.path.join(d, "access.wsgi"), ACCESS)
+    srv = make_server("""
 WSGIRestrictEmbedded On
 Alias /access "%(d)s/static"
 <Directory "%(d)s">
@@ -418,11 +407,9 @@ Alias /access "%(d)s/static"
     WSGIAccessScript "%(d)s/access.wsgi"
 </Location>
 """ % {"d": d}, modules=MODULES)
-        r = srv.get("/access/file.txt")
-        assert r.status_code == 500 and "secret" not in r.text
-        assert "WSGIRestrictEmbedded" in srv.wait_log("WSGI0520", mark=0)
-    finally:
-        shutil.rmtree(d, ignore_errors=True)
+    r = srv.get("/access/file.txt")
+    assert r.status_code == 500 and "secret" not in r.text
+    assert "WSGIRestrictEmbedded" in srv.wait_log("WSGI0520", mark=0)
 
 
 # Django's documented recipe ("Authenticating against Django's user
@@ -482,28 +469,26 @@ User.objects.create_user("eve", password="secret", is_active=False)
 
 
 @pytest.mark.allow_log(*FAILED_LOGIN, "AH01631")
-def test_djangos_recipe_end_to_end(make_server):
+def test_djangos_recipe_end_to_end(make_server, scratch):
     import subprocess
     import sys
-    from conftest import state_dir
-    d = state_dir()
-    try:
-        proj = os.path.join(d, "authproj")
-        os.mkdir(proj)
-        write_file(os.path.join(proj, "__init__.py"), "")
-        write_file(os.path.join(proj, "settings.py"), DJANGO_SETTINGS)
-        write_file(os.path.join(proj, "urls.py"), DJANGO_URLS)
-        write_file(os.path.join(proj, "wsgi.py"), DJANGO_WSGI)
-        setup = subprocess.run([sys.executable, "-c", DJANGO_SETUP, d],
-                               capture_output=True, text=True, timeout=120)
-        assert setup.returncode == 0, setup.stderr
-        # Apache's user reads the database (and sqlite wants the
-        # directory for its journal).
-        os.chmod(os.path.join(d, "db.sqlite3"), 0o666)
-        os.chmod(d, 0o777)
-        os.mkdir(os.path.join(d, "static"))
-        write_file(os.path.join(d, "static", "file.txt"), "protected\n")
-        srv = make_server("""
+    d = scratch
+    proj = os.path.join(d, "authproj")
+    os.mkdir(proj)
+    write_file(os.path.join(proj, "__init__.py"), "")
+    write_file(os.path.join(proj, "settings.py"), DJANGO_SETTINGS)
+    write_file(os.path.join(proj, "urls.py"), DJANGO_URLS)
+    write_file(os.path.join(proj, "wsgi.py"), DJANGO_WSGI)
+    setup = subprocess.run([sys.executable, "-c", DJANGO_SETUP, d],
+                           capture_output=True, text=True, timeout=120)
+    assert setup.returncode == 0, setup.stderr
+    # Apache's user reads the database (and sqlite wants the
+    # directory for its journal).
+    os.chmod(os.path.join(d, "db.sqlite3"), 0o666)
+    os.chmod(d, 0o777)
+    os.mkdir(os.path.join(d, "static"))
+    write_file(os.path.join(d, "static", "file.txt"), "protected\n")
+    srv = make_server("""
 WSGIScriptAlias /app "%(p)s/wsgi.py" application-group=django
 Alias /files "%(d)s/static"
 Alias /staff "%(d)s/static"
@@ -534,18 +519,16 @@ Alias /staff "%(d)s/static"
 </Location>
 """ % {"d": d, "p": proj}, modules=MODULES)
 
-        def get(path, user, pw):
-            return srv.get(path, auth=HTTPBasicAuth(user, pw), timeout=30)
+    def get(path, user, pw):
+        return srv.get(path, auth=HTTPBasicAuth(user, pw), timeout=30)
 
-        r = get("/files/file.txt", "alice", "wonder")
-        assert r.status_code == 200 and r.text == "protected\n"
-        assert get("/files/file.txt", "alice", "wrong").status_code == 401
-        assert get("/files/file.txt", "eve", "secret").status_code == 401
-        assert get("/files/file.txt", "nobody", "x").status_code == 401
-        assert get("/staff/file.txt", "alice", "wonder").status_code == 200
-        assert get("/staff/file.txt", "bob", "builder").status_code == 401
-        # The application itself, in the same interpreter, sees the user.
-        r = get("/app/", "bob", "builder")
-        assert r.status_code == 200 and r.text == "django sees bob"
-    finally:
-        shutil.rmtree(d, ignore_errors=True)
+    r = get("/files/file.txt", "alice", "wonder")
+    assert r.status_code == 200 and r.text == "protected\n"
+    assert get("/files/file.txt", "alice", "wrong").status_code == 401
+    assert get("/files/file.txt", "eve", "secret").status_code == 401
+    assert get("/files/file.txt", "nobody", "x").status_code == 401
+    assert get("/staff/file.txt", "alice", "wonder").status_code == 200
+    assert get("/staff/file.txt", "bob", "builder").status_code == 401
+    # The application itself, in the same interpreter, sees the user.
+    r = get("/app/", "bob", "builder")
+    assert r.status_code == 200 and r.text == "django sees bob"

@@ -34,16 +34,6 @@ WSGIScriptAlias /e "@APPS@/daemon.wsgi"
 
 
 @pytest.fixture
-def scratch():
-    """A directory of the test's own that daemons (Apache's user) can
-    write to, removed afterwards."""
-    from conftest import state_dir
-    d = state_dir()
-    yield d
-    shutil.rmtree(d, ignore_errors=True)
-
-
-@pytest.fixture
 def make_server(make_server_each_mpm):
     """Every daemon test under each MPM (conftest)."""
     return make_server_each_mpm

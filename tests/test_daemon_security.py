@@ -23,7 +23,6 @@ import glob
 import json
 import os
 import pwd
-import shutil
 import socket
 import struct
 import subprocess
@@ -168,15 +167,6 @@ def application(environ, start_response):
     start_response("200 OK", [("Content-Type", "text/plain")])
     return [b"pwned"]
 '''
-
-
-@pytest.fixture
-def scratch():
-    """A directory of the test's own, writable by every daemon user."""
-    from conftest import state_dir
-    d = state_dir()
-    yield d
-    shutil.rmtree(d, ignore_errors=True)
 
 
 @pytest.fixture

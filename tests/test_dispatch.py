@@ -4,7 +4,6 @@ configured choice; the choice is still held to WSGIRestrictProcess; a
 failing script fails closed."""
 
 import os
-import shutil
 
 import pytest
 
@@ -60,9 +59,8 @@ def make_server(make_server_each_mpm):
 
 
 @pytest.fixture
-def site(make_server):
-    from conftest import state_dir
-    d = state_dir()
+def site(make_server, scratch):
+    d = scratch
     write_file(os.path.join(d, "dispatch.py"), DISPATCH)
     write_file(os.path.join(d, "app.wsgi"), APP)
     srv = make_server("""
@@ -79,8 +77,7 @@ WSGIScriptAlias /fenced "%(d)s/app.wsgi"
     Require all granted
 </Directory>
 """ % {"d": d})
-    yield srv
-    shutil.rmtree(d, ignore_errors=True)
+    return srv
 
 
 def test_the_script_chooses_group_and_interpreter_per_request(site):

@@ -3,7 +3,6 @@ applications and configurations do that upstream serves."""
 
 import os
 import re
-import shutil
 import socket
 
 import pytest
@@ -12,14 +11,6 @@ import requests
 from common import recv_until_closed
 from harness import write_file
 
-
-@pytest.fixture
-def scratch():
-    """A directory of the test's own that Apache's user can read."""
-    from conftest import state_dir
-    d = state_dir()
-    yield d
-    shutil.rmtree(d, ignore_errors=True)
 
 FRAMEWORKS = """
 WSGISocketPrefix "@ROOT@/wsgi"

@@ -12,7 +12,7 @@ import requests
 
 from common import WIRE_VERSION
 from harness import write_file
-from test_daemon import daemon_conf, scratch  # noqa: F401 (fixture)
+from test_daemon import daemon_conf
 
 SHUTDOWN_APP = r'''
 import atexit

@@ -5,7 +5,6 @@ group (process-group=), SCRIPT_FILENAME naming the file served and
 mod_wsgi.handler_script the script."""
 
 import os
-import shutil
 
 import pytest
 
@@ -38,9 +37,8 @@ def make_server(make_server_each_mpm):
 
 
 @pytest.fixture
-def site(make_server):
-    from conftest import state_dir
-    d = state_dir()
+def site(make_server, scratch):
+    d = scratch
     write_file(os.path.join(d, "handler.wsgi"), HANDLER)
     for sub in ("pages", "dpages"):
         os.mkdir(os.path.join(d, sub))
@@ -63,8 +61,7 @@ Alias /dpages "%(d)s/dpages"
 </Directory>
 """ % {"d": d})
     srv.dir = d
-    yield srv
-    shutil.rmtree(d, ignore_errors=True)
+    return srv
 
 
 def test_embedded_handler_script_serves_the_mapped_file(site):

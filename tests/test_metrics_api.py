@@ -4,9 +4,7 @@ daemon group with server-metrics=On; None where not enabled. The daemon
 processes of a first start are forked after the scoreboard exists, so
 they see it too, and still do after a graceful restart."""
 
-import json
 import os
-import shutil
 import signal
 import time
 
@@ -33,12 +31,9 @@ def make_server(make_server_each_mpm):
 
 
 @pytest.fixture
-def app_dir():
-    from conftest import state_dir
-    d = state_dir()
-    write_file(os.path.join(d, "m.wsgi"), APP)
-    yield d
-    shutil.rmtree(d, ignore_errors=True)
+def app_dir(scratch):
+    write_file(os.path.join(scratch, "m.wsgi"), APP)
+    return scratch
 
 
 def _server(make_server, d, embedded_on):

@@ -7,7 +7,6 @@ restarting still stops daemons that subscribed."""
 
 import os
 import re
-import shutil
 import signal
 import time
 
@@ -59,14 +58,10 @@ def make_server(make_server_each_mpm):
 
 
 @pytest.fixture
-def app_dir():
-    from conftest import state_dir
-    d = state_dir()
-    write_file(os.path.join(d, "t.wsgi"), APP)
-    write_file(os.path.join(d, "plain.wsgi"), PLAIN)
-    os.chmod(d, 0o777)
-    yield d
-    shutil.rmtree(d, ignore_errors=True)
+def app_dir(scratch):
+    write_file(os.path.join(scratch, "t.wsgi"), APP)
+    write_file(os.path.join(scratch, "plain.wsgi"), PLAIN)
+    return scratch
 
 
 def _server(make_server, d):

@@ -178,6 +178,15 @@ def _timeout(name, default, help, daemon_option=None):
                   daemon_option=daemon_option or flag[2:])
 
 
+def _bytes(name, least, help):
+    """A size that is a WSGIDaemonProcess option of the same name: 0 (the
+    module's default) or at least the option's own minimum."""
+    flag = "--" + name.replace("_", "-")
+    return Option(name, [flag], help, type=int, default=0,
+                  validator=at_least(least), metavar="BYTES",
+                  section="Capacity", daemon_option=flag[2:])
+
+
 REGISTRY = [
     # -- the application
     Option("entry_point", ["--entry-point"],
@@ -362,25 +371,14 @@ REGISTRY = [
            default=None, validator=not_negative, metavar="MS",
            section=TIMEOUTS,
            daemon_option="response-flush-delay"),
-    Option("header_buffer_size", ["--header-buffer-size"],
-           "Largest response header line from the application, in bytes "
-           "(0: 32768).", type=int, default=0, validator=at_least(8192),
-           metavar="BYTES", section="Capacity",
-           daemon_option="header-buffer-size"),
-    Option("response_buffer_size", ["--response-buffer-size"],
-           "Response bytes an Apache child may hold (0: 65536).", type=int,
-           default=0, validator=at_least(65536), metavar="BYTES",
-           section="Capacity", daemon_option="response-buffer-size"),
-    Option("receive_buffer_size", ["--receive-buffer-size"],
-           "Kernel receive buffer of the daemon sockets, in bytes (0: the "
-           "system's).", type=int, default=0, validator=at_least(512),
-           metavar="BYTES", section="Capacity",
-           daemon_option="receive-buffer-size"),
-    Option("send_buffer_size", ["--send-buffer-size"],
-           "Kernel send buffer of the daemon sockets, in bytes (0: the "
-           "system's).", type=int, default=0, validator=at_least(512),
-           metavar="BYTES", section="Capacity",
-           daemon_option="send-buffer-size"),
+    _bytes("header_buffer_size", 8192, "Largest response header line "
+           "from the application, in bytes (0: 32768)."),
+    _bytes("response_buffer_size", 65536, "Response bytes an Apache child "
+           "may hold (0: 65536)."),
+    _bytes("receive_buffer_size", 512, "Kernel receive buffer of the "
+           "daemon sockets, in bytes (0: the system's)."),
+    _bytes("send_buffer_size", 512, "Kernel send buffer of the daemon "
+           "sockets, in bytes (0: the system's)."),
     Option("server_metrics", ["--server-metrics"],
            "Let the application read Apache's scoreboard with "
            "mod_wsgi.server_metrics().", action="store_true", default=False,

@@ -118,22 +118,11 @@ static int wsgi_pre_mpm(apr_pool_t *p, ap_scoreboard_e sb_type)
 
 static void wsgi_child_init(apr_pool_t *p, server_rec *s)
 {
-    int i;
-
     wsgi_server = ap_get_module_config(s->module_config, &wsgi_module);
     wsgi_parent_sigchld(0);
     /* Daemon sockets are for connecting to, by path: an Apache child has
      * no business holding the listening end open. */
-    for (i = 0; wsgi_daemons && i < wsgi_daemons->nelts; i++) {
-        wsgi_daemon *d = APR_ARRAY_IDX(wsgi_daemons, i, wsgi_daemon *);
-
-        /* And forgotten: a later close (a cleanup) would hit whatever
-         * reuses the number, a client's socket say. */
-        if (d->listen_fd >= 0) {
-            close(d->listen_fd);
-            d->listen_fd = -1;
-        }
-    }
+    wsgi_daemons_close_sockets(NULL);
     /* WSGIRestrictEmbedded On: Apache's children only relay to daemons. */
     if (!wsgi_restrict_embedded) {
         wsgi_python_child_init(p, s);

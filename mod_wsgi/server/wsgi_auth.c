@@ -223,9 +223,7 @@ static authz_status wsgi_check_group(request_rec *r, const char *require_line,
         if (found >= 0 && !PyErr_Occurred())
             st = found ? AUTHZ_GRANTED : AUTHZ_DENIED;
         else if (PyErr_Occurred())
-            wsgi_log_python_error(r, NULL, WSGI_LOGNO(0524) "%s '%s' raised "
-                                  "an exception; the request is refused",
-                                  what, hs->script);
+            wsgi_hook_raised(r, hs, what);
         else
             wsgi_hook_bad_result(r, hs, "groups_for_user", res,
                                  "an iterable of group names (str or "

@@ -316,6 +316,7 @@ wsgi_daemon *wsgi_find_daemon(request_rec *r, const char *name);
 extern wsgi_daemon *wsgi_daemon_self;       /* NULL outside a daemon */
 int wsgi_daemons_start(apr_pool_t *pconf, apr_pool_t *ptemp, server_rec *s);
 int wsgi_daemons_fork(void);
+void wsgi_daemons_close_sockets(const wsgi_daemon *keep);
 
 /* wsgi_peer.c: proof that a REQUEST frame comes from an Apache child of
  * this server, and what the configuration lets a group run. */
@@ -647,6 +648,8 @@ int wsgi_hook_enter(request_rec *r, const wsgi_hook_script *hs,
 PyObject *wsgi_hook_call(request_rec *r, const wsgi_hook_script *hs,
                          const char *what, wsgi_hook *h, PyObject *args);
 void wsgi_hook_leave(wsgi_hook *h);
+void wsgi_hook_raised(request_rec *r, const wsgi_hook_script *hs,
+                      const char *what);
 void wsgi_hook_bad_result(request_rec *r, const wsgi_hook_script *hs,
                           const char *fn, PyObject *res, const char *allowed);
 

@@ -40,6 +40,27 @@ static int wsgi_ready_fd = -1;
 /* ------------------------------------------------------ the daemon side */
 
 /*
+ * Closes the listening socket of every group but keep (NULL: all) in this
+ * process, and forgets it (this process's copy of the list): the number is
+ * free from here, and a descriptor made later reuses it. A second close
+ * would hit that descriptor (a daemon's ready pipe once went so, and its
+ * workers spun; in an Apache child, a client's socket).
+ */
+void wsgi_daemons_close_sockets(const wsgi_daemon *keep)
+{
+    int i;
+
+    for (i = 0; wsgi_daemons && i < wsgi_daemons->nelts; i++) {
+        wsgi_daemon *o = APR_ARRAY_IDX(wsgi_daemons, i, wsgi_daemon *);
+
+        if (o != keep && o->listen_fd >= 0) {
+            close(o->listen_fd);
+            o->listen_fd = -1;
+        }
+    }
+}
+
+/*
  * SIGUSR1 to one daemon process (kill -USR1 PID) evicts it: a recycle,
  * given eviction-timeout (else graceful-timeout) to finish its requests,
  * its queue left to the replacement. SIGHUP and SIGUSR2 go to the
@@ -219,26 +240,15 @@ static void wsgi_daemon_title(apr_pool_t *p, server_rec *s, wsgi_daemon *d)
 static void wsgi_daemon_main(apr_pool_t *pconf, server_rec *s, wsgi_daemon *d)
 {
     apr_pool_t *p, *tp;
-    int i;
 
     wsgi_daemon_self = d;
     /* Keys of other groups and the master go before any code of this
      * group's can run; the requests this group may take are learnt. */
     wsgi_peer_enter_daemon(pconf, s, d);
     wsgi_daemon_title(pconf, s, d);
-    ap_close_listeners();
-    for (i = 0; i < wsgi_daemons->nelts; i++) {
-        wsgi_daemon *o = APR_ARRAY_IDX(wsgi_daemons, i, wsgi_daemon *);
-
-        /* Forgotten too (this process's copy of the list): the number
-         * is free from here, and a pipe made later reuses it; closed a
-         * second time, in the daemon process, that pipe went (its ready
-         * byte then landed in the wake pipe, and the workers spun). */
-        if (o != d && o->listen_fd >= 0) {
-            close(o->listen_fd);
-            o->listen_fd = -1;
-        }
-    }
+    /* Apache's listeners and the other groups' sockets: closed by the
+     * supervisor this process was forked from (wsgi_slot_main); closing
+     * them again here would close what reused their numbers. */
     if (wsgi_monitor_prepare(wsgi_ready_fd) < 0)
         _exit(APEXIT_CHILDFATAL);
     apr_signal(SIGTERM, wsgi_daemon_signal);
@@ -510,18 +520,7 @@ static void wsgi_slot_main(wsgi_daemon_slot *ds)
     if (getppid() == 1)
         _exit(0);
     ap_close_listeners();
-    for (i = 0; i < wsgi_daemons->nelts; i++) {
-        wsgi_daemon *o = APR_ARRAY_IDX(wsgi_daemons, i, wsgi_daemon *);
-
-        /* Forgotten too (this process's copy of the list): the number
-         * is free from here, and a pipe made later reuses it; closed a
-         * second time, in the daemon process, that pipe went (its ready
-         * byte then landed in the wake pipe, and the workers spun). */
-        if (o != d && o->listen_fd >= 0) {
-            close(o->listen_fd);
-            o->listen_fd = -1;
-        }
-    }
+    wsgi_daemons_close_sockets(d);
     title = apr_psprintf(ds->pconf, "(wsgi-supervisor:%s)", d->name);
     wsgi_set_title(ds->s, title);
     apr_signal(SIGTERM, wsgi_slot_signal);

@@ -74,6 +74,16 @@ int wsgi_hook_enter(request_rec *r, const wsgi_hook_script *hs,
     return 0;
 }
 
+/* The Python error pending (the script's function raised, or what it
+ * returned did while it was read): logged with its traceback, cleared. */
+void wsgi_hook_raised(request_rec *r, const wsgi_hook_script *hs,
+                      const char *what)
+{
+    wsgi_log_python_error(r, NULL, WSGI_LOGNO(0524) "%s '%s' raised an "
+                          "exception; the request is refused", what,
+                          hs->script);
+}
+
 /* Step 2: func(environ, *args). Returns a new reference, or NULL with
  * the traceback logged. args is stolen. */
 PyObject *wsgi_hook_call(request_rec *r, const wsgi_hook_script *hs,
@@ -102,9 +112,7 @@ PyObject *wsgi_hook_call(request_rec *r, const wsgi_hook_script *hs,
         res = PyObject_Call(h->func, all, NULL);
     }
     if (res == NULL)
-        wsgi_log_python_error(r, NULL, WSGI_LOGNO(0524) "%s '%s' raised "
-                              "an exception; the request is refused",
-                              what, hs->script);
+        wsgi_hook_raised(r, hs, what);
     if (errors != NULL)
         wsgi_log_finish(errors);
     Py_XDECREF(all);

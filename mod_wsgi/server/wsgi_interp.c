@@ -377,6 +377,34 @@ done:
  * and deleted here, so nothing is left behind. Returns whether a thread
  * got it. */
 /*
+ * From a thread of mod_wsgi's own that serves no request (interrupt-
+ * timeout's helper, the signal dispatcher): wi entered with a thread
+ * state made for this one visit, the GIL held. Returns that state, for
+ * wsgi_interp_unvisit, or NULL; *module is the interpreter's mod_wsgi
+ * module (borrowed) or NULL.
+ */
+static PyThreadState *wsgi_interp_visit(wsgi_interp *wi, PyObject **module)
+{
+    PyThreadState *ts = PyThreadState_New(wi->interp);
+
+    *module = NULL;
+    if (ts != NULL) {
+        PyEval_RestoreThread(ts);
+        *module = PyDict_GetItemString(PyImport_GetModuleDict(),
+                                       "mod_wsgi");         /* borrowed */
+    }
+    return ts;
+}
+
+/* Leaves the visit: the state goes with the GIL, and any error with it. */
+static void wsgi_interp_unvisit(PyThreadState *ts)
+{
+    PyErr_Clear();
+    PyThreadState_Clear(ts);
+    PyThreadState_DeleteCurrent();
+}
+
+/*
  * A signal an application subscribed to (mod_wsgi.subscribe_signals), in
  * a daemon process, from its dispatcher thread: every interpreter's
  * callbacks run, each interpreter entered in turn with a thread state of
@@ -398,22 +426,16 @@ static void wsgi_interp_signal(int signum, const char *name)
         memcpy(list, wsgi_interp_list->elts, n * sizeof(*list));
     apr_thread_mutex_unlock(wsgi_interp_lock);
     for (i = 0; list != NULL && i < n; i++) {
-        wsgi_interp *wi = list[i];
-        PyThreadState *ts = PyThreadState_New(wi->interp);
         PyObject *module, *res;
+        PyThreadState *ts = wsgi_interp_visit(list[i], &module);
 
         if (ts == NULL)
             continue;
-        PyEval_RestoreThread(ts);
-        module = PyDict_GetItemString(PyImport_GetModuleDict(),
-                                      "mod_wsgi");          /* borrowed */
         res = module ? PyObject_CallMethod(module, "_process_signal", "is",
                                            signum, name)
                      : NULL;                                /* new */
         Py_XDECREF(res);
-        PyErr_Clear();
-        PyThreadState_Clear(ts);
-        PyThreadState_DeleteCurrent();
+        wsgi_interp_unvisit(ts);
     }
     free(list);
 }
@@ -491,21 +513,14 @@ int wsgi_interp_raise_in_thread(const char *agroup, unsigned long tid,
     apr_thread_mutex_lock(wsgi_interp_lock);
     wi = apr_hash_get(wsgi_interps, agroup, APR_HASH_KEY_STRING);
     apr_thread_mutex_unlock(wsgi_interp_lock);
-    if (wi == NULL)
-        return 0;
-    ts = PyThreadState_New(wi->interp);
+    ts = wi ? wsgi_interp_visit(wi, &module) : NULL;
     if (ts == NULL)
         return 0;
-    PyEval_RestoreThread(ts);
-    module = PyDict_GetItemString(PyImport_GetModuleDict(),
-                                  "mod_wsgi");              /* borrowed */
     exc = module ? PyObject_GetAttrString(module, name) : NULL;
     if (exc != NULL)
         done = PyThreadState_SetAsyncExc(tid, exc) == 1;
     Py_XDECREF(exc);
-    PyErr_Clear();
-    PyThreadState_Clear(ts);
-    PyThreadState_DeleteCurrent();
+    wsgi_interp_unvisit(ts);
     return done;
 }
 
