@@ -287,6 +287,20 @@ def test_help_lists_the_options():
     assert "--port" in setup.stdout and "--setup-only" not in setup.stdout
 
 
+def test_help_lists_every_upstream_option():
+    """A command line written for upstream's express (a Dockerfile CMD, a
+    systemd unit) parses: each of its start-server options is in ours."""
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data",
+                        "upstream-express-options.txt")
+    with open(path) as f:
+        upstream = [l.strip() for l in f if l.startswith("--")]
+    assert len(upstream) == 147
+    out = run_express("start-server", "--help")
+    assert out.returncode == 0, out.stderr
+    shown = set(re.findall(r"(--[a-z0-9-]+)", out.stdout))
+    assert [flag for flag in upstream if flag not in shown] == []
+
+
 def test_docs_list_the_options_of_the_registry():
     """docs/express.md shows the registry's options table; regenerate it
     with `python -m mod_wsgi.express.options` when an option changes."""

@@ -11,6 +11,7 @@ holding any of those is refused with a message naming the option.
 
 import math
 import os
+import re
 
 from mod_wsgi.express.errors import ConfigValueError
 from mod_wsgi.express.options import REGISTRY
@@ -59,6 +60,15 @@ def word(value, what):
     return value
 
 
+def format_string(value, what):
+    """A log format as one double-quoted Apache argument. Quotes are part
+    of most formats (\"%r\"), so they are escaped with the one escape
+    Apache's argument parser has; all else check() refuses is refused
+    (a backslash too: it could escape the closing quote)."""
+    check(value.replace('"', "").replace("'", ""), what)
+    return '"%s"' % value.replace('"', '\\"')
+
+
 def option_word(key, value, what):
     """A key=value option of WSGIDaemonProcess or WSGIScriptAlias, quoted
     as a whole so that the value may hold spaces."""
@@ -79,6 +89,22 @@ BASE_MODULES = [
 ]
 
 
+# The modules an option cannot work without: a missing one fails setup
+# with the option's name (the others are skipped when absent).
+NEEDED_BY = {
+    "ssl": lambda s: s.https_port and "--https-port",
+    "http2": lambda s: s.http2 and "--http2",
+    "status": lambda s: s.server_status and "--server-status",
+    "proxy": lambda s: (s.proxy_mount_point or s.proxy_virtual_host) and (
+        "--proxy-mount-point" if s.proxy_mount_point
+        else "--proxy-virtual-host"),
+    "proxy_http": lambda s: (s.proxy_mount_point or s.proxy_virtual_host)
+    and "--proxy-mount-point",
+    "cgi": lambda s: s.with_cgi and "--with-cgi",
+    "cgid": lambda s: s.with_cgi and "--with-cgi",
+}
+
+
 def module_lines(s):
     lines = []
     mods = s.modules_directory
@@ -94,6 +120,18 @@ def module_lines(s):
         wanted += [("filter", "filter"), ("deflate", "deflate")]
     if s.https_port:
         wanted += [("socache_shmcb", "socache_shmcb"), ("ssl", "ssl")]
+    wanted.append(("reqtimeout", "reqtimeout"))
+    if s.http2:
+        wanted.append(("http2", "http2"))
+    if s.server_status:
+        wanted.append(("status", "status"))
+    if s.proxy_mount_point or s.proxy_virtual_host:
+        wanted += [("proxy", "proxy"), ("proxy_http", "proxy_http")]
+    if s.with_cgi:
+        # mod_cgid for the threaded MPMs (forking from a threaded child is
+        # unsafe), mod_cgi under prefork, as Debian's a2enmod cgi does.
+        wanted.append(("cgi", "cgi") if s.mpm == "prefork"
+                      else ("cgid", "cgid"))
     if s.auth_user_script:
         wanted += [("authn_core", "authn_core"), ("authz_user", "authz_user"),
                    ("auth_digest", "auth_digest")
@@ -101,10 +139,11 @@ def module_lines(s):
                    ("auth_basic", "auth_basic")]
     for name, stem in wanted:
         path = os.path.join(mods, "mod_%s.so" % stem)
-        if name == "ssl" and not os.path.exists(path):
-            raise ConfigValueError("--https-port needs mod_ssl, and there "
-                                   "is no %s; install it or pass "
-                                   "--modules-directory DIR." % path)
+        needed = NEEDED_BY.get(name)
+        if needed and needed(s) and not os.path.exists(path):
+            raise ConfigValueError("%s needs mod_%s, and there is no %s; "
+                                   "install it or pass --modules-directory "
+                                   "DIR." % (needed(s), stem, path))
         if not os.path.exists(path):
             # Compiled in (unixd, log_config on Debian), or not installed:
             # Apache says which directive is missing if it was needed.
@@ -120,15 +159,28 @@ def module_lines(s):
 
 # ---------------------------------------------------------------- sizing
 
+def spare(s, option, clients, default):
+    """--initial-workers and the spare-worker options: a fraction of
+    --max-clients, as a count of at least 1."""
+    fraction = getattr(s, option)
+    if fraction is None:
+        return default
+    return max(1, int(round(fraction * clients)))
+
+
 def mpm_lines(s):
     """MPM sizing: enough Apache workers for the daemon (or embedded)
     capacity, in as few processes as sensible."""
     clients = s.max_clients
     if s.mpm == "prefork":
+        least = spare(s, "minimum_spare_workers", clients, 1)
         return ["<IfModule mpm_prefork_module>",
-                "    StartServers 1",
-                "    MinSpareServers 1",
-                "    MaxSpareServers %d" % max(1, min(clients, 10)),
+                "    StartServers %d" % min(clients, spare(
+                    s, "initial_workers", clients, 1)),
+                "    MinSpareServers %d" % least,
+                "    MaxSpareServers %d" % max(least + 1, spare(
+                    s, "maximum_spare_workers", clients,
+                    max(1, min(clients, 10)))),
                 "    ServerLimit %d" % clients,
                 "    MaxRequestWorkers %d" % clients,
                 "    MaxConnectionsPerChild 0",
@@ -140,8 +192,14 @@ def mpm_lines(s):
     servers = int(math.ceil(clients / float(per_child)))
     workers = servers * per_child
     section = "mpm_%s_module" % s.mpm
+    start = int(math.ceil(spare(s, "initial_workers", clients, 1)
+                          / float(per_child)))
+    # Well below MaxRequestWorkers by default, or Apache logs AH10159 (an
+    # error) all the time.
+    least = spare(s, "minimum_spare_workers", clients,
+                  max(1, min(per_child, workers // 4)))
     return ["<IfModule %s>" % section,
-            "    StartServers 1",
+            "    StartServers %d" % min(servers, start),
             # Room for a second generation: after a graceful restart the
             # old children finish their requests in their slots while the
             # new ones start; without it Apache logs AH03490 ("scoreboard
@@ -150,10 +208,11 @@ def mpm_lines(s):
             "    ThreadLimit %d" % per_child,
             "    ThreadsPerChild %d" % per_child,
             "    MaxRequestWorkers %d" % workers,
-            # Well below MaxRequestWorkers, or Apache logs AH10159 (an
-            # error) all the time.
-            "    MinSpareThreads %d" % max(1, min(per_child, workers // 4)),
-            "    MaxSpareThreads %d" % workers,
+            "    MinSpareThreads %d" % least,
+            # Apache raises a maximum below minimum + one child's threads
+            # to that, with a warning: give it that at least.
+            "    MaxSpareThreads %d" % max(least + per_child, spare(
+                s, "maximum_spare_workers", clients, workers)),
             "    MaxConnectionsPerChild 0",
             "</IfModule>"]
 
@@ -203,16 +262,17 @@ def daemon_words(s):
 def wsgi_lines(s):
     lines = ['WSGIPythonHome %s' % quoted(s.python_home,
                                           "the Python prefix (sys.prefix)"),
-             'WSGISocketPrefix %s' % quoted(os.path.join(s.server_root,
+             'WSGISocketPrefix %s' % quoted(os.path.join(s.socket_prefix,
                                                          "wsgi"),
-                                            "--server-root")]
+                                            "--socket-prefix")]
+    lines += python_lines(s)
     # Access and auth scripts run in Apache's own processes: Python is
     # started there when there are any.
     scripts = s.auth_user_script or s.host_access_script
     if s.application_type == "static":
         if not scripts:
             lines.append("WSGIRestrictEmbedded On")
-        return lines + auth_lines(s)
+        return lines + service_lines(s) + auth_lines(s)
     handler = quoted(s.handler_script, "--server-root")
     group_words = [option_word("application-group", s.application_group,
                                "--application-group")]
@@ -256,11 +316,80 @@ def wsgi_lines(s):
     if s.trust_proxy:
         lines.append("WSGITrustedProxies %s" % " ".join(
             word(a, "--trust-proxy") for a in s.trust_proxy))
-    if s.reload_on_changes:
-        # The handler script restarts the daemon itself; the script file
-        # never changes, so the per-request check is not needed.
+    if s.reload_on_changes or s.disable_reloading:
+        # --reload-on-changes: the handler script restarts the daemon
+        # itself; the script file never changes, so the per-request check
+        # is not needed. --disable-reloading: the handler does not reload
+        # the application either (handler.render).
         lines.append("WSGIScriptReloading Off")
-    return lines + auth_lines(s)
+    for url in s.ignore_activity:
+        lines += ["<Location %s>" % quoted(url, "--ignore-activity"),
+                  "    WSGIIgnoreActivity On",
+                  "</Location>"]
+    return lines + service_lines(s) + auth_lines(s)
+
+
+def python_lines(s):
+    """Server-wide Python settings, and the telemetry directives the module
+    accepts (and says it ignores) until it does them."""
+    lines = ["WSGIPythonWarnings %s" % quoted(w, "--python-warnings")
+             for w in s.python_warnings]
+    if s.orphan_interpreter:
+        lines.append("WSGIDestroyInterpreter Off")
+    if s.free_threading:
+        lines.append("WSGIFreeThreading On")
+    if s.telemetry_service:
+        lines.append("WSGITelemetryService %s %s" % (
+            quoted(s.telemetry_service, "--telemetry-service"),
+            option_word("interval", s.telemetry_interval,
+                        "--telemetry-interval")))
+    lines += ["WSGITelemetryOptions %s" % word(o, "--telemetry-options")
+              for o in s.telemetry_options]
+    if s.slow_requests:
+        lines.append("WSGISlowRequests %s" % s.slow_requests)
+    return lines
+
+
+def service_lines(s):
+    """--service-script NAME SCRIPT: a daemon group service:NAME with no
+    request threads, whose one process loads service-NAME.py (written by
+    server.write_server_root: it sends the output to --service-log-file
+    and runs the script). The module starts the process with Apache,
+    starts it again when it dies, and stops it with Apache."""
+    users, groups = dict(s.service_user), dict(s.service_group)
+    lines = []
+    for name, _ in s.service_script:
+        group = "service:%s" % name
+        words = [option_word("threads", 0, "--service-script"),
+                 option_word("display-name", "(wsgi:%s)" % group,
+                             "--service-script")]
+        if s.user:
+            words.append(option_word("user", users.get(name, s.user),
+                                     "--service-user"))
+        if s.group:
+            words.append(option_word("group", groups.get(name, s.group),
+                                     "--service-group"))
+        words += [option_word("home", s.working_directory,
+                              "--working-directory"),
+                  option_word("python-home", s.python_home,
+                              "the Python prefix (sys.prefix)"),
+                  option_word("lang", s.locale, "--locale"),
+                  option_word("locale", s.locale, "--locale")]
+        lines += ["WSGIDaemonProcess %s %s" % (
+                      quoted(group, "--service-script NAME"),
+                      " ".join(words)),
+                  "WSGIImportScript %s %s %s" % (
+                      quoted(service_wrapper(s, name), "--server-root"),
+                      option_word("process-group", group,
+                                  "--service-script NAME"),
+                      option_word("application-group", "%{GLOBAL}",
+                                  "--service-script NAME"))]
+    return lines
+
+
+def service_wrapper(s, name):
+    """The script of the server root that runs the service NAME."""
+    return os.path.join(s.server_root, "service-%s.py" % name)
 
 
 def auth_lines(s):
@@ -293,17 +422,59 @@ def auth_lines(s):
 
 # ---------------------------------------------------------------- static
 
-def static_lines(s):
+def document_root_lines(s):
+    """The <Directory> of the document root: what .htaccess files may
+    set, listings, CGI programs and handlers by extension."""
     root = quoted(s.document_root, "--document-root")
+    options = ["FollowSymLinks"]
+    if s.directory_listing and s.application_type == "static":
+        options.append("Indexes")
+    if s.with_cgi:
+        options.append("ExecCGI")
     lines = ["DocumentRoot %s" % root,
              "<Directory %s>" % root,
-             "    Options FollowSymLinks",
-             "    AllowOverride None",
-             "    Require all granted",
-             "</Directory>"]
+             "    Options %s" % " ".join(options),
+             "    AllowOverride %s" % (" ".join(
+                 word(o, "--allow-override") for o in s.allow_override)
+                 or "None"),
+             "    Require all granted"]
+    if s.with_cgi:
+        lines.append("    AddHandler cgi-script .cgi")
+    for number, (extension, _) in enumerate(s.add_handler):
+        lines.append("    AddHandler wsgi-resource-%d %s" % (
+            number, word(extension, "--add-handler EXTENSION")))
+    lines.append("</Directory>")
+    if s.with_cgi and s.mpm != "prefork":
+        lines.append("ScriptSock %s" % quoted(
+            os.path.join(s.server_root, "cgisock"), "--server-root"))
+    for number, (_, script) in enumerate(s.add_handler):
+        lines.append("WSGIHandlerScript wsgi-resource-%d %s %s" % (
+            number, quoted(script, "--add-handler SCRIPT"),
+            " ".join(handler_group_words(s))))
+    return lines
+
+
+def handler_group_words(s):
+    """Where the application's own scripts run: its daemon group (unless
+    embedded) and its interpreter."""
+    words = [option_word("application-group", s.application_group,
+                         "--application-group")]
+    if not s.embedded_mode and s.application_type != "static":
+        words.insert(0, option_word("process-group", s.process_group,
+                                    "--process-group"))
+    return words
+
+
+def static_lines(s):
+    lines = document_root_lines(s)
     if s.directory_index:
         lines.append("DirectoryIndex %s" % quoted(s.directory_index,
                                                   "--directory-index"))
+    # The user's rules (--rewrite-rules, or rewrite.conf of the server
+    # root) come first: they may redirect or rewrite any URL.
+    lines += ["RewriteEngine On",
+              "IncludeOptional %s" % quoted(s.rewrite_rules,
+                                            "--rewrite-rules")]
     if s.https_only:
         # Every plain HTTP request goes to the same URL over HTTPS (the
         # condition keeps the HTTPS host, which inherits these rules, out).
@@ -342,12 +513,80 @@ def static_lines(s):
         lines.append("ErrorDocument %s %s" % (
             word(status, "--error-document STATUS"),
             quoted(target, "--error-document URL")))
+    lines += location_lines(s)
     if s.compress_responses:
         lines += ["<IfModule deflate_module>",
                   "    AddOutputFilterByType DEFLATE text/plain text/html "
                   "text/css text/xml text/javascript application/javascript "
                   "application/json application/xml image/svg+xml",
                   "</IfModule>"]
+    return lines
+
+
+def location_lines(s):
+    """URLs Apache answers itself: mod_status, the documentation, and the
+    paths proxied to other servers (mod_proxy's ProxyPass is mapped before
+    WSGIScriptAlias, so these win over the application)."""
+    lines = []
+    if s.server_status:
+        lines += ["ExtendedStatus On",
+                  '<Location "/server-status">',
+                  "    SetHandler server-status",
+                  "    Require local",
+                  "</Location>"]
+    if s.enable_docs:
+        lines += ['Alias "/__wsgi__/docs" %s' % quoted(s.docs_directory,
+                                                       "--enable-docs"),
+                  "<Directory %s>" % quoted(s.docs_directory,
+                                            "--enable-docs"),
+                  "    Options Indexes",
+                  "    DirectoryIndex index.md",
+                  "    AddType text/markdown;charset=utf-8 .md",
+                  "    Require all granted",
+                  "</Directory>"]
+    for url_path, target in s.proxy_mount_point:
+        lines += proxy_pass(url_path, target, "--proxy-mount-point")
+    if s.proxy_mount_point or s.proxy_virtual_host:
+        lines.append("ProxyTimeout %d" % (s.proxy_timeout
+                                          or s.socket_timeout or 60))
+    return lines
+
+
+def proxy_pass(url_path, target, what):
+    """ProxyPass and ProxyPassReverse of one URL path, both ending in '/'
+    (so that /api does not also match /apiary), and /api itself
+    redirected to /api/."""
+    path = url_path.rstrip("/") + "/"
+    base = quoted(target.rstrip("/") + "/", what + " URL")
+    lines = []
+    if path != "/":
+        lines.append('RedirectMatch 301 "^%s$" "%s"' % (
+            re.escape(check(path[:-1], what + " URL-PATH")), path))
+    return lines + [
+        "ProxyPass %s %s upgrade=websocket" % (
+            quoted(path, what + " URL-PATH"), base),
+        "ProxyPassReverse %s %s" % (quoted(path, what + " URL-PATH"), base)]
+
+
+def proxy_host_lines(s):
+    """--proxy-virtual-host HOST URL: a name-based virtual host on the
+    port that passes everything to URL."""
+    lines = []
+    if s.proxy_virtual_host and not s.server_name_given:
+        # The first virtual host of the port answers every other name: the
+        # application's, as the main server would.
+        lines += ["<VirtualHost *:%d>" % s.port,
+                  "    ServerName %s" % word(s.server_name, "--host"),
+                  "    RewriteEngine On",
+                  "    RewriteOptions Inherit",
+                  "</VirtualHost>"]
+    for host, target in s.proxy_virtual_host:
+        lines += ["<VirtualHost *:%d>" % s.port,
+                  "    ServerName %s" % word(host, "--proxy-virtual-host"),
+                  "    ProxyPreserveHost Off"]
+        lines += ["    " + l for l in proxy_pass(
+            "/", target, "--proxy-virtual-host")]
+        lines.append("</VirtualHost>")
     return lines
 
 
@@ -390,16 +629,8 @@ def server_lines(s):
         if opt.directive is not None:
             lines.append("%s %s" % (opt.directive, word(
                 getattr(s, opt.name), opt.flags[0])))
-    if s.log_to_terminal:
-        lines.append('ErrorLog "/dev/stderr"')
-    else:
-        lines.append("ErrorLog %s" % log_target(s, s.error_log))
-    lines.append("LogLevel %s" % word(s.log_level, "--log-level"))
-    if s.access_log:
-        lines.append('LogFormat "%h %l %u %t \\"%r\\" %>s %b" common')
-        target = ('"/dev/stdout"' if s.log_to_terminal
-                  else log_target(s, s.access_log_file))
-        lines.append("CustomLog %s common" % target)
+    lines += log_lines(s)
+    lines += read_timeout_lines(s)
     if s.mime_types:
         lines.append("TypesConfig %s" % quoted(s.mime_types, "--mime-types"))
     lines += ["<Directory />",
@@ -407,6 +638,56 @@ def server_lines(s):
               "    Require all denied",
               "</Directory>"]
     return lines
+
+
+# The LogFormat nicknames of Apache's own configuration, for
+# --access-log-format (the default is common).
+LOG_FORMATS = [
+    ("common", '%h %l %u %t "%r" %>s %b'),
+    ("combined", '%h %l %u %t "%r" %>s %b "%{Referer}i" "%{User-Agent}i"'),
+    ("referer", "%{Referer}i -> %U"),
+    ("agent", "%{User-Agent}i"),
+]
+
+
+def log_lines(s):
+    if s.log_to_terminal:
+        lines = ['ErrorLog "/dev/stderr"']
+    else:
+        lines = ["ErrorLog %s" % log_target(s, s.error_log)]
+    if s.error_log_format:
+        lines.append("ErrorLogFormat %s" % format_string(
+            s.error_log_format, "--error-log-format"))
+    lines.append("LogLevel %s" % word(s.log_level, "--log-level"))
+    if s.access_log:
+        lines += ["LogFormat %s %s" % (format_string(f, "LogFormat"), name)
+                  for name, f in LOG_FORMATS]
+        nickname = s.access_log_format or "common"
+        if nickname not in dict(LOG_FORMATS):
+            nickname = format_string(nickname, "--access-log-format")
+        target = ('"/dev/stdout"' if s.log_to_terminal
+                  else log_target(s, s.access_log_file))
+        lines.append("CustomLog %s %s" % (target, nickname))
+    return lines
+
+
+def read_timeout_lines(s):
+    """--header-timeout and the other read-timeout options: mod_reqtimeout's
+    RequestReadTimeout header=T[-MAX][,MinRate=R] body=..."""
+    parts = []
+    for what in ("header", "body"):
+        timeout = getattr(s, what + "_timeout")
+        most = getattr(s, what + "_max_timeout")
+        rate = getattr(s, what + "_min_rate")
+        part = "%s=%d" % (what, timeout)
+        if timeout and most:
+            part += "-%d" % most
+        if timeout and rate:
+            part += ",MinRate=%d" % rate
+        parts.append(part)
+    return ["<IfModule reqtimeout_module>",
+            "    RequestReadTimeout %s" % " ".join(parts),
+            "</IfModule>"]
 
 
 def host_names(s):
@@ -494,6 +775,7 @@ def render(s):
         env_lines(s),
         wsgi_lines(s),
         named_host_lines(s),
+        proxy_host_lines(s),
         https_lines(s),
         ["Include %s" % quoted(f, "--include-file") for f in s.include_file],
     ]

@@ -10,7 +10,7 @@ import shlex
 import shutil
 import sys
 
-from mod_wsgi.express import apache_conf, options
+from mod_wsgi.express import apache_conf, features, options
 from mod_wsgi.express import server as express_server
 from mod_wsgi.express.errors import ExpressError
 from mod_wsgi.server import build_settings
@@ -71,7 +71,10 @@ def command_line(argv):
 
 
 def _setup(args):
-    return express_server.setup_server(args, command_line(args.argv))
+    s = express_server.setup_server(args, command_line(args.argv))
+    for line in features.notes(s):
+        sys.stderr.write("mod_wsgi-express: %s\n" % line)
+    return s
 
 
 def cmd_setup_server(args):

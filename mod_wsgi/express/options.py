@@ -19,7 +19,7 @@ class Option:
     def __init__(self, name, flags, help, type=str, default=None,
                  validator=None, action=None, metavar=None, commands=SERVER,
                  nargs=None, choices=None, section="General",
-                 daemon_option=None, directive=None):
+                 daemon_option=None, directive=None, pending=None):
         self.name = name            # attribute name on the parsed args
         self.flags = flags          # e.g. ["--port"]
         self.help = help
@@ -37,6 +37,9 @@ class Option:
         # directive (directive=) when it is set and not 0.
         self.daemon_option = daemon_option
         self.directive = directive
+        # What the option will do once the module does it (another issue):
+        # accepted, rendered, and this said in one line when it is given.
+        self.pending = pending
 
     def add_to(self, parser):
         kwargs = {"dest": self.name, "help": self.help_text(),
@@ -129,6 +132,19 @@ def positive_seconds(value):
     return None
 
 
+def fraction(value):
+    if not 0 <= value <= 1:
+        return "%s must be a fraction of --max-clients, from 0 to 1" % value
+    return None
+
+
+def file_name(value):
+    if not value or value.startswith("/") or ".." in value.split("/"):
+        return ("%r must be a file name in the log directory (no leading "
+                "'/', no '..')" % value)
+    return None
+
+
 def url_path(value):
     if not value.startswith("/"):
         return "%r must be a URL path starting with '/'" % value
@@ -169,6 +185,12 @@ MPMS = ("event", "worker", "prefork")
 
 TIMEOUTS = "Timeouts and recycling (WSGIDaemonProcess options)"
 AUTH = "Access and authentication"
+READ = "Reading requests (mod_reqtimeout RequestReadTimeout)"
+PROXY = "Proxying to other servers (mod_proxy)"
+SERVICES = "Service processes"
+DEBUG = "Debugging (single process, in the foreground)"
+PYTHON = "Python"
+TELEMETRY = "Telemetry (the module does not do this yet)"
 
 
 def _timeout(name, default, help, daemon_option=None):
@@ -302,6 +324,20 @@ REGISTRY = [
            "Seconds an idle keep-alive connection is kept (0 disables "
            "keep-alive).", type=int, default=2, validator=not_negative,
            metavar="SECONDS", section="Network"),
+    Option("http2", ["--http2"],
+           "Serve HTTP/2 as well (mod_http2): h2c on --port, h2 on "
+           "--https-port. Needs the event or worker MPM.",
+           action="store_true", default=False, section="Network"),
+    Option("ssl_ca_certificate_file", ["--ssl-ca-certificate-file"],
+           "PEM file of the CA certificates client certificates must be "
+           "signed by. Given alone, every HTTPS request needs one; with "
+           "--ssl-verify-client, only those URLs do.", validator=file_exists,
+           metavar="FILE", section="Network"),
+    Option("ssl_verify_client", ["--ssl-verify-client"],
+           "URL path under which a client certificate is required (with "
+           "--ssl-ca-certificate-file); may be repeated.", action="append",
+           default=[], validator=url_path, metavar="URL-PATH",
+           section="Network"),
 
     # -- capacity and mode
     Option("processes", ["--processes"],
@@ -328,6 +364,27 @@ REGISTRY = [
            "Listen queue length of the daemon processes' socket.",
            type=int, default=100, validator=positive, metavar="NUMBER",
            section="Capacity", daemon_option="listen-backlog"),
+    Option("initial_workers", ["--initial-workers"],
+           "Apache workers started at once, as a fraction of --max-clients "
+           "(0 to 1; default: one child's worth).", type=float,
+           validator=fraction, metavar="FRACTION", section="Capacity"),
+    Option("minimum_spare_workers", ["--minimum-spare-workers"],
+           "Idle Apache workers kept ready, at least, as a fraction of "
+           "--max-clients (0 to 1).", type=float, validator=fraction,
+           metavar="FRACTION", section="Capacity"),
+    Option("maximum_spare_workers", ["--maximum-spare-workers"],
+           "Idle Apache workers kept, at most, as a fraction of "
+           "--max-clients (0 to 1).", type=float, validator=fraction,
+           metavar="FRACTION", section="Capacity"),
+    Option("socket_prefix", ["--socket-prefix"],
+           "Directory of the daemon processes' UNIX sockets (default: the "
+           "server root).", validator=directory_exists, metavar="DIR",
+           section="Capacity"),
+    Option("ignore_activity", ["--ignore-activity"],
+           "URL path whose requests do not count as activity for "
+           "--inactivity-timeout (health checks); may be repeated.",
+           action="append", default=[], validator=url_path,
+           metavar="URL-PATH", section=TIMEOUTS),
 
     # -- timeouts (each one WSGIDaemonProcess option)
     _timeout("request_timeout", 60, "Seconds a request may run before the "
@@ -384,6 +441,32 @@ REGISTRY = [
            "mod_wsgi.server_metrics().", action="store_true", default=False,
            section="Capacity", daemon_option="server-metrics"),
 
+    # -- mod_reqtimeout: RequestReadTimeout header=T-MAX,MinRate=R body=...
+    Option("header_timeout", ["--header-timeout"],
+           "Seconds a client has to send the request line and headers "
+           "(0: no limit).", type=int, default=15, validator=not_negative,
+           metavar="SECONDS", section=READ),
+    Option("header_max_timeout", ["--header-max-timeout"],
+           "Most seconds the header time may grow to with --header-min-rate "
+           "(0: no growth).", type=int, default=30, validator=not_negative,
+           metavar="SECONDS", section=READ),
+    Option("header_min_rate", ["--header-min-rate"],
+           "Each this many bytes of headers received add a second to the "
+           "header time (0: none).", type=int, default=500,
+           validator=not_negative, metavar="BYTES", section=READ),
+    Option("body_timeout", ["--body-timeout"],
+           "Seconds a client has to send the request body (0: no limit).",
+           type=int, default=15, validator=not_negative, metavar="SECONDS",
+           section=READ),
+    Option("body_max_timeout", ["--body-max-timeout"],
+           "Most seconds the body time may grow to with --body-min-rate "
+           "(0: no maximum).", type=int, default=0, validator=not_negative,
+           metavar="SECONDS", section=READ),
+    Option("body_min_rate", ["--body-min-rate"],
+           "Each this many bytes of body received add a second to the body "
+           "time (0: none).", type=int, default=500, validator=not_negative,
+           metavar="BYTES", section=READ),
+
     Option("process_name", ["--process-name"],
            "What ps shows for the daemon processes (default: "
            "(wsgi:GROUP)).", metavar="NAME", section="Capacity"),
@@ -409,6 +492,25 @@ REGISTRY = [
            "Send wsgi.file_wrapper responses with sendfile() "
            "(WSGIEnableSendfile and EnableSendfile).", action="store_true",
            default=False, section="Static files and Apache features"),
+
+    # -- Python
+    Option("python_warnings", ["--python-warnings"],
+           "A warnings filter, as python -W takes it (WSGIPythonWarnings), "
+           "e.g. ignore::DeprecationWarning; may be repeated.",
+           action="append", default=[], metavar="FILTER", section=PYTHON),
+    Option("orphan_interpreter", ["--orphan-interpreter"],
+           "Do not finalise Python when a process exits: atexit functions "
+           "do not run (WSGIDestroyInterpreter Off).", action="store_true",
+           default=False, section=PYTHON),
+    Option("disable_reloading", ["--disable-reloading"],
+           "Never load the application again when its script changes "
+           "(WSGIScriptReloading Off).", action="store_true",
+           default=False, section=PYTHON),
+    Option("free_threading", ["--free-threading"],
+           "Run a free-threaded Python (3.13t) with the GIL off "
+           "(WSGIFreeThreading On).", action="store_true", default=False,
+           section=PYTHON, pending="runs Python with the GIL off "
+           "(WSGIFreeThreading On, issue 17)"),
 
     # -- access and authentication, by Python scripts (docs/auth.md)
     Option("auth_user_script", ["--auth-user-script"],
@@ -461,6 +563,151 @@ REGISTRY = [
            "may be repeated.", action="append", default=[],
            validator=file_exists, metavar="FILE",
            section="Static files and Apache features"),
+    Option("directory_listing", ["--directory-listing"],
+           "List the files of a directory that has no --directory-index "
+           "(with --application-type static).", action="store_true",
+           default=False, section="Static files and Apache features"),
+    Option("allow_override", ["--allow-override"],
+           "Directive types .htaccess files in the document root may set "
+           "(AllowOverride: All, AuthConfig, FileInfo, Indexes, Limit, "
+           "Options); may be repeated.", action="append", default=[],
+           metavar="TYPE", section="Static files and Apache features"),
+    Option("rewrite_rules", ["--rewrite-rules"],
+           "File of mod_rewrite rules included in the server context, "
+           "before the rules that serve static files (patterns match the "
+           "URL path with its leading /; default: rewrite.conf in the "
+           "server root).", validator=file_exists, metavar="FILE",
+           section="Static files and Apache features"),
+    Option("add_handler", ["--add-handler"],
+           "Files of the document root with this extension are handled by "
+           "the handle_request(environ, start_response) of a script "
+           "(WSGIHandlerScript); may be repeated.", action="append",
+           default=[], nargs=2, metavar=("EXTENSION", "SCRIPT"),
+           section="Static files and Apache features"),
+    Option("with_cgi", ["--with-cgi"],
+           "Run executable .cgi files of the document root as CGI "
+           "programs.", action="store_true", default=False,
+           section="Static files and Apache features"),
+    Option("server_status", ["--server-status"],
+           "Serve mod_status at /server-status, to requests from this host "
+           "only.", action="store_true", default=False,
+           section="Static files and Apache features"),
+    Option("enable_docs", ["--enable-docs"],
+           "Serve this package's documentation at /__wsgi__/docs.",
+           action="store_true", default=False,
+           section="Static files and Apache features"),
+
+    # -- proxying
+    Option("proxy_mount_point", ["--proxy-mount-point"],
+           "Pass requests under a URL path to another server (with "
+           "WebSocket upgrades and X-Forwarded-* headers); may be "
+           "repeated.", action="append", default=[], nargs=2,
+           metavar=("URL-PATH", "URL"), section=PROXY),
+    Option("proxy_virtual_host", ["--proxy-virtual-host"],
+           "Pass every request for a host name to another server; may be "
+           "repeated.", action="append", default=[], nargs=2,
+           metavar=("HOSTNAME", "URL"), section=PROXY),
+    Option("proxy_timeout", ["--proxy-timeout"],
+           "Seconds of silence from a proxied server before the request "
+           "fails (ProxyTimeout; default: --socket-timeout).", type=int,
+           validator=positive, metavar="SECONDS", section=PROXY),
+
+    # -- services: daemon processes that run a script and take no requests
+    Option("service_script", ["--service-script"],
+           "Run a Python script in a process of its own (a daemon group "
+           "service:NAME with no request threads), started with the "
+           "server, started again if it dies, stopped with it; may be "
+           "repeated.", action="append", default=[], nargs=2,
+           metavar=("NAME", "SCRIPT"), section=SERVICES),
+    Option("service_user", ["--service-user"],
+           "User the service NAME runs as (when started as root; default: "
+           "--user).", action="append", default=[], nargs=2,
+           metavar=("NAME", "USER"), section=SERVICES),
+    Option("service_group", ["--service-group"],
+           "Group the service NAME runs as (when started as root; default: "
+           "--group).", action="append", default=[], nargs=2,
+           metavar=("NAME", "GROUP"), section=SERVICES),
+    Option("service_log_file", ["--service-log-file"],
+           "File, in the log directory, that the service NAME's output "
+           "goes to (default: the error log).", action="append", default=[],
+           nargs=2, metavar=("NAME", "FILE-NAME"), section=SERVICES),
+
+    # -- debugging
+    Option("debug_mode", ["--debug-mode"],
+           "Run Apache as one process with one request thread in the "
+           "foreground (httpd -X), the application inside it, with the "
+           "terminal attached: for pdb and print(). Reloading is off.",
+           action="store_true", default=False, section=DEBUG),
+    Option("enable_debugger", ["--enable-debugger"],
+           "With --debug-mode: an exception leaving the application starts "
+           "pdb's post-mortem debugger on the terminal.",
+           action="store_true", default=False, section=DEBUG),
+    Option("debugger_startup", ["--debugger-startup"],
+           "With --enable-debugger: start pdb once when the application has "
+           "loaded, to set breakpoints.", action="store_true",
+           default=False, section=DEBUG),
+    Option("enable_coverage", ["--enable-coverage"],
+           "With --debug-mode: measure code coverage (the coverage package) "
+           "and write an HTML report when the server stops.",
+           action="store_true", default=False, section=DEBUG),
+    Option("coverage_directory", ["--coverage-directory"],
+           "Where --enable-coverage writes its report (default: htmlcov in "
+           "the server root).", metavar="DIR", section=DEBUG),
+    Option("enable_profiler", ["--enable-profiler"],
+           "With --debug-mode: profile every request (cProfile) and write "
+           "one .pstats file per request.", action="store_true",
+           default=False, section=DEBUG),
+    Option("profiler_directory", ["--profiler-directory"],
+           "Where --enable-profiler writes its files (default: pstats in "
+           "the server root).", metavar="DIR", section=DEBUG),
+    Option("enable_recorder", ["--enable-recorder"],
+           "With --debug-mode: write each request's environ, body and "
+           "response to files.", action="store_true", default=False,
+           section=DEBUG),
+    Option("recorder_directory", ["--recorder-directory"],
+           "Where --enable-recorder writes its files (default: archive in "
+           "the server root).", metavar="DIR", section=DEBUG),
+    Option("enable_gdb", ["--enable-gdb"],
+           "With --debug-mode: run Apache under gdb, to see where a crash "
+           "happens.", action="store_true", default=False, section=DEBUG),
+    Option("gdb_executable", ["--gdb-executable"],
+           "The gdb program for --enable-gdb.", default="gdb",
+           metavar="FILE", section=DEBUG),
+
+    # -- telemetry (upstream 6.x; the module accepts and ignores it today)
+    Option("telemetry_service", ["--telemetry-service"],
+           "Where the module pushes its metrics (unix:PATH; "
+           "WSGITelemetryService).", metavar="TARGET", section=TELEMETRY,
+           pending="pushes metrics to the telemetry service "
+           "(WSGITelemetryService, issue 13)"),
+    Option("telemetry_interval", ["--telemetry-interval"],
+           "Seconds between two metrics reports of --telemetry-service.",
+           type=float, default=1.0, validator=positive_seconds,
+           metavar="SECONDS", section=TELEMETRY,
+           pending="sets how often metrics are pushed (issue 13)"),
+    Option("telemetry_options", ["--telemetry-options"],
+           "What telemetry captures, as WSGITelemetryOptions takes it "
+           "(e.g. +CaptureUserAgent); may be repeated.", action="append",
+           default=[], metavar="ARGS", section=TELEMETRY,
+           pending="selects what telemetry captures (WSGITelemetryOptions, "
+           "issue 13)"),
+    Option("slow_requests", ["--slow-requests"],
+           "Report a request still running after this many seconds "
+           "(WSGISlowRequests).", type=float, validator=positive_seconds,
+           metavar="SECONDS", section=TELEMETRY,
+           pending="logs requests that run longer than this "
+           "(WSGISlowRequests, issue 13)"),
+    Option("enable_telemetry", ["--enable-telemetry"],
+           "Run a telemetry service process that collects the metrics and "
+           "shows them in a web page on 127.0.0.1.", action="store_true",
+           default=False, section=TELEMETRY,
+           pending="runs the telemetry collector and its web page "
+           "(issue 13)"),
+    Option("telemetry_ui_port", ["--telemetry-ui-port"],
+           "Port of the --enable-telemetry web page on 127.0.0.1.",
+           type=int, default=8888, validator=port_number, metavar="NUMBER",
+           section=TELEMETRY, pending="sets the port of the telemetry web "
+           "page (issue 13)"),
 
     # -- processes, logging, files
     Option("user", ["--user"],
@@ -489,6 +736,21 @@ REGISTRY = [
     Option("access_log", ["--access-log"], "Write an access log.",
            action="store_true", default=False,
            section="Processes and logging"),
+    Option("access_log_format", ["--access-log-format"],
+           "Format of access log lines: common, combined, referer, agent, "
+           "or a LogFormat string (default: common).", metavar="FORMAT",
+           section="Processes and logging"),
+    Option("access_log_name", ["--access-log-name"],
+           "Name of the access log in the log directory.",
+           default="access_log", validator=file_name, metavar="FILE-NAME",
+           section="Processes and logging"),
+    Option("error_log_format", ["--error-log-format"],
+           "Format of error log lines (ErrorLogFormat).", metavar="FORMAT",
+           section="Processes and logging"),
+    Option("error_log_name", ["--error-log-name"],
+           "Name of the error log in the log directory.",
+           default="error_log", validator=file_name, metavar="FILE-NAME",
+           section="Processes and logging"),
     Option("rotate_logs", ["--rotate-logs"],
            "Rotate error_log and access_log with Apache's rotatelogs when "
            "they reach --max-log-size, through 10 files used in turn: "
@@ -506,6 +768,10 @@ REGISTRY = [
            "Write Apache's start-up messages to startup_log in the log "
            "directory.", action="store_true", default=False,
            section="Processes and logging"),
+    Option("startup_log_name", ["--startup-log-name"],
+           "Name of the start-up log in the log directory.",
+           default="startup_log", validator=file_name, metavar="FILE-NAME",
+           section="Processes and logging"),
     Option("pid_file", ["--pid-file"],
            "Where Apache writes its pid (default: httpd.pid in the server "
            "root).", metavar="FILE", section="Processes and logging"),
@@ -516,6 +782,15 @@ REGISTRY = [
     Option("httpd_executable", ["--httpd-executable"],
            "Apache binary to run (default: the one the module was built "
            "for).", metavar="FILE", section="Processes and logging"),
+    Option("shell_executable", ["--shell-executable"],
+           "The shell that runs the generated apachectl script.",
+           default="/bin/sh", validator=file_exists, metavar="FILE",
+           section="Processes and logging"),
+    Option("envvars_script", ["--envvars-script"],
+           "Shell script apachectl sources before Apache starts, instead "
+           "of envvars in the server root (set and export variables "
+           "there).", validator=file_exists, metavar="FILE",
+           section="Processes and logging"),
     Option("modules_directory", ["--modules-directory"],
            "Directory of Apache's modules (default: the LIBEXECDIR apxs "
            "reported at build time).", validator=directory_exists,

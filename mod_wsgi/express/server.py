@@ -27,7 +27,7 @@ import tempfile
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from mod_wsgi import server as built
-from mod_wsgi.express import apache_conf, handler, platform
+from mod_wsgi.express import apache_conf, features, handler, platform
 from mod_wsgi.express.errors import SetupError
 from mod_wsgi.express.options import REGISTRY, env_name
 
@@ -78,6 +78,9 @@ class Settings:
     server_backlog: int
     limit_request_body: int
     keep_alive_timeout: int
+    http2: bool
+    ssl_ca_certificate_file: Optional[str]
+    ssl_verify_client: List[str]
 
     # -- capacity and mode
     processes: Optional[int]
@@ -86,6 +89,11 @@ class Settings:
     embedded_mode: bool
     server_mpm: Optional[str]
     daemon_backlog: int
+    initial_workers: Optional[float]
+    minimum_spare_workers: Optional[float]
+    maximum_spare_workers: Optional[float]
+    socket_prefix: str              # directory of the daemon sockets
+    ignore_activity: List[str]
 
     # -- timeouts (seconds) and recycling
     request_timeout: int
@@ -110,12 +118,26 @@ class Settings:
     send_buffer_size: int
     server_metrics: bool
 
+    # -- reading requests (mod_reqtimeout)
+    header_timeout: int
+    header_max_timeout: int
+    header_min_rate: int
+    body_timeout: int
+    body_max_timeout: int
+    body_min_rate: int
+
     process_name: Optional[str]
     python_eggs: Optional[str]
     switch_interval: Optional[float]
     map_head_to_get: str
     error_override: bool
     enable_sendfile: bool
+
+    # -- Python
+    python_warnings: List[str]
+    orphan_interpreter: bool
+    disable_reloading: bool
+    free_threading: bool
 
     # -- access and authentication
     auth_user_script: Optional[str]
@@ -132,6 +154,45 @@ class Settings:
     compress_responses: bool
     chunked_request: bool
     include_file: List[str]
+    directory_listing: bool
+    allow_override: List[str]
+    rewrite_rules: str              # the file, default rewrite.conf
+    add_handler: List[Tuple[str, str]]  # (extension, absolute script)
+    with_cgi: bool
+    server_status: bool
+    enable_docs: bool
+
+    # -- proxying
+    proxy_mount_point: List[Pair]
+    proxy_virtual_host: List[Pair]
+    proxy_timeout: Optional[int]
+
+    # -- services
+    service_script: List[Tuple[str, str]]   # (name, absolute script)
+    service_user: List[Pair]
+    service_group: List[Pair]
+    service_log_file: List[Pair]
+
+    # -- debugging
+    debug_mode: bool
+    enable_debugger: bool
+    debugger_startup: bool
+    enable_coverage: bool
+    coverage_directory: Optional[str]
+    enable_profiler: bool
+    profiler_directory: Optional[str]
+    enable_recorder: bool
+    recorder_directory: Optional[str]
+    enable_gdb: bool
+    gdb_executable: str
+
+    # -- telemetry (accepted; the module does not do it yet)
+    telemetry_service: Optional[str]
+    telemetry_interval: float
+    telemetry_options: List[str]
+    slow_requests: Optional[float]
+    enable_telemetry: bool
+    telemetry_ui_port: int
 
     # -- processes, logging, files
     user: Optional[str]
@@ -141,13 +202,20 @@ class Settings:
     log_level: str
     log_to_terminal: bool
     access_log: bool
+    access_log_format: Optional[str]
+    access_log_name: str
+    error_log_format: Optional[str]
+    error_log_name: str
     rotate_logs: bool
     max_log_size: int
     rotatelogs_executable: Optional[str]
     startup_log: bool
+    startup_log_name: str
     pid_file: str
     locale: str
     httpd_executable: Optional[str]
+    shell_executable: str
+    envvars_script: str             # the file, default envvars
     modules_directory: str
     mime_types: Optional[str]
 
@@ -162,6 +230,7 @@ class Settings:
     module_path: str                # the built mod_wsgi .so
     rotatelogs: Optional[str]       # with --rotate-logs, the program
     listen_host: Optional[str]      # host, IPv6 in brackets
+    docs_directory: Optional[str]   # with --enable-docs, the installed docs
     server_name_given: bool
     layout: platform.Layout
 
@@ -319,7 +388,8 @@ def https_files(args):
             if not os.path.isfile(path):
                 raise SetupError("--ssl-certificate %s: %s does not exist."
                                  % (args.ssl_certificate, path))
-    given = cert or key or args.ssl_certificate_chain_file
+    given = (cert or key or args.ssl_certificate_chain_file
+             or args.ssl_ca_certificate_file)
     if args.https_port is None:
         if (given or args.https_only or args.ssl_environment
                 or args.hsts_policy):
@@ -427,12 +497,15 @@ def resolve_paths(args, layout, entry):
             args.host or "localhost", args.port, uid)))
     # The daemon sockets are <server root>/wsgi.PID.GENERATION.ID.sock,
     # and a UNIX socket path has at most 107 bytes.
-    longest = os.path.join(server_root, "wsgi.4194304.999.999.sock")
+    socket_prefix = os.path.abspath(args.socket_prefix or server_root)
+    longest = os.path.join(socket_prefix, "wsgi.4194304.999.999.sock")
     if not args.embedded_mode and len(os.fsencode(longest)) > 107:
-        raise SetupError("the server root %s is too long a path for the "
-                         "daemon processes' sockets (UNIX socket paths are "
-                         "limited to 107 bytes); choose a shorter "
-                         "--server-root." % server_root)
+        raise SetupError("%s %s is too long a path for the daemon "
+                         "processes' sockets (UNIX socket paths are limited "
+                         "to 107 bytes); choose a shorter one." % (
+                             "--socket-prefix" if args.socket_prefix
+                             else "the server root --server-root",
+                             socket_prefix))
     log_directory = os.path.abspath(args.log_directory or server_root)
     if args.application_type == "static":
         document_root = entry
@@ -440,12 +513,23 @@ def resolve_paths(args, layout, entry):
         document_root = os.path.abspath(args.document_root)
     else:
         document_root = os.path.join(server_root, "htdocs")
+    def in_root(given, name):
+        return os.path.abspath(given) if given else os.path.join(
+            server_root, name)
+
     return dict(
         server_root=server_root,
+        socket_prefix=socket_prefix,
         log_directory=log_directory,
-        error_log=os.path.join(log_directory, "error_log"),
-        access_log_file=os.path.join(log_directory, "access_log"),
-        startup_log_file=os.path.join(log_directory, "startup_log"),
+        error_log=os.path.join(log_directory, args.error_log_name),
+        access_log_file=os.path.join(log_directory, args.access_log_name),
+        startup_log_file=os.path.join(log_directory, args.startup_log_name),
+        rewrite_rules=in_root(args.rewrite_rules, "rewrite.conf"),
+        envvars_script=in_root(args.envvars_script, "envvars"),
+        coverage_directory=in_root(args.coverage_directory, "htmlcov"),
+        profiler_directory=in_root(args.profiler_directory, "pstats"),
+        recorder_directory=in_root(args.recorder_directory, "archive"),
+        shell_executable=os.path.abspath(args.shell_executable),
         pid_file=os.path.abspath(args.pid_file or os.path.join(
             server_root, "httpd.pid")),
         working_directory=os.path.abspath(args.working_directory
@@ -463,7 +547,8 @@ def resolve_paths(args, layout, entry):
         **{name: os.path.abspath(getattr(args, name))
            if getattr(args, name) else None
            for name in ("auth_user_script", "auth_group_script",
-                        "host_access_script", "python_eggs")}
+                        "host_access_script", "python_eggs",
+                        "ssl_ca_certificate_file")}
     )
 
 
@@ -511,12 +596,15 @@ def settings_from(args, command_line=None):
     checked = check_arguments(args, layout)
     paths = resolve_paths(args, layout, checked["entry_point"])
     apache = find_apache(args, layout, recorded)
+    found = features.check(args, apache["mpm"])
 
     values = {o.name: getattr(args, o.name) for o in REGISTRY
               if hasattr(args, o.name)}
     values.update(checked)
     values.update(paths)
     values.update(apache)
+    values.update(found)
+    values.update(docs_directory=docs_directory(args))
     values.update(derive(args))
     values.update(
         layout=layout,
@@ -546,7 +634,7 @@ def apachectl_text(s):
            ("MOD_WSGI_MODULES_DIRECTORY", s.modules_directory),
            ("MOD_WSGI_WORKING_DIRECTORY", s.working_directory),
            ("LANG", s.locale), ("LC_ALL", s.locale)]
-    lines = ["#!/bin/sh",
+    lines = ["#!%s" % s.shell_executable,
              "# Controls the Apache of this mod_wsgi-express server root. "
              "Generated by:",
              "#   %s" % sanitized(s.command_line or "mod_wsgi-express"),
@@ -559,7 +647,7 @@ def apachectl_text(s):
     for name, value in env:
         lines.append("%s=%s; export %s" % (name, q(value), name))
     lines += ["",
-              ". %s" % q(os.path.join(s.server_root, "envvars")),
+              ". %s" % q(s.envvars_script),
               "",
               'ACMD="$1"',
               '[ $# -gt 0 ] && shift',
@@ -587,6 +675,37 @@ ENVVARS = """\
 """
 
 
+REWRITE_CONF = """\
+# Included by httpd.conf in the server context, before the rules that
+# serve the document root's files: mod_rewrite rules for every request
+# (patterns match the URL path with its leading /), e.g.
+#   RewriteRule "^/old/(.*)$" "/new/$1" [R=301,L]
+"""
+
+
+def service_log(s, name):
+    """The --service-log-file of a service, in the log directory, or
+    None (its output goes to the error log)."""
+    for service, file_name in s.service_log_file:
+        if service == name:
+            return os.path.join(s.log_directory, file_name)
+    return None
+
+
+def docs_directory(args):
+    """With --enable-docs: the documentation installed with the package."""
+    if not args.enable_docs:
+        return None
+    path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(
+        handler.__file__))), "docs")
+    if not os.path.isfile(os.path.join(path, "index.md")):
+        raise SetupError("--enable-docs: the documentation is not installed "
+                         "with this package (no %s); reinstall it with pip "
+                         "from the source tree." % os.path.join(path,
+                                                                "index.md"))
+    return path
+
+
 def handler_settings(s):
     return {"entry_point": s.entry_point,
             "application_type": s.application_type,
@@ -594,6 +713,7 @@ def handler_settings(s):
             "working_directory": s.working_directory,
             "python_path": list(s.python_path),
             "reload_on_changes": bool(s.reload_on_changes),
+            "disable_reloading": bool(s.disable_reloading),
             "environment": dict(s.environment)}
 
 
@@ -629,9 +749,16 @@ def write_server_root(s):
         write_file(os.path.join(s.server_root, "httpd.conf"), conf)
         write_file(os.path.join(s.server_root, "apachectl"),
                    apachectl_text(s), 0o755)
-        envvars = os.path.join(s.server_root, "envvars")
-        if not os.path.exists(envvars):
-            write_file(envvars, ENVVARS)
+        for path, text in ((os.path.join(s.server_root, "envvars"),
+                            ENVVARS),
+                           (os.path.join(s.server_root, "rewrite.conf"),
+                            REWRITE_CONF)):
+            if not os.path.exists(path):
+                write_file(path, text)
+        for name, script in s.service_script:
+            write_file(apache_conf.service_wrapper(s, name),
+                       handler.render_service(name, script,
+                                              service_log(s, name)))
         write_file(s.handler_script, handler.render(handler_settings(s)))
     except OSError as exc:
         raise SetupError("cannot write the server root %s: %s."
