@@ -201,6 +201,25 @@ class build_package(build_py):
             os.makedirs(target, exist_ok=True)
             write_apxs_config(os.path.join(target, "apxs_config.py"),
                               APXS, QUERY)
+            copy_docs(os.path.join(self.build_lib, "mod_wsgi", "docs"))
+
+
+def copy_docs(target):
+    """docs/*.md into the package, for mod_wsgi-express --enable-docs,
+    with an index.md that links them (README.md first)."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    sources = [os.path.join(here, "README.md")] + sorted(glob.glob(
+        os.path.join(here, "docs", "*.md")))
+    os.makedirs(target, exist_ok=True)
+    index = ["# mod_wsgi documentation", ""]
+    for source in sources:
+        name = os.path.basename(source)
+        shutil.copyfile(source, os.path.join(target, name))
+        with open(source, encoding="utf-8") as f:
+            title = f.readline().lstrip("# ").strip() or name
+        index.append("- [%s](%s)" % (title, name))
+    with open(os.path.join(target, "index.md"), "w") as f:
+        f.write("\n".join(index) + "\n")
 
 
 APXS = find_apxs()

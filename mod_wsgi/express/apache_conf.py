@@ -125,6 +125,8 @@ def module_lines(s):
         wanted.append(("http2", "http2"))
     if s.server_status:
         wanted.append(("status", "status"))
+    if s.directory_listing or s.enable_docs:
+        wanted.append(("autoindex", "autoindex"))
     if s.proxy_mount_point or s.proxy_virtual_host:
         wanted += [("proxy", "proxy"), ("proxy_http", "proxy_http")]
     if s.with_cgi:
@@ -629,6 +631,10 @@ def server_lines(s):
         if opt.directive is not None:
             lines.append("%s %s" % (opt.directive, word(
                 getattr(s, opt.name), opt.flags[0])))
+    if s.http2:
+        # h2 over TLS (the HTTPS host inherits it), h2c over plain HTTP:
+        # the Upgrade of an HTTP/1.1 request or prior knowledge.
+        lines.append("Protocols h2 h2c http/1.1")
     lines += log_lines(s)
     lines += read_timeout_lines(s)
     if s.mime_types:
@@ -680,7 +686,9 @@ def read_timeout_lines(s):
         most = getattr(s, what + "_max_timeout")
         rate = getattr(s, what + "_min_rate")
         part = "%s=%d" % (what, timeout)
-        if timeout and most:
+        # A range grows only with a rate (mod_reqtimeout refuses one
+        # without).
+        if timeout and most and rate:
             part += "-%d" % most
         if timeout and rate:
             part += ",MinRate=%d" % rate
@@ -741,6 +749,7 @@ def https_lines(s):
     if s.ssl_certificate_chain_file:
         lines.append("    SSLCertificateChainFile %s" % quoted(
             s.ssl_certificate_chain_file, "--ssl-certificate-chain-file"))
+    lines += client_certificate_lines(s)
     if s.ssl_environment:
         lines.append("    SSLOptions +StdEnvVars")
     if s.hsts_policy:
@@ -750,6 +759,24 @@ def https_lines(s):
     lines += ["    RewriteEngine On",
               "    RewriteOptions Inherit",
               "</VirtualHost>"]
+    return lines
+
+
+def client_certificate_lines(s):
+    """--ssl-ca-certificate-file: a client certificate signed by one of its
+    CAs is required, on the whole site or under each --ssl-verify-client
+    URL (there by a renegotiation, or TLS 1.3's post-handshake
+    authentication)."""
+    if not s.ssl_ca_certificate_file:
+        return []
+    lines = ["    SSLCACertificateFile %s" % quoted(
+        s.ssl_ca_certificate_file, "--ssl-ca-certificate-file")]
+    if not s.ssl_verify_client:
+        return lines + ["    SSLVerifyClient require"]
+    for url in s.ssl_verify_client:
+        lines += ["    <Location %s>" % quoted(url, "--ssl-verify-client"),
+                  "        SSLVerifyClient require",
+                  "    </Location>"]
     return lines
 
 

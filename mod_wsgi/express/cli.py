@@ -88,6 +88,7 @@ def cmd_setup_server(args):
 def cmd_start_server(args):
     if args.setup_only:
         return cmd_setup_server(args)
+    features.check_ports(args)
     s = _setup(args)
     sys.stdout.write(express_server.summary(s))
     return express_server.start_server(s)

@@ -7,7 +7,11 @@ check(args, mpm) returns the values it normalised (absolute script
 paths, extensions with their dot); notes(s) the lines start-server prints.
 """
 
+import errno
+import grp
 import os
+import pwd
+import socket
 import sysconfig
 
 from mod_wsgi.express.errors import SetupError
@@ -43,11 +47,26 @@ def _services(args):
             if name not in seen:
                 raise SetupError("%s %s: there is no --service-script %s."
                                  % (flag_of(option), name, name))
+    for name, user in args.service_user:
+        _known("--service-user %s" % name, user, pwd.getpwnam, "user")
+    for name, group in args.service_group:
+        _known("--service-group %s" % name, group, grp.getgrnam, "group")
     for name, file_name in args.service_log_file:
         if "/" in file_name or file_name in ("", ".", ".."):
             raise SetupError("--service-log-file %s: %r must be a file name "
                              "in the log directory." % (name, file_name))
     return services
+
+
+def _known(what, name, lookup, kind):
+    try:
+        lookup(name)
+    except KeyError:
+        raise SetupError("%s: no %s %s on this system." % (what, kind, name))
+    if os.geteuid() != 0:
+        raise SetupError("%s needs root (a service runs as another %s only "
+                         "when the server is started as root); leave it out."
+                         % (what, kind))
 
 
 def _handlers(args):
@@ -134,3 +153,32 @@ def notes(s):
                      "--application-type static; here the application "
                      "answers directory URLs.")
     return lines
+
+
+def check_ports(args):
+    """start-server: --port and --https-port free to listen on, so that a
+    port in use is one line naming the option, not Apache's AH00072."""
+    host = (args.host or "").strip("[]")
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    for option in ("port", "https_port"):
+        port = getattr(args, option)
+        if port is None:
+            continue
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind((host, port))
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise SetupError("%s %d: the port is in use (another server "
+                                 "listens on it); stop that server or "
+                                 "choose another port with %s."
+                                 % (flag_of(option), port, flag_of(option)))
+            if exc.errno == errno.EADDRNOTAVAIL:
+                raise SetupError("--host %s: this machine has no such "
+                                 "address; give one of its own, or leave "
+                                 "--host out." % host)
+            # EACCES (a port below 1024 for a user): Apache, started as
+            # root by apachectl, may still bind it.
+        finally:
+            sock.close()

@@ -692,6 +692,18 @@ def service_log(s, name):
     return None
 
 
+def make_service_log(s, name, path):
+    """The service's log file, made now and (started as root) given to the
+    user the service runs as: the service opens it after Apache has
+    switched to that user, in a directory that user may not write."""
+    with open(path, "a"):
+        pass
+    if os.geteuid() == 0:
+        user = dict(s.service_user).get(name, s.user)
+        group = dict(s.service_group).get(name, s.group)
+        os.chown(path, pwd.getpwnam(user).pw_uid, grp.getgrnam(group).gr_gid)
+
+
 def docs_directory(args):
     """With --enable-docs: the documentation installed with the package."""
     if not args.enable_docs:
@@ -756,9 +768,11 @@ def write_server_root(s):
             if not os.path.exists(path):
                 write_file(path, text)
         for name, script in s.service_script:
+            log = service_log(s, name)
             write_file(apache_conf.service_wrapper(s, name),
-                       handler.render_service(name, script,
-                                              service_log(s, name)))
+                       handler.render_service(name, script, log))
+            if log:
+                make_service_log(s, name, log)
         write_file(s.handler_script, handler.render(handler_settings(s)))
     except OSError as exc:
         raise SetupError("cannot write the server root %s: %s."

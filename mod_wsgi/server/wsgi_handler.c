@@ -93,13 +93,18 @@ static int wsgi_translate(request_rec *r)
     return DECLINED;
 }
 
-/* mod_mime or a SetHandler may have renamed the handler since; a URL
- * mapped by our alias is always ours. */
+/* mod_mime (an AddHandler for the URL's extension) may have renamed the
+ * handler since; a URL mapped by our alias stays ours. A SetHandler of
+ * the URL's own <Location> (mod_status at /server-status under
+ * "WSGIScriptAlias /") is the admin's choice and wins, as it does with
+ * upstream mod_wsgi. */
 static int wsgi_fixups(request_rec *r)
 {
     wsgi_request_config *rqc = wsgi_rconf(r);
+    core_dir_config *core =
+        ap_get_core_module_config(r->per_dir_config);
 
-    if (rqc != NULL && rqc->alias != NULL)
+    if (rqc != NULL && rqc->alias != NULL && core->expr_handler == NULL)
         r->handler = WSGI_HANDLER_NAME;
     return DECLINED;
 }
