@@ -417,3 +417,30 @@ ErrorDocument 503 "Apache's own unavailable"
     assert r.status_code == 404
     assert r.text == "the application's own error page"
     assert r.headers["X-From-App"] == "yes"
+
+
+@pytest.mark.parametrize("mode", ["embedded", "daemon"])
+def test_sethandler_of_a_location_wins_over_the_script_alias(make_server,
+                                                             mode):
+    """"WSGIScriptAlias /" maps every URL; a <Location> of the admin's with
+    its own SetHandler (mod_status here) still gets its URL, as with
+    upstream. An AddHandler for the URL's extension (mod_mime) does not:
+    the alias's URLs stay the application's."""
+    from common import environ_of
+    group = "process-group=g" if mode == "daemon" else ""
+    srv = make_server("""
+WSGISocketPrefix "@ROOT@/wsgi"
+WSGIDaemonProcess g processes=1 threads=2
+WSGIScriptAlias / "@APPS@/environ.wsgi" %s
+AddHandler cgi-script .cgi
+<Location "/status">
+    SetHandler server-status
+</Location>
+<Directory "@APPS@">
+    Require all granted
+</Directory>
+""" % group, modules=["status"])
+    r = srv.get("/status?auto")
+    assert r.status_code == 200 and "ServerUptimeSeconds:" in r.text
+    assert environ_of(srv, "/page.cgi")["PATH_INFO"] == "/page.cgi"
+    assert environ_of(srv, "/other")["PATH_INFO"] == "/other"
