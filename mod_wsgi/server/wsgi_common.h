@@ -331,6 +331,8 @@ int wsgi_peer_check_frame(const wsgi_daemon *d, int fd,
                           const unsigned char *payload, apr_size_t len);
 int wsgi_peer_check_target(const wsgi_daemon *d, int fd, const char *script,
                            const char *callable, apr_pool_t *p);
+/* The connected peer's pid (SO_PEERCRED), or 0. */
+int wsgi_peer_pid(int fd);
 /* Logs a refused connection (WSGI0740, alert) with the peer's pid. */
 void wsgi_peer_refuse(const wsgi_daemon *d, int fd, const char *why,
                       const char *script);
@@ -448,6 +450,47 @@ typedef struct {
 } wsgi_request_data;
 void wsgi_request_data_begin(PyObject *environ, wsgi_request_data *rd);
 void wsgi_request_data_end(wsgi_request_data *rd);
+PyObject *wsgi_request_data_current(void);    /* borrowed, or NULL */
+int wsgi_events_wanted(void);
+void wsgi_event_fire(const char *name, PyObject *event);
+
+/* wsgi_stats.c: what one request cost (filled by its own thread, no
+ * lock), added up per process for mod_wsgi.request_metrics(). */
+typedef struct {
+    apr_time_t request_start;       /* Apache read the request */
+    apr_time_t accepted;            /* a daemon took it; 0: embedded */
+    apr_time_t begin, end;          /* in this process */
+    apr_time_t app_start, app_finish;
+    apr_interval_time_t input_time, output_time;
+    apr_interval_time_t gil_wait, gil_wait_max;
+    long input_reads, output_writes, gil_waits;
+    apr_off_t input_bytes, output_bytes;
+    int status;                     /* 0: start_response never called */
+    int slot;                       /* worker thread, 0-based */
+    int server_pid;                 /* the Apache child that took it */
+    wsgi_request_data *rd;          /* while the application runs */
+    int finished;
+    double cpu_user, cpu_sys;       /* at begin, then used */
+} wsgi_request_stats;
+void wsgi_stats_begin(wsgi_request_stats *st, apr_time_t request_start,
+                      apr_time_t accepted);
+/* After a transport call made without the GIL: counts it, and the wait
+ * for the GIL since `after` (the GIL is held again when called). */
+void wsgi_stats_io(wsgi_request_stats *st, int output, apr_off_t bytes,
+                   apr_time_t before, apr_time_t after);
+void wsgi_stats_gil(wsgi_request_stats *st, apr_time_t released);
+void wsgi_stats_finish(wsgi_request_stats *st);
+void wsgi_stats_record(wsgi_request_stats *st);
+void wsgi_stats_start_recording(void);
+PyObject *wsgi_stats_request_metrics(void);
+PyObject *wsgi_stats_process_metrics(void);
+/* The payloads of the request events (new references, or NULL). */
+PyObject *wsgi_event_started(wsgi_request_stats *st, PyObject *environ,
+                             PyObject *application);
+PyObject *wsgi_event_response(wsgi_request_stats *st, PyObject *status,
+                              PyObject *headers, PyObject *exc_info);
+PyObject *wsgi_event_exception(wsgi_request_stats *st);
+PyObject *wsgi_event_finished(wsgi_request_stats *st);
 
 void wsgi_python_child_init(apr_pool_t *p, server_rec *s);
 int wsgi_interp_raise_in_thread(const char *agroup, unsigned long tid,
@@ -506,6 +549,8 @@ struct wsgi_transport {
     /* Makes a read blocked in another thread return (the request is
      * ending under it); NULL if the transport cannot. */
     void (*abort_read)(wsgi_transport *t);
+    /* The running request's figures (wsgi_serve_request's), or NULL. */
+    wsgi_request_stats *stats;
 };
 
 wsgi_transport *wsgi_embedded_transport(request_rec *r, int sendfile);
@@ -527,6 +572,7 @@ typedef struct {
     const char *client;             /* "ip:port" for log lines, or NULL */
     apr_time_t request_start;       /* when Apache read the request */
     apr_time_t accepted;            /* when a daemon took it; 0: embedded */
+    int server_pid;                 /* the Apache child's; 0: this one */
     /* Where the environ's entries come from: the request (embedded), or
      * the pairs the Apache child sent (daemon, C strings). */
     request_rec *r;

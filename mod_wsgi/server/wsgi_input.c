@@ -60,6 +60,7 @@ static Py_ssize_t wsgi_input_fill(wsgi_input_object *self, char *dst,
 {
     wsgi_transport *t = self->t;
     long got = 0;
+    apr_time_t before, after;
 
     if (self->eof)
         return 0;
@@ -69,12 +70,16 @@ static Py_ssize_t wsgi_input_fill(wsgi_input_object *self, char *dst,
         return -1;
     }
     self->readers++;
+    before = apr_time_now();
     Py_BEGIN_ALLOW_THREADS
     pthread_mutex_lock(&self->io);
     got = self->closing ? -2 : t->read(t, dst, (apr_size_t)n);
     pthread_mutex_unlock(&self->io);
+    after = apr_time_now();
     Py_END_ALLOW_THREADS
     self->readers--;
+    if (got >= 0 && !self->closing)
+        wsgi_stats_io(t->stats, 0, got, before, after);
     if (got == -2 || (got < 0 && self->closing)) {
         PyErr_SetString(PyExc_RuntimeError,
                         "wsgi.input used after its request finished (the "

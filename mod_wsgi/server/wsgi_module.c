@@ -70,6 +70,86 @@ void wsgi_request_data_end(wsgi_request_data *rd)
     PyErr_Restore(et, ev, etb);
 }
 
+PyObject *wsgi_request_data_current(void)
+{
+    return wsgi_current_data;
+}
+
+/*
+ * Request events (upstream's subscribe_events): the bootstrap's
+ * _dispatch calls each subscriber with the payload dict, merging a dict
+ * it returns into the payload for the next one. Nothing is built when
+ * this interpreter has no subscriber: a request then pays one lookup per
+ * event.
+ */
+static PyObject *wsgi_event_module(void)
+{
+    PyObject *module, *callbacks;
+    int any;
+
+    module = PyDict_GetItemString(PyImport_GetModuleDict(),
+                                  "mod_wsgi");              /* borrowed */
+    if (module == NULL)
+        return NULL;
+    callbacks = PyObject_GetAttrString(module, "event_callbacks"); /* new */
+    any = callbacks != NULL && PyList_Check(callbacks) &&
+          PyList_GET_SIZE(callbacks) > 0;
+    Py_XDECREF(callbacks);
+    PyErr_Clear();
+    return any ? module : NULL;
+}
+
+int wsgi_events_wanted(void)
+{
+    PyObject *et, *ev, *etb;
+    int wanted;
+
+    PyErr_Fetch(&et, &ev, &etb);
+    wanted = wsgi_event_module() != NULL;
+    PyErr_Restore(et, ev, etb);
+    return wanted;
+}
+
+/* Fires an event; a pending Python error (request_exception's) is put
+ * aside meanwhile and restored. Failing subscribers are logged by
+ * _dispatch (WSGI0305), and the request goes on. */
+void wsgi_event_fire(const char *name, PyObject *event)
+{
+    PyObject *module, *res, *et, *ev, *etb;
+
+    PyErr_Fetch(&et, &ev, &etb);
+    module = wsgi_event_module();                          /* borrowed */
+    if (module != NULL && event != NULL) {
+        res = PyObject_CallMethod(module, "_dispatch", "sO", name, event);
+        if (res == NULL)
+            PyErr_Clear();
+        Py_XDECREF(res);
+    }
+    PyErr_Restore(et, ev, etb);
+}
+
+static PyObject *wsgi_mod_start_recording(PyObject *self, PyObject *unused)
+{
+    (void)self;
+    (void)unused;
+    wsgi_stats_start_recording();
+    Py_RETURN_NONE;
+}
+
+static PyObject *wsgi_mod_request_metrics(PyObject *self, PyObject *unused)
+{
+    (void)self;
+    (void)unused;
+    return wsgi_stats_request_metrics();
+}
+
+static PyObject *wsgi_mod_process_metrics(PyObject *self, PyObject *unused)
+{
+    (void)self;
+    (void)unused;
+    return wsgi_stats_process_metrics();
+}
+
 static PyObject *wsgi_mod_request_data(PyObject *self, PyObject *unused)
 {
     (void)self;
@@ -124,6 +204,14 @@ static PyMethodDef wsgi_mod_methods[] = {
     {"_log", wsgi_mod_log, METH_VARARGS, NULL},
     {"request_data", wsgi_mod_request_data, METH_NOARGS,
      "The dict of the request running in this thread."},
+    {"start_recording_metrics", wsgi_mod_start_recording, METH_NOARGS,
+     "Start counting requests for request_metrics()/process_metrics()."},
+    {"request_metrics", wsgi_mod_request_metrics, METH_NOARGS,
+     "This process's figures since the last call (then a new window), or "
+     "None before start_recording_metrics()."},
+    {"process_metrics", wsgi_mod_process_metrics, METH_NOARGS,
+     "This process's totals since it started, or None before "
+     "start_recording_metrics()."},
     {NULL}
 };
 

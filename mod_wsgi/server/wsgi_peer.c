@@ -504,6 +504,17 @@ static const char *wsgi_peer_unmapped(const char *script,
                           : NULL;
 }
 
+/* The connected peer's pid (an Apache child's), or 0. */
+int wsgi_peer_pid(int fd)
+{
+    struct ucred cred;
+    socklen_t len = sizeof(cred);
+
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
+        return 0;
+    return (int)cred.pid;
+}
+
 void wsgi_peer_refuse(const wsgi_daemon *d, int fd, const char *why,
                       const char *script)
 {

@@ -18,12 +18,22 @@ int wsgi_serve_request(wsgi_transport *t, const wsgi_request_spec *rq)
 {
     PyObject *module = NULL, *app = NULL, *input = NULL, *errors = NULL;
     PyObject *environ = NULL;
+    wsgi_request_stats st;
+    apr_time_t asked;
     wsgi_interp *wi;
     int status = HTTP_INTERNAL_SERVER_ERROR;
 
+    wsgi_stats_begin(&st, rq->request_start, rq->accepted);
+    st.server_pid = rq->server_pid ? rq->server_pid : (int)getpid();
+    asked = apr_time_now();
     wi = wsgi_acquire_interp(rq->application_group, rq->r);
-    if (wi == NULL)
+    if (wi == NULL) {
+        wsgi_stats_record(&st);
         return status;          /* logged */
+    }
+    /* The first wait for the GIL: upstream's gil_wait counts it. */
+    wsgi_stats_gil(&st, asked);
+    t->stats = &st;
     wsgi_request_begin();
     /* Whose request this thread serves, for the log lines of code that
      * has no request at hand (print(), logging, sys.stderr). */
@@ -72,5 +82,9 @@ done:
     wsgi_current_client = NULL;
     wsgi_release_interp(wi);
     wsgi_request_end();
+    t->stats = NULL;
+    if (st.status == 0 && status != OK)
+        st.status = status;
+    wsgi_stats_record(&st);
     return status;
 }

@@ -194,6 +194,13 @@ static PyObject *wsgi_start_response(wsgi_adapter_object *self,
     Py_XSETREF(self->headers, checked);
     self->content_length = clen;
     self->started = 1;
+    if (self->t->stats != NULL && wsgi_events_wanted()) {
+        PyObject *event = wsgi_event_response(self->t->stats, status,
+                                              headers, exc_info);
+
+        wsgi_event_fire("response_started", event);
+        Py_XDECREF(event);
+    }
     return PyObject_GetAttrString((PyObject *)self, "write");
 }
 
@@ -260,6 +267,7 @@ static int wsgi_write_body(wsgi_adapter_object *self, const char *data,
                            apr_off_t len, int flush)
 {
     wsgi_transport *t = self->t;
+    apr_time_t before, after;
     int rc;
 
     if (len == 0 && !self->headers_sent)
@@ -274,9 +282,12 @@ static int wsgi_write_body(wsgi_adapter_object *self, const char *data,
     if (len == 0 && !flush)
         return 0;
     self->output_length += len;
+    before = apr_time_now();
     Py_BEGIN_ALLOW_THREADS
     rc = t->write(t, data, (apr_size_t)len, flush);
+    after = apr_time_now();
     Py_END_ALLOW_THREADS
+    wsgi_stats_io(t->stats, 1, len, before, after);
     return wsgi_io_result(self, rc);
 }
 
@@ -306,6 +317,7 @@ static int wsgi_send_file(wsgi_adapter_object *self, PyObject *wrapper)
     wsgi_transport *t = self->t;
     PyObject *filelike = wsgi_filewrapper_filelike(wrapper), *pos;
     apr_off_t offset = -1, length;
+    apr_time_t before, after;
     struct stat st;
     int fd, rc;
 
@@ -338,9 +350,12 @@ static int wsgi_send_file(wsgi_adapter_object *self, PyObject *wrapper)
     if (self->no_body || length == 0)
         return 1;
     self->output_length += length;
+    before = apr_time_now();
     Py_BEGIN_ALLOW_THREADS
     rc = t->send_file(t, fd, offset, length);
+    after = apr_time_now();
     Py_END_ALLOW_THREADS
+    wsgi_stats_io(t->stats, 1, length, before, after);
     wsgi_io_result(self, rc);
     return 1;
 }
@@ -482,11 +497,28 @@ int wsgi_run_application(wsgi_transport *t, PyObject *application,
                          PyObject *errors)
 {
     wsgi_adapter_object *self;
-    PyObject *start = NULL, *result = NULL, *method;
-    int status = HTTP_INTERNAL_SERVER_ERROR, failed;
+    PyObject *start = NULL, *result = NULL, *method, *started = NULL;
+    wsgi_request_stats *st = t->stats;
+    int status = HTTP_INTERNAL_SERVER_ERROR, failed, events;
     wsgi_request_data rd;
 
     wsgi_request_data_begin(environ, &rd);
+    st->rd = &rd;
+    st->app_start = apr_time_now();
+    events = wsgi_events_wanted();
+    if (events) {
+        /* A subscriber may hand back another application_object (a
+         * wrapper): that is the one called. The payload keeps it alive. */
+        started = wsgi_event_started(st, environ, application);
+        wsgi_event_fire("request_started", started);
+        if (started != NULL) {
+            PyObject *app = PyDict_GetItemString(
+                started, "application_object");             /* borrowed */
+
+            if (app != NULL)
+                application = app;
+        }
+    }
     self = PyObject_New(wsgi_adapter_object, &wsgi_adapter_type);
     if (self == NULL)
         goto error;
@@ -537,6 +569,12 @@ error:
         status = OK;
     }
     else {
+        if (events) {
+            PyObject *event = wsgi_event_exception(st);
+
+            wsgi_event_fire("request_exception", event);
+            Py_XDECREF(event);
+        }
         wsgi_log_python_error(t->r, t->s, WSGI_LOGNO(0603) "exception "
                               "while serving WSGI script '%s'", t->target);
         if (self != NULL && self->headers_sent) {
@@ -547,6 +585,19 @@ error:
         }
     }
 done:
+    st->app_finish = apr_time_now();
+    st->status = self == NULL || status != OK ? HTTP_INTERNAL_SERVER_ERROR
+                                              : self->status;
+    if (events) {
+        PyObject *event;
+
+        wsgi_stats_finish(st);
+        event = wsgi_event_finished(st);
+        wsgi_event_fire("request_finished", event);
+        Py_XDECREF(event);
+    }
+    st->rd = NULL;
+    Py_XDECREF(started);
     if (self != NULL)
         self->t = NULL;
     wsgi_input_finish(input);

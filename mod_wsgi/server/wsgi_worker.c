@@ -305,6 +305,7 @@ static void wsgi_worker_serve(wsgi_daemon *d, int fd, apr_pool_t *p)
     ip = wsgi_pair_get(rq.pairs, rq.npairs, "REMOTE_ADDR");
     port = wsgi_pair_get(rq.pairs, rq.npairs, "REMOTE_PORT");
     rq.client = ip ? (port ? apr_pstrcat(p, ip, ":", port, NULL) : ip) : NULL;
+    rq.server_pid = wsgi_peer_pid(fd);
     t = wsgi_channel_open(p, d->server, fd, timeout_ms, wsgi_monitor_slot);
     t->target = rq.script;
     status = wsgi_serve_request(t, &rq);
