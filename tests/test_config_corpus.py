@@ -58,7 +58,7 @@ WSGIDaemonProcess corpus processes=1 threads=2 user=%(user)s group=#%(gid)d \
     send-buffer-size=65536 receive-buffer-size=65536 header-buffer-size=65536 \
     response-buffer-size=1048576 response-socket-timeout=60 \
     response-flush-delay=5 stack-size=1048576 cpu-priority=0 \
-    memory-limit=17179869184 virtual-memory-limit=68719476736 \
+    %(memory_limits)s \
     server-metrics=Off
 WSGIDaemonProcess "corpus two" threads=1 script-group=#%(script_gid)d
 
@@ -103,7 +103,13 @@ def _values():
     return {"user": www.pw_name, "gid": www.pw_gid,
             "group": grp.getgrgid(www.pw_gid).gr_name, "venv": VENVS[0],
             "script_owner": pwd.getpwuid(st.st_uid).pw_name,
-            "script_gid": st.st_gid}
+            "script_gid": st.st_gid,
+            # AddressSanitizer (`make asan`) maps terabytes for its shadow
+            # memory: under these RLIMIT_DATA and RLIMIT_AS it cannot
+            # start, and the daemon exits with status 1 at once.
+            "memory_limits": "" if os.environ.get(
+                "MOD_WSGI_TEST_PRELOAD") else
+            "memory-limit=17179869184 virtual-memory-limit=68719476736"}
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="user=, chroot= and "
@@ -121,9 +127,11 @@ def test_every_upstream_directive_and_option_loads_and_serves(make_server):
     assert e["wsgi.input_terminated"] is True
     log = srv.error_log()
     # The 6.x directives not acted on yet say so once each; the removed
-    # ones are named obsolete. WSGIServerMetrics is acted on.
+    # ones are named obsolete. WSGIServerMetrics and WSGISlowRequests are
+    # acted on.
     assert "WSGI0003: WSGIServerMetrics" not in log
-    for name in ("WSGISlowRequests", "WSGITelemetryService",
+    assert "WSGI0003: WSGISlowRequests" not in log
+    for name in ("WSGITelemetryService",
                  "WSGITelemetryOptions", "WSGIPerInterpreterGIL",
                  "WSGIFreeThreading"):
         assert "WSGI0003: %s" % name in log, name

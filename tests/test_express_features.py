@@ -598,12 +598,36 @@ def test_pending_options_say_so_and_start(express, tmp):
     in one line each, and the server runs."""
     srv = express().start(app(tmp), "--telemetry-service",
                           "unix:" + os.path.join(tmp, "t.sock"),
-                          "--slow-requests", "5")
+                          "--telemetry-interval", "2")
     assert srv.get("/").status_code == 200
     out = srv.output()
-    for flag in ("--telemetry-service", "--slow-requests"):
+    for flag in ("--telemetry-service", "--telemetry-interval"):
         assert ("mod_wsgi-express: %s: accepted;" % flag) in out
     assert out.count("which this module does not do yet") == 2
+
+
+SLOW_APP = r'''
+import time
+
+def dawdle():
+    time.sleep(1.5)
+
+def application(environ, start_response):
+    dawdle()
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [b"late"]
+'''
+
+
+# The stack under WSGI0306: the express fixture checks line by line.
+@pytest.mark.allow_log("WSGI0306", r"\] Thread \d+ ", r"\]   File ",
+                       r"\]     ")
+def test_slow_requests_are_logged_with_their_stack(express, tmp):
+    srv = express().start(app(tmp, SLOW_APP), "--slow-requests", "0.5")
+    assert srv.get("/slowly").text == "late"
+    log = wait_for(lambda: "in dawdle" in srv.error_log() and
+                   srv.error_log())
+    assert "WSGI0306" in log and "GET /slowly has run for" in log
 
 
 def test_free_threading_needs_a_free_threaded_python(tmp):

@@ -22,6 +22,7 @@ where a mod_wsgi package or a hand-made wsgi.load is already installed
 """
 
 import filecmp
+import json
 import os
 import re
 import shutil
@@ -424,6 +425,17 @@ def test_install_serve_disable_remove_purge(debs, machine, www_dir):
     run([RTUPDATE, "rtupdate", "python3.0", "python" + default])
     assert os.readlink(os.path.join(MODDIR, "mod_wsgi.so")) == "mod_wsgi.so-" + default
     run(["dpkg", "--verify", MODPKG])
+
+    # mod_wsgi-express doctor reads the configuration the package enabled
+    # (through apache2 -t -D DUMP_..., as Apache's user) and finds no error.
+    out = run(["/usr/bin/mod_wsgi-express", "doctor", "--json", "--config",
+               os.path.join(APACHE_CONFDIR, "apache2.conf")], check=False)
+    report = json.loads(out.stdout)
+    assert out.returncode in (0, 1), out
+    assert report["module"] == os.path.join(MODDIR, "mod_wsgi.so"), report
+    assert report["module_python"] == default, report
+    assert not [f for f in report["findings"] if f["severity"] == "error"], \
+        report
 
     # The system Apache binary, loading what mods-enabled loads, serves an
     # app in embedded mode: first with the system Python, then from a venv

@@ -790,6 +790,12 @@ def env_lines(s):
     return lines
 
 
+def debug_lines(s):
+    """--debug-mode's lines (debug.py has the rest of debug mode)."""
+    from mod_wsgi.express import debug
+    return debug.config_lines(s)
+
+
 def render(s):
     """The text of httpd.conf for the settings s (see server.Settings)."""
     parts = [
@@ -801,6 +807,7 @@ def render(s):
         static_lines(s),
         env_lines(s),
         wsgi_lines(s),
+        debug_lines(s),
         named_host_lines(s),
         proxy_host_lines(s),
         https_lines(s),

@@ -10,7 +10,7 @@ import shlex
 import shutil
 import sys
 
-from mod_wsgi.express import apache_conf, features, options
+from mod_wsgi.express import apache_conf, doctor, features, options
 from mod_wsgi.express import server as express_server
 from mod_wsgi.express.errors import ExpressError
 from mod_wsgi.server import build_settings
@@ -94,7 +94,12 @@ def cmd_start_server(args):
     return express_server.start_server(s)
 
 
-# (name, help, handler, positional arguments)
+def cmd_doctor(args):
+    return doctor.main(args)
+
+
+# (name, help, handler, positional arguments; a function there adds the
+# command's own arguments to its parser)
 COMMANDS = [
     ("start-server", "Run Apache in the foreground for one WSGI "
      "application.", cmd_start_server, ["script"]),
@@ -106,6 +111,9 @@ COMMANDS = [
      "Python.", cmd_module_location, []),
     ("install-module", "Copy the module into Apache's modules directory and "
      "print the lines that load it.", cmd_install_module, []),
+    ("doctor", "Check an Apache configuration that loads mod_wsgi for "
+     "set-ups that cannot work; exit 0 clean, 1 warnings, 2 errors.",
+     cmd_doctor, [doctor.add_arguments]),
 ]
 
 
@@ -135,6 +143,9 @@ def build_parser():
                            help="the WSGI script file (or, with "
                                 "--application-type, module or "
                                 "directory) to serve")
+        for add in positionals:
+            if callable(add):
+                add(p)
         add_options(p, name)
         p.set_defaults(handler=handler)
     return parser

@@ -422,6 +422,11 @@ REGISTRY = [
              "--socket-timeout)."),
     _timeout("cpu_time_limit", 0, "CPU seconds a daemon process may use "
              "before it is replaced (0: no limit)."),
+    Option("slow_requests", ["--slow-requests"],
+           "Log a request still running after this many seconds, once, with "
+           "its URL and its thread's Python stack (WSGISlowRequests).",
+           type=float, validator=positive_seconds, metavar="SECONDS",
+           section=TIMEOUTS),
     Option("response_flush_delay", ["--response-flush-delay"],
            "Milliseconds small response blocks may be held to go out "
            "together (default 5; 0: each block at once).", type=int,
@@ -691,12 +696,6 @@ REGISTRY = [
            default=[], metavar="ARGS", section=TELEMETRY,
            pending="selects what telemetry captures (WSGITelemetryOptions, "
            "issue 13)"),
-    Option("slow_requests", ["--slow-requests"],
-           "Report a request still running after this many seconds "
-           "(WSGISlowRequests).", type=float, validator=positive_seconds,
-           metavar="SECONDS", section=TELEMETRY,
-           pending="logs requests that run longer than this "
-           "(WSGISlowRequests, issue 13)"),
     Option("enable_telemetry", ["--enable-telemetry"],
            "Run a telemetry service process that collects the metrics and "
            "shows them in a web page on 127.0.0.1.", action="store_true",

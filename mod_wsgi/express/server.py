@@ -27,8 +27,9 @@ import tempfile
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from mod_wsgi import server as built
-from mod_wsgi.express import apache_conf, features, handler, platform
+from mod_wsgi.express import apache_conf, debug, features, handler, platform
 from mod_wsgi.express.errors import SetupError
+from mod_wsgi.express.forwarding import wait_forwarding
 from mod_wsgi.express.options import REGISTRY, env_name
 
 # A NAME VALUE (or STATUS URL) option as argparse gives it: a list of two.
@@ -591,6 +592,7 @@ def settings_from(args, command_line=None):
     """Validates the parsed options against each other and the system and
     resolves every default. The steps run in this order, so that of two
     problems the same one is always reported."""
+    debug.prepare(args)
     layout = platform.detect()
     recorded = built.build_settings()
     checked = check_arguments(args, layout)
@@ -651,8 +653,9 @@ def apachectl_text(s):
               "",
               'ACMD="$1"',
               '[ $# -gt 0 ] && shift',
-              'case "$ACMD" in',
-              "start|stop|restart|graceful|graceful-stop)",
+              'case "$ACMD" in']
+    lines += debug.apachectl_lines(s, extra)
+    lines += ["start|stop|restart|graceful|graceful-stop)",
               '    exec "$HTTPD" -f "$CONF"%s -k "$ACMD" "$@"' % extra,
               "    ;;",
               "configtest)",
@@ -726,7 +729,8 @@ def handler_settings(s):
             "python_path": list(s.python_path),
             "reload_on_changes": bool(s.reload_on_changes),
             "disable_reloading": bool(s.disable_reloading),
-            "environment": dict(s.environment)}
+            "environment": dict(s.environment),
+            "debug": debug.handler_settings(s)}
 
 
 def write_file(path, text, mode=0o644):
@@ -774,6 +778,7 @@ def write_server_root(s):
             if log:
                 make_service_log(s, name, log)
         write_file(s.handler_script, handler.render(handler_settings(s)))
+        debug.write_files(s)
     except OSError as exc:
         raise SetupError("cannot write the server root %s: %s."
                          % (s.server_root, exc))
@@ -817,9 +822,6 @@ def summary(s):
 
 # ---------------------------------------------------------------- running
 
-FORWARDED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR1)
-
-
 def apache_environment():
     """The environment Apache starts with: ours, less what would
     redirect the Python inside Apache (WSGIPythonHome decides that)."""
@@ -834,32 +836,42 @@ def start_server(s):
     Apache's and signals reach it directly. On a terminal, Apache runs as
     a child in a process group of its own, with INT/TERM/HUP/USR1
     forwarded: so that resizing the terminal (SIGWINCH, which Apache
-    takes as graceful-stop) cannot stop it."""
+    takes as graceful-stop) cannot stop it. With --enable-gdb, gdb runs
+    Apache and this process forwards the signals to it (debug.py)."""
     apachectl = os.path.join(s.server_root, "apachectl")
-    argv = [apachectl, "start", "-DFOREGROUND"]
+    # (apachectl start has debug mode's own -D options.)
+    argv = [apachectl, "start"] + ([] if s.debug_mode else ["-DFOREGROUND"])
     env = apache_environment()
+    sys.stdout.write(debug.summary(s))
     sys.stdout.flush()
     sys.stderr.flush()
+    if s.enable_gdb:
+        return debug.run_under_gdb(argv, env, s.pid_file)
     if not sys.stdin.isatty():
         os.execve(apachectl, argv, env)
-    return supervise(argv, env)
+    return supervise(argv, env, s.debug_mode)
 
 
-def supervise(argv, env):
+def supervise(argv, env, debug_mode=False):
     child = subprocess.Popen(argv, env=env, start_new_session=True)
+    interrupts = []
 
     def forward(signum, frame):
+        if signum == signal.SIGINT:
+            signum = signal.SIGTERM
+            interrupts.append(signum)
+            # In debug mode a request held in pdb holds Apache's stop
+            # too: a second Ctrl-C kills the one process.
+            if debug_mode and len(interrupts) > 1:
+                signum = signal.SIGKILL
+            if debug_mode:
+                sys.stderr.write("\nmod_wsgi-express: %s\n" % (
+                    "Apache killed." if signum == signal.SIGKILL else
+                    "stopping (a request in pdb holds the stop until pdb "
+                    "ends; Ctrl-C again kills Apache)."))
         try:
-            child.send_signal(signal.SIGTERM if signum == signal.SIGINT
-                              else signum)
+            child.send_signal(signum)
         except ProcessLookupError:
             pass
 
-    for sig in FORWARDED:
-        signal.signal(sig, forward)
-    signal.signal(signal.SIGWINCH, signal.SIG_IGN)
-    while True:
-        try:
-            return child.wait()
-        except KeyboardInterrupt:
-            forward(signal.SIGINT, None)
+    return wait_forwarding(child, forward)

@@ -8,6 +8,18 @@
 
 #include "scoreboard.h"
 
+/* Which Python this module was built for, readable without loading it:
+ * "mod_wsgi-express doctor" finds this line in the .so's bytes and
+ * compares python=X.Y with each WSGIPythonHome and python-home=. Not
+ * static and marked used, so neither the compiler nor the linker drops
+ * it; the format is "key=value" words after the fixed prefix, ending at
+ * the NUL. */
+__attribute__((used)) const char wsgi_build_info[] =
+    "mod_wsgi-build-info: version=" WSGI_VERSION_STRING
+    " python=" APR_STRINGIFY(PY_MAJOR_VERSION) "."
+    APR_STRINGIFY(PY_MINOR_VERSION) " py_version=" PY_VERSION
+    " api=" APR_STRINGIFY(PYTHON_API_VERSION);
+
 static int wsgi_check_home(apr_pool_t *p, server_rec *s, int to_stderr)
 {
     wsgi_server_config *sc =

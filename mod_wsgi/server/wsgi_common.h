@@ -137,6 +137,7 @@ typedef struct {
     int destroy_interpreter;
     int case_sensitivity;
     double switch_interval;         /* < 0: unset */
+    double slow_requests;           /* WSGISlowRequests, s; <= 0: off */
     const char *python_eggs;
     int server_metrics;             /* WSGIServerMetrics */
 } wsgi_server_config;
@@ -391,7 +392,7 @@ int wsgi_monitor_wake_fd(void);
 void wsgi_monitor_init(apr_pool_t *p, int nslots);
 void wsgi_monitor_begin(int fd);
 void wsgi_monitor_end(void);
-void wsgi_monitor_python(const char *agroup);
+void wsgi_monitor_python(const char *agroup, const char *what);
 void wsgi_monitor_ignore_activity(void);
 int wsgi_monitor_claim_head(void);
 /* *mtime: the script's, from the one stat of the request (0 if none);
@@ -473,7 +474,7 @@ typedef struct {
     double cpu_user, cpu_sys;       /* at begin, then used */
 } wsgi_request_stats;
 void wsgi_stats_begin(wsgi_request_stats *st, apr_time_t request_start,
-                      apr_time_t accepted);
+                      apr_time_t accepted, const char *what);
 /* After a transport call made without the GIL: counts it, and the wait
  * for the GIL since `after` (the GIL is held again when called). */
 void wsgi_stats_io(wsgi_request_stats *st, int output, apr_off_t bytes,
@@ -481,9 +482,7 @@ void wsgi_stats_io(wsgi_request_stats *st, int output, apr_off_t bytes,
 void wsgi_stats_gil(wsgi_request_stats *st, apr_time_t released);
 void wsgi_stats_finish(wsgi_request_stats *st);
 void wsgi_stats_record(wsgi_request_stats *st);
-void wsgi_stats_start_recording(void);
-PyObject *wsgi_stats_request_metrics(void);
-PyObject *wsgi_stats_process_metrics(void);
+extern PyMethodDef wsgi_stats_methods[];
 /* The payloads of the request events (new references, or NULL). */
 PyObject *wsgi_event_started(wsgi_request_stats *st, PyObject *environ,
                              PyObject *application);
@@ -493,6 +492,12 @@ PyObject *wsgi_event_exception(wsgi_request_stats *st);
 PyObject *wsgi_event_finished(wsgi_request_stats *st);
 
 void wsgi_python_child_init(apr_pool_t *p, server_rec *s);
+/* Logs head, then the Python stack of each thread of the process (only
+ * that thread's if only != 0), each headed by its name and notes[i] for
+ * tids[i]. From a thread serving no request: it waits for the GIL. */
+void wsgi_interp_dump_stacks(const char *head, const unsigned long *tids,
+                             const char *const *notes, int n,
+                             unsigned long only);
 int wsgi_interp_raise_in_thread(const char *agroup, unsigned long tid,
                                 const char *name);
 /* mod_wsgi.subscribe_signals in a daemon process: the dispatcher, and
@@ -573,6 +578,7 @@ typedef struct {
     apr_time_t request_start;       /* when Apache read the request */
     apr_time_t accepted;            /* when a daemon took it; 0: embedded */
     int server_pid;                 /* the Apache child's; 0: this one */
+    const char *what;               /* "METHOD URI", for log lines */
     /* Where the environ's entries come from: the request (embedded), or
      * the pairs the Apache child sent (daemon, C strings). */
     request_rec *r;

@@ -52,6 +52,7 @@ void *wsgi_create_server_config(apr_pool_t *p, server_rec *s)
     c->case_sensitivity = WSGI_UNSET;
     c->server_metrics = WSGI_UNSET;
     c->switch_interval = -1.0;
+    c->slow_requests = -1.0;
     return c;
 }
 
@@ -422,24 +423,42 @@ static const char *wsgi_set_python_warnings(cmd_parms *cmd, void *dummy,
     return NULL;
 }
 
-static const char *wsgi_set_switch_interval(cmd_parms *cmd, void *dummy,
-                                            const char *v)
+/* A server-wide number of seconds above 0 into *out; the message gives
+ * example as a good value. */
+static const char *wsgi_set_seconds(cmd_parms *cmd, const char *v,
+                                    double *out, const char *example)
 {
     const char *err = wsgi_global_only(cmd);
     char *end;
     double d;
 
-    (void)dummy;
     if (err)
         return err;
     d = strtod(v, &end);
     if (*end || !*v || !(d > 0.0))
-        return apr_psprintf(cmd->pool,
-                            "WSGISwitchInterval must be a number of "
-                            "seconds greater than 0, e.g. 0.005, not '%s'",
-                            v);
-    wsgi_sconf(cmd)->switch_interval = d;
+        return apr_psprintf(cmd->pool, "%s must be a number of seconds "
+                            "greater than 0, e.g. %s, not '%s'",
+                            cmd->cmd->name, example, v);
+    *out = d;
     return NULL;
+}
+
+static const char *wsgi_set_switch_interval(cmd_parms *cmd, void *dummy,
+                                            const char *v)
+{
+    (void)dummy;
+    return wsgi_set_seconds(cmd, v, &wsgi_sconf(cmd)->switch_interval,
+                            "0.005");
+}
+
+/* WSGISlowRequests SECONDS: a request still running after that long is
+ * logged once, with its URL and its thread's Python stack (both modes,
+ * wsgi_stats.c). */
+static const char *wsgi_set_slow_requests(cmd_parms *cmd, void *dummy,
+                                          const char *v)
+{
+    (void)dummy;
+    return wsgi_set_seconds(cmd, v, &wsgi_sconf(cmd)->slow_requests, "10");
 }
 
 static const char *wsgi_set_obsolete(cmd_parms *cmd, void *dummy,
@@ -762,7 +781,6 @@ static const char *wsgi_set_not_yet(cmd_parms *cmd, void *dummy,
 {
     const char *kind = cmd->info, *word, *err = wsgi_global_only(cmd);
     const char *rest = args;
-    char *end;
 
     (void)dummy;
     if (err)
@@ -771,9 +789,6 @@ static const char *wsgi_set_not_yet(cmd_parms *cmd, void *dummy,
     if (!strcmp(kind, "flag") && strcasecmp(word, "On") &&
         strcasecmp(word, "Off"))
         err = "must be On or Off";
-    else if (!strcmp(kind, "seconds") &&
-             (strtod(word, &end) <= 0 || *end || !*word))
-        err = "must be a number of seconds above 0";
     else if (!strcmp(kind, "socket") && strncmp(word, "unix:", 5))
         err = "must be unix:/path/to/socket, then optional interval=N";
     else if (!strcmp(kind, "options") && !*word)
@@ -910,8 +925,9 @@ const command_rec wsgi_commands[] = {
                      RSRC_CONF, "unix:/path [interval=N] (not yet)"),
     AP_INIT_RAW_ARGS("WSGITelemetryOptions", wsgi_set_not_yet, "options",
                      RSRC_CONF, "+CaptureUserAgent, None, All (not yet)"),
-    AP_INIT_RAW_ARGS("WSGISlowRequests", wsgi_set_not_yet, "seconds",
-                     RSRC_CONF, "seconds before a request is slow (not yet)"),
+    AP_INIT_TAKE1("WSGISlowRequests", wsgi_set_slow_requests, NULL,
+                  RSRC_CONF, "seconds after which a running request is "
+                  "logged with its stack"),
     AP_INIT_RAW_ARGS("WSGIPerInterpreterGIL", wsgi_set_not_yet, "flag",
                      RSRC_CONF, "On: sub-interpreters with their own GIL "
                      "(not yet)"),

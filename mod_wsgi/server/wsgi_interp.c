@@ -166,6 +166,22 @@ static const char wsgi_bootstrap[] =
     "            if isinstance(more, dict):\n"
     "                event.update(more)\n"
     "    module._dispatch = _dispatch\n"
+    "    def _dump_stacks(head, notes, only):\n"
+    "        import threading, traceback\n"
+    "        names = dict((t.ident, t.name) for t in threading.enumerate())\n"
+    "        me = threading.get_ident()\n"
+    "        lines = [head]\n"
+    "        for tid, frame in sorted(sys._current_frames().items()):\n"
+    "            if tid == me or (only and tid != only):\n"
+    "                continue\n"
+    "            note = notes.get(tid)\n"
+    "            lines.append('Thread %d (%s)%s, most recent call last:' % "
+    "(tid, names.get(tid, 'started outside Python'), "
+    "': ' + note if note else ''))\n"
+    "            for entry in traceback.format_stack(frame):\n"
+    "                lines.extend(entry.rstrip('\\n').split('\\n'))\n"
+    "        module._log(3, '\\n'.join(lines))\n"
+    "    module._dump_stacks = _dump_stacks\n"
     "    module.signal_callbacks = signal_callbacks\n"
     "    module.subscribe_signals = subscribe_signals\n"
     "    module._process_signal = _process_signal\n"
@@ -511,6 +527,46 @@ void wsgi_interp_signals_start(apr_pool_t *p)
         close(wsgi_signal_pipe[1]);
         wsgi_signal_pipe[1] = -1;
     }
+}
+
+/* sys._current_frames() of the main interpreter sees the threads of
+ * every interpreter (their stacks are read, not run), so one visit there
+ * shows them all. */
+void wsgi_interp_dump_stacks(const char *head, const unsigned long *tids,
+                             const char *const *notes, int n,
+                             unsigned long only)
+{
+    PyObject *module, *d, *res = NULL;
+    PyThreadState *ts;
+    int i;
+
+    if (!wsgi_python_ready || wsgi_main_interp == NULL) {
+        ap_log_error(APLOG_MARK, APLOG_ERR, 0, wsgi_main_server, "%s", head);
+        return;
+    }
+    ts = wsgi_interp_visit(wsgi_main_interp, &module);
+    if (ts == NULL)
+        return;
+    d = PyDict_New();
+    for (i = 0; d != NULL && i < n; i++) {
+        PyObject *k = PyLong_FromUnsignedLong(tids[i]);
+        PyObject *v = PyUnicode_DecodeUTF8(notes[i], strlen(notes[i]),
+                                           "replace");
+
+        if (k != NULL && v != NULL)
+            PyDict_SetItem(d, k, v);
+        Py_XDECREF(k);
+        Py_XDECREF(v);
+    }
+    if (module != NULL && d != NULL)
+        res = PyObject_CallMethod(module, "_dump_stacks", "sOk", head, d,
+                                  only);
+    if (res == NULL)
+        ap_log_error(APLOG_MARK, APLOG_ERR, 0, wsgi_main_server, "%s "
+                     "(the stacks could not be read)", head);
+    Py_XDECREF(res);
+    Py_XDECREF(d);
+    wsgi_interp_unvisit(ts);
 }
 
 int wsgi_interp_raise_in_thread(const char *agroup, unsigned long tid,

@@ -128,28 +128,6 @@ void wsgi_event_fire(const char *name, PyObject *event)
     PyErr_Restore(et, ev, etb);
 }
 
-static PyObject *wsgi_mod_start_recording(PyObject *self, PyObject *unused)
-{
-    (void)self;
-    (void)unused;
-    wsgi_stats_start_recording();
-    Py_RETURN_NONE;
-}
-
-static PyObject *wsgi_mod_request_metrics(PyObject *self, PyObject *unused)
-{
-    (void)self;
-    (void)unused;
-    return wsgi_stats_request_metrics();
-}
-
-static PyObject *wsgi_mod_process_metrics(PyObject *self, PyObject *unused)
-{
-    (void)self;
-    (void)unused;
-    return wsgi_stats_process_metrics();
-}
-
 static PyObject *wsgi_mod_request_data(PyObject *self, PyObject *unused)
 {
     (void)self;
@@ -204,14 +182,7 @@ static PyMethodDef wsgi_mod_methods[] = {
     {"_log", wsgi_mod_log, METH_VARARGS, NULL},
     {"request_data", wsgi_mod_request_data, METH_NOARGS,
      "The dict of the request running in this thread."},
-    {"start_recording_metrics", wsgi_mod_start_recording, METH_NOARGS,
-     "Start counting requests for request_metrics()/process_metrics()."},
-    {"request_metrics", wsgi_mod_request_metrics, METH_NOARGS,
-     "This process's figures since the last call (then a new window), or "
-     "None before start_recording_metrics()."},
-    {"process_metrics", wsgi_mod_process_metrics, METH_NOARGS,
-     "This process's totals since it started, or None before "
-     "start_recording_metrics()."},
+
     {NULL}
 };
 
@@ -248,6 +219,8 @@ PyObject *wsgi_module_create(wsgi_interp *wi)
                                    wsgi_max_processes) < 0;
     err |= PyModule_AddIntConstant(m, "threads_per_process",
                                    wsgi_max_threads) < 0;
+    /* start_recording_metrics(), request_metrics(), process_metrics(). */
+    err |= PyModule_AddFunctions(m, wsgi_stats_methods) < 0;
     Py_INCREF(&wsgi_filewrapper_type);
     err |= PyModule_AddObject(m, "FileWrapper",
                               (PyObject *)&wsgi_filewrapper_type) < 0;

@@ -18,6 +18,8 @@
 
 #include "wsgi_common.h"
 
+#include "apr_atomic.h"
+
 #include <sys/socket.h>
 
 typedef struct {
@@ -30,6 +32,7 @@ typedef struct {
     unsigned long tid;      /* Python's id of the worker thread; 0: none */
     const char *agroup;     /* the interpreter it runs in (lives on) */
     apr_time_t interrupted; /* RequestTimeout raised then; 0: not */
+    char what[160];         /* "METHOD URI", for the stack dump */
 } wsgi_slot;
 
 static apr_thread_mutex_t *wsgi_slots_lock = NULL;
@@ -248,7 +251,7 @@ void wsgi_monitor_ignore_activity(void)
 /* The request now runs Python in the interpreter of agroup (a name that
  * lives as long as the process), in this thread: what interrupt-timeout
  * needs to reach it. Called with the GIL held. */
-void wsgi_monitor_python(const char *agroup)
+void wsgi_monitor_python(const char *agroup, const char *what)
 {
     wsgi_slot *s;
 
@@ -258,6 +261,7 @@ void wsgi_monitor_python(const char *agroup)
     apr_thread_mutex_lock(wsgi_slots_lock);
     s->tid = PyThread_get_thread_ident();
     s->agroup = agroup;
+    apr_cpystrn(s->what, what ? what : "?", sizeof(s->what));
     apr_thread_mutex_unlock(wsgi_slots_lock);
 }
 
@@ -343,6 +347,76 @@ static void wsgi_interrupt_start(unsigned long tid, const char *agroup)
         free(in);
 }
 
+/*
+ * When request-timeout fires, the Python stack of every thread of the
+ * process is logged (WSGI0307), each thread's request and how long it has
+ * run beside it: what the stuck request was doing, and what the others
+ * were. From a thread of its own, as it needs the GIL; the monitor goes
+ * on meanwhile.
+ */
+static apr_uint32_t wsgi_dumps_running = 0;
+
+typedef struct {
+    char head[200];
+    int n;
+    unsigned long *tids;
+    const char **notes;
+} wsgi_dump;
+
+static void *APR_THREAD_FUNC wsgi_dump_run(apr_thread_t *thread, void *data)
+{
+    wsgi_dump *dump = data;
+    int i;
+
+    wsgi_interp_dump_stacks(dump->head, dump->tids, dump->notes, dump->n, 0);
+    for (i = 0; i < dump->n; i++)
+        free((void *)dump->notes[i]);
+    free(dump->tids);
+    free(dump->notes);
+    free(dump);
+    apr_atomic_dec32(&wsgi_dumps_running);
+    if (thread != NULL)
+        apr_thread_exit(thread, APR_SUCCESS);
+    return NULL;
+}
+
+/* Called with the lock held. */
+static void wsgi_dump_start(wsgi_daemon *d, apr_time_t now)
+{
+    wsgi_dump *dump = calloc(1, sizeof(*dump));
+    apr_threadattr_t *attr;
+    apr_thread_t *t;
+    int i;
+
+    if (dump == NULL)
+        return;
+    dump->tids = calloc(wsgi_nslots, sizeof(*dump->tids));
+    dump->notes = calloc(wsgi_nslots, sizeof(*dump->notes));
+    for (i = 0; dump->tids && dump->notes && i < wsgi_nslots; i++) {
+        wsgi_slot *s = &wsgi_slots[i];
+        char note[256];
+
+        if (!s->started || s->tid == 0)
+            continue;
+        snprintf(note, sizeof(note), "serving %s for %.1f s%s", s->what,
+                 (double)(now - s->started) / APR_USEC_PER_SEC,
+                 s->timed_out || s->interrupted ? " (past request-timeout)"
+                                                : "");
+        dump->tids[dump->n] = s->tid;
+        dump->notes[dump->n++] = strdup(note);
+    }
+    snprintf(dump->head, sizeof(dump->head), WSGI_LOGNO(0307) "daemon group "
+             "'%s' (pid %d): request-timeout=%ds fired; the Python stacks "
+             "of this process's threads:", d->name, (int)getpid(),
+             d->request_timeout);
+    apr_atomic_inc32(&wsgi_dumps_running);
+    apr_threadattr_create(&attr, wsgi_scripts_pool);
+    apr_threadattr_detach_set(attr, 1);
+    if (apr_thread_create(&t, attr, wsgi_dump_run, dump,
+                          wsgi_scripts_pool) != APR_SUCCESS)
+        wsgi_dump_run(NULL, dump);
+}
+
 /* WSGI0730: a request makes the process restart, as it cannot end;
  * interrupted: it was sent mod_wsgi.RequestTimeout and did not end. */
 static void wsgi_monitor_stuck(wsgi_daemon *d, int interrupted)
@@ -377,7 +451,7 @@ static void wsgi_monitor_stuck(wsgi_daemon *d, int interrupted)
 static int wsgi_monitor_expire(wsgi_daemon *d, apr_time_t now)
 {
     apr_interval_time_t limit = apr_time_from_sec(d->request_timeout);
-    int i, expired = 0;
+    int i, expired = 0, fired = 0;
 
     for (i = 0; i < wsgi_nslots; i++) {
         wsgi_slot *s = &wsgi_slots[i];
@@ -394,6 +468,7 @@ static int wsgi_monitor_expire(wsgi_daemon *d, apr_time_t now)
             now - s->started <= limit)
             continue;
         interrupt = d->interrupt_timeout > 0 && s->tid != 0;
+        fired++;
         if (interrupt) {
             s->interrupted = now;
             ap_log_error(APLOG_MARK, APLOG_ERR, 0, d->server,
@@ -419,6 +494,8 @@ static int wsgi_monitor_expire(wsgi_daemon *d, apr_time_t now)
          * it; shutdown only makes its reads and writes fail. */
         shutdown(s->fd, SHUT_RDWR);
     }
+    if (fired > 0)
+        wsgi_dump_start(d, now);
     return expired;
 }
 
@@ -554,6 +631,14 @@ int wsgi_monitor_run(wsgi_daemon *d)
         if (why != WSGI_STOP_NONE)
             wsgi_monitor_recycle(why, NULL);
     }
+
+    /* The stacks of a request-timeout are logged before the process goes
+     * (they need the GIL, which Python's exit takes for good); a GIL that
+     * never comes cannot hold the exit up for more than 3 s. */
+    deadline = apr_time_now() + apr_time_from_sec(3);
+    while (apr_atomic_read32(&wsgi_dumps_running) > 0 &&
+           apr_time_now() < deadline)
+        apr_sleep(apr_time_from_msec(20));
 
     why = wsgi_monitor_stop_reason();
     switch (wsgi_stop_table[why].grace) {

@@ -23,7 +23,7 @@ int wsgi_serve_request(wsgi_transport *t, const wsgi_request_spec *rq)
     wsgi_interp *wi;
     int status = HTTP_INTERNAL_SERVER_ERROR;
 
-    wsgi_stats_begin(&st, rq->request_start, rq->accepted);
+    wsgi_stats_begin(&st, rq->request_start, rq->accepted, rq->what);
     st.server_pid = rq->server_pid ? rq->server_pid : (int)getpid();
     asked = apr_time_now();
     wi = wsgi_acquire_interp(rq->application_group, rq->r);
@@ -39,7 +39,7 @@ int wsgi_serve_request(wsgi_transport *t, const wsgi_request_spec *rq)
      * has no request at hand (print(), logging, sys.stderr). */
     wsgi_current_request = rq->r;
     wsgi_current_client = rq->client;
-    wsgi_monitor_python(wi->name);
+    wsgi_monitor_python(wi->name, rq->what);
 
     module = wsgi_load_script(wi, rq->r, rq->script, rq->mtime, rq->reload,
                               t->pool);

@@ -71,6 +71,15 @@ static apr_int64_t wsgi_life_requests;  /* since the process started */
 static apr_int64_t wsgi_life_busy_us;
 static apr_int64_t *wsgi_life_slot_requests;
 static apr_time_t *wsgi_slot_since;     /* 0: idle, else request start */
+/* For WSGISlowRequests: each slot's request, thread, and whether it was
+ * logged as slow already. */
+typedef struct {
+    char what[160];
+    unsigned long tid;
+    int logged;
+} wsgi_slot_note;
+static wsgi_slot_note *wsgi_slot_notes;
+static int wsgi_watch_started = 0;
 static int wsgi_slots_started;          /* slots that served a request */
 static apr_time_t wsgi_process_start;
 
@@ -99,8 +108,9 @@ static int wsgi_stats_ready(void)
     wsgi_win.slots = calloc((size_t)n, sizeof(*wsgi_win.slots));
     wsgi_life_slot_requests = calloc((size_t)n, sizeof(apr_int64_t));
     wsgi_slot_since = calloc((size_t)n, sizeof(apr_time_t));
+    wsgi_slot_notes = calloc((size_t)n, sizeof(*wsgi_slot_notes));
     if (wsgi_win.slots == NULL || wsgi_life_slot_requests == NULL ||
-        wsgi_slot_since == NULL)
+        wsgi_slot_since == NULL || wsgi_slot_notes == NULL)
         return 0;
     wsgi_stats_nslots = n;
     wsgi_process_start = apr_time_now();
@@ -127,9 +137,70 @@ static void wsgi_thread_cpu(double *user, double *sys)
     *user = *sys = 0;
 }
 
-void wsgi_stats_begin(wsgi_request_stats *st, apr_time_t request_start,
-                      apr_time_t accepted)
+/*
+ * WSGISlowRequests: a thread of the process looks at the slots four
+ * times a threshold (at most every half second) and logs each request
+ * past it once (WSGI0306), with the Python stack of its thread. Both
+ * modes: it starts with the first request that finds it missing.
+ */
+static void *wsgi_stats_watch(void *data)
 {
+    double limit = *(double *)data;
+    apr_interval_time_t every = (apr_interval_time_t)(limit * 1e6 / 4);
+    char head[400], what[160];
+    int i;
+
+    if (every > apr_time_from_msec(500))
+        every = apr_time_from_msec(500);
+    for (;;) {
+        apr_sleep(every);
+        for (i = 0; i < wsgi_stats_nslots; i++) {
+            apr_time_t now = apr_time_now(), since;
+            unsigned long tid = 0;
+
+            pthread_mutex_lock(&wsgi_stats_lock);
+            since = wsgi_slot_since[i];
+            if (since > 0 && !wsgi_slot_notes[i].logged &&
+                now - since >= (apr_interval_time_t)(limit * 1e6)) {
+                wsgi_slot_notes[i].logged = 1;
+                tid = wsgi_slot_notes[i].tid;
+                apr_cpystrn(what, wsgi_slot_notes[i].what, sizeof(what));
+            }
+            pthread_mutex_unlock(&wsgi_stats_lock);
+            if (tid == 0)
+                continue;
+            snprintf(head, sizeof(head), WSGI_LOGNO(0306) "slow request "
+                     "(pid %d%s%s): %s has run for %.1f s, more than "
+                     "WSGISlowRequests %g; its thread's Python stack:",
+                     (int)getpid(), wsgi_daemon_self ? ", daemon group " : "",
+                     wsgi_daemon_self ? wsgi_daemon_self->name : "", what,
+                     (double)(now - since) / 1e6, limit);
+            wsgi_interp_dump_stacks(head, &tid, NULL, 0, tid);
+        }
+    }
+    return NULL;
+}
+
+static void wsgi_stats_watch_start(void)
+{
+    static double limit;
+    pthread_attr_t attr;
+    pthread_t t;
+
+    limit = wsgi_server != NULL ? wsgi_server->slow_requests : 0;
+    if (limit <= 0)
+        return;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    pthread_create(&t, &attr, wsgi_stats_watch, &limit);
+    pthread_attr_destroy(&attr);
+}
+
+void wsgi_stats_begin(wsgi_request_stats *st, apr_time_t request_start,
+                      apr_time_t accepted, const char *what)
+{
+    int watch = 0;
+
     memset(st, 0, sizeof(*st));
     st->request_start = request_start;
     st->accepted = accepted;
@@ -144,8 +215,16 @@ void wsgi_stats_begin(wsgi_request_stats *st, apr_time_t request_start,
             wsgi_slot_since[st->slot] == 0)
             wsgi_slots_started++;
         wsgi_slot_since[st->slot] = st->begin;
+        wsgi_slot_notes[st->slot].tid = PyThread_get_thread_ident();
+        wsgi_slot_notes[st->slot].logged = 0;
+        apr_cpystrn(wsgi_slot_notes[st->slot].what, what ? what : "?",
+                    sizeof(wsgi_slot_notes[st->slot].what));
+        watch = !wsgi_watch_started;
+        wsgi_watch_started = 1;
     }
     pthread_mutex_unlock(&wsgi_stats_lock);
+    if (watch)
+        wsgi_stats_watch_start();
 }
 
 void wsgi_stats_io(wsgi_request_stats *st, int output, apr_off_t bytes,
@@ -440,7 +519,7 @@ static int wsgi_put_usage(PyObject *d, const struct rusage *then,
 }
 
 /* request_metrics(): the window since the last call, then a new one. */
-PyObject *wsgi_stats_request_metrics(void)
+static PyObject *wsgi_stats_request_metrics(void)
 {
     static const char *const classes[5] = {
         "status_1xx", "status_2xx", "status_3xx", "status_4xx", "status_5xx"
@@ -521,7 +600,7 @@ static int wsgi_stats_in_flight(void)
 }
 
 /* process_metrics(): totals since the process started. */
-PyObject *wsgi_stats_process_metrics(void)
+static PyObject *wsgi_stats_process_metrics(void)
 {
     struct rusage ru;
     PyObject *d, *threads = NULL;
@@ -574,7 +653,7 @@ PyObject *wsgi_stats_process_metrics(void)
 }
 
 /* start_recording_metrics(): idempotent; the first window starts now. */
-void wsgi_stats_start_recording(void)
+static void wsgi_stats_start_recording(void)
 {
     pthread_mutex_lock(&wsgi_stats_lock);
     if (!wsgi_stats_recording && wsgi_stats_ready()) {
@@ -584,6 +663,42 @@ void wsgi_stats_start_recording(void)
     }
     pthread_mutex_unlock(&wsgi_stats_lock);
 }
+
+static PyObject *wsgi_mod_start_recording(PyObject *self, PyObject *unused)
+{
+    (void)self;
+    (void)unused;
+    wsgi_stats_start_recording();
+    Py_RETURN_NONE;
+}
+
+static PyObject *wsgi_mod_request_metrics(PyObject *self, PyObject *unused)
+{
+    (void)self;
+    (void)unused;
+    return wsgi_stats_request_metrics();
+}
+
+static PyObject *wsgi_mod_process_metrics(PyObject *self, PyObject *unused)
+{
+    (void)self;
+    (void)unused;
+    return wsgi_stats_process_metrics();
+}
+
+/* The mod_wsgi module's functions of this file (wsgi_module_create adds
+ * them). */
+PyMethodDef wsgi_stats_methods[] = {
+    {"start_recording_metrics", wsgi_mod_start_recording, METH_NOARGS,
+     "Start counting requests for request_metrics()/process_metrics()."},
+    {"request_metrics", wsgi_mod_request_metrics, METH_NOARGS,
+     "This process's figures since the last call (then a new window), or "
+     "None before start_recording_metrics()."},
+    {"process_metrics", wsgi_mod_process_metrics, METH_NOARGS,
+     "This process's totals since it started, or None before "
+     "start_recording_metrics()."},
+    {NULL}
+};
 
 /* ------------------------------------------------------------ events */
 

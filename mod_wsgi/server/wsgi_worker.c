@@ -232,7 +232,7 @@ static void wsgi_worker_serve(wsgi_daemon *d, int fd, apr_pool_t *p)
     wsgi_request_spec rq;
     wsgi_transport *t;
     wsgi_pair *pairs = NULL;
-    const char *reload, *clen, *ip, *port;
+    const char *reload, *clen, *ip, *port, *method, *uri;
     int status;
 
     memset(&rq, 0, sizeof(rq));
@@ -306,6 +306,10 @@ static void wsgi_worker_serve(wsgi_daemon *d, int fd, apr_pool_t *p)
     port = wsgi_pair_get(rq.pairs, rq.npairs, "REMOTE_PORT");
     rq.client = ip ? (port ? apr_pstrcat(p, ip, ":", port, NULL) : ip) : NULL;
     rq.server_pid = wsgi_peer_pid(fd);
+    method = wsgi_pair_get(rq.pairs, rq.npairs, "REQUEST_METHOD");
+    uri = wsgi_pair_get(rq.pairs, rq.npairs, "REQUEST_URI");
+    rq.what = apr_pstrcat(p, method ? method : "?", " ", uri ? uri : "?",
+                          NULL);
     t = wsgi_channel_open(p, d->server, fd, timeout_ms, wsgi_monitor_slot);
     t->target = rq.script;
     status = wsgi_serve_request(t, &rq);
