@@ -579,6 +579,7 @@ typedef struct {
     apr_time_t accepted;            /* when a daemon took it; 0: embedded */
     int server_pid;                 /* the Apache child's; 0: this one */
     const char *what;               /* "METHOD URI", for log lines */
+    const char *log_id;             /* Apache's %L of the request, or NULL */
     /* Where the environ's entries come from: the request (embedded), or
      * the pairs the Apache child sent (daemon, C strings). */
     request_rec *r;
@@ -625,6 +626,9 @@ extern WSGI_THREAD_LOCAL request_rec *wsgi_current_request;
 /* In a daemon: "ip:port" of the client of the request this thread
  * serves, so its log lines say whose they are as embedded mode's do. */
 extern WSGI_THREAD_LOCAL const char *wsgi_current_client;
+/* The request's log id (Apache's %L), or NULL: each line logged for the
+ * request carries it (a traceback's lines among other threads'). */
+extern WSGI_THREAD_LOCAL const char *wsgi_current_log_id;
 /* Logs the pending Python exception (traceback included) with a
  * leading line; clears it. */
 void wsgi_log_python_error(request_rec *r, server_rec *s,

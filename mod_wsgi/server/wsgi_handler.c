@@ -402,6 +402,7 @@ static int wsgi_handler(request_rec *r)
     rq.rc = rc;
     rq.request_start = r->request_time;
     rq.what = apr_pstrcat(r->pool, r->method, " ", r->unparsed_uri, NULL);
+    rq.log_id = r->log_id;
     return wsgi_serve_request(wsgi_embedded_transport(r, rc->enable_sendfile),
                               &rq);
 }

@@ -11,6 +11,7 @@
 
 WSGI_THREAD_LOCAL request_rec *wsgi_current_request = NULL;
 WSGI_THREAD_LOCAL const char *wsgi_current_client = NULL;
+WSGI_THREAD_LOCAL const char *wsgi_current_log_id = NULL;
 
 /* Apache truncates a message at MAX_STRING_LEN; longer lines are split
  * into pieces below that, so nothing is lost. */
@@ -37,38 +38,54 @@ static server_rec *wsgi_log_server(request_rec *r)
                                 : wsgi_main_server;
 }
 
-/* Emits one line; the GIL must not be held. */
+/* Emits one line, after "[id ID] " when id is given; the GIL must not be
+ * held. */
 static void wsgi_log_emit(request_rec *r, server_rec *s, int level,
-                          const char *line, size_t len)
+                          const char *id, const char *line, size_t len)
 {
+    const char *open = id ? "[id " : "", *close = id ? "] " : "";
+
+    if (id == NULL)
+        id = "";
     do {
         int n = len > WSGI_LOG_PIECE ? WSGI_LOG_PIECE : (int)len;
 
         if (r != NULL)
-            ap_log_rerror(APLOG_MARK, level, 0, r, "%.*s", n, line);
+            ap_log_rerror(APLOG_MARK, level, 0, r, "%s%s%s%.*s", open, id,
+                          close, n, line);
         else if (wsgi_current_client != NULL)
-            ap_log_error(APLOG_MARK, level, 0, s, "[client %s] %.*s",
-                         wsgi_current_client, n, line);
+            ap_log_error(APLOG_MARK, level, 0, s, "[client %s] %s%s%s%.*s",
+                         wsgi_current_client, open, id, close, n, line);
         else
-            ap_log_error(APLOG_MARK, level, 0, s, "%.*s", n, line);
+            ap_log_error(APLOG_MARK, level, 0, s, "%s%s%s%.*s", open, id,
+                         close, n, line);
         line += n;
         len -= n;
     } while (len > 0);
 }
 
+static const char *wsgi_log_id(request_rec *r)
+{
+    return r != NULL && r->log_id != NULL ? r->log_id : wsgi_current_log_id;
+}
+
 void wsgi_log_lines(request_rec *r, server_rec *s, int level,
                     const char *text, Py_ssize_t len)
 {
-    const char *end = text + len;
+    const char *end = text + len, *id;
 
     if (s == NULL)
         s = wsgi_log_server(r);
+    /* Each line has the request's log id (Apache's %L): the lines of a
+     * traceback or of a multi-line print come with other threads' lines
+     * between them, and grep by id finds them all. */
+    id = wsgi_log_id(r);
     Py_BEGIN_ALLOW_THREADS
     while (text < end) {
         const char *nl = memchr(text, '\n', end - text);
         const char *stop = nl ? nl : end;
 
-        wsgi_log_emit(r, s, level, text, stop - text);
+        wsgi_log_emit(r, s, level, id, text, stop - text);
         text = nl ? nl + 1 : end;
     }
     Py_END_ALLOW_THREADS

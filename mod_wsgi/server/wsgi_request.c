@@ -39,6 +39,7 @@ int wsgi_serve_request(wsgi_transport *t, const wsgi_request_spec *rq)
      * has no request at hand (print(), logging, sys.stderr). */
     wsgi_current_request = rq->r;
     wsgi_current_client = rq->client;
+    wsgi_current_log_id = rq->log_id && *rq->log_id ? rq->log_id : NULL;
     wsgi_monitor_python(wi->name, rq->what);
 
     module = wsgi_load_script(wi, rq->r, rq->script, rq->mtime, rq->reload,
@@ -80,6 +81,7 @@ done:
     Py_XDECREF(module);
     wsgi_current_request = NULL;
     wsgi_current_client = NULL;
+    wsgi_current_log_id = NULL;
     wsgi_release_interp(wi);
     wsgi_request_end();
     t->stats = NULL;

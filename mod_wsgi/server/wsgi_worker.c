@@ -310,6 +310,7 @@ static void wsgi_worker_serve(wsgi_daemon *d, int fd, apr_pool_t *p)
     uri = wsgi_pair_get(rq.pairs, rq.npairs, "REQUEST_URI");
     rq.what = apr_pstrcat(p, method ? method : "?", " ", uri ? uri : "?",
                           NULL);
+    rq.log_id = wsgi_pair_get(rq.pairs, rq.npairs, "mod_wsgi.request_id");
     t = wsgi_channel_open(p, d->server, fd, timeout_ms, wsgi_monitor_slot);
     t->target = rq.script;
     status = wsgi_serve_request(t, &rq);
