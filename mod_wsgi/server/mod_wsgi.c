@@ -104,6 +104,8 @@ static int wsgi_post_config(apr_pool_t *p, apr_pool_t *plog,
     ap_add_version_component(p, "Python/" APR_STRINGIFY(PY_MAJOR_VERSION)
                              "." APR_STRINGIFY(PY_MINOR_VERSION));
     rc = wsgi_check_home(ptemp, s, 0);
+    /* Before any process is forked: they all share its page. */
+    wsgi_prom_setup(s);
     /* The first pass at start-up only checks the configuration; daemons
      * started then would be orphans of a process about to go. */
     if (rc == OK && ap_state_query(AP_SQ_MAIN_STATE) !=
@@ -135,6 +137,7 @@ static void wsgi_child_init(apr_pool_t *p, server_rec *s)
     /* Daemon sockets are for connecting to, by path: an Apache child has
      * no business holding the listening end open. */
     wsgi_daemons_close_sockets(NULL);
+    wsgi_prom_join();
     /* WSGIRestrictEmbedded On: Apache's children only relay to daemons. */
     if (!wsgi_restrict_embedded) {
         wsgi_python_child_init(p, s);
@@ -152,6 +155,7 @@ static void wsgi_register_hooks(apr_pool_t *p)
     ap_hook_child_init(wsgi_child_init, NULL, NULL, APR_HOOK_MIDDLE);
     wsgi_register_request_hooks(p);
     wsgi_register_auth_hooks(p);
+    wsgi_register_prom_hooks(p);
 }
 
 AP_DECLARE_MODULE(wsgi) = {

@@ -483,6 +483,17 @@ void wsgi_stats_gil(wsgi_request_stats *st, apr_time_t released);
 void wsgi_stats_finish(wsgi_request_stats *st);
 void wsgi_stats_record(wsgi_request_stats *st);
 extern PyMethodDef wsgi_stats_methods[];
+
+/* wsgi_prom.c: the server's figures for "SetHandler wsgi-metrics", in
+ * memory every process shares (the parent maps it in post_config). */
+void wsgi_prom_setup(server_rec *s);
+void wsgi_prom_join(void);
+void wsgi_prom_busy(int delta);
+void wsgi_prom_request(int status, apr_int64_t queue_us, apr_int64_t app_us,
+                       apr_int64_t total_us);
+/* Async-signal-safe; why: a wsgi_stop_reason, or -1 (it died). */
+void wsgi_prom_restart(const char *group, int why);
+void wsgi_register_prom_hooks(apr_pool_t *p);
 /* The payloads of the request events (new references, or NULL). */
 PyObject *wsgi_event_started(wsgi_request_stats *st, PyObject *environ,
                              PyObject *application);

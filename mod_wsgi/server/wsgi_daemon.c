@@ -242,6 +242,7 @@ static void wsgi_daemon_main(apr_pool_t *pconf, server_rec *s, wsgi_daemon *d)
     apr_pool_t *p, *tp;
 
     wsgi_daemon_self = d;
+    wsgi_prom_join();
     /* Keys of other groups and the master go before any code of this
      * group's can run; the requests this group may take are learnt. */
     wsgi_peer_enter_daemon(pconf, s, d);
@@ -586,13 +587,15 @@ static void wsgi_slot_main(wsgi_daemon_slot *ds)
             int failed = !WIFEXITED(status) || WEXITSTATUS(status) != 0;
 
             if (failed && !(WIFSIGNALED(status) && forwarded &&
-                            WTERMSIG(status) == SIGTERM))
+                            WTERMSIG(status) == SIGTERM)) {
                 ap_log_error(APLOG_MARK, APLOG_ERR, 0, ds->s,
                              WSGI_LOGNO(0715) "daemon process %d of group "
                              "'%s' %s; %s", (int)pid, d->name,
                              wsgi_wait_status(ds->pconf, status),
                              wsgi_slot_stop ? "Apache is stopping it"
                                             : "starting a new one");
+                wsgi_prom_restart(d->name, -1);
+            }
             if (pid == current) {
                 /* Read what it said before it went. */
                 while (notify >= 0 && read(notify, &byte, 1) == 1) {

@@ -117,6 +117,8 @@ int wsgi_monitor_stop(wsgi_stop_reason why)
     first = why > WSGI_STOP_NONE && why < WSGI_STOP_REASONS &&
             __atomic_compare_exchange_n(&wsgi_stop_why, &none, (int)why, 0,
                                         __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
+    if (first && wsgi_daemon_self != NULL)
+        wsgi_prom_restart(wsgi_daemon_self->name, (int)why);
     if (first && wsgi_stop_table[why].recycle && wsgi_ready_fd >= 0 &&
         write(wsgi_ready_fd, "G", 1) < 0) {
         /* the supervisor then starts it when this one exits */

@@ -223,6 +223,7 @@ void wsgi_stats_begin(wsgi_request_stats *st, apr_time_t request_start,
         wsgi_watch_started = 1;
     }
     pthread_mutex_unlock(&wsgi_stats_lock);
+    wsgi_prom_busy(1);
     if (watch)
         wsgi_stats_watch_start();
 }
@@ -305,6 +306,12 @@ void wsgi_stats_record(wsgi_request_stats *st)
         wsgi_stats_finish(st);
     took = st->end - st->begin;
     cls = st->status >= 100 && st->status < 600 ? st->status / 100 - 1 : 4;
+    wsgi_prom_busy(-1);
+    wsgi_prom_request(st->status,
+                      st->accepted > 0 ? st->accepted - st->request_start : -1,
+                      st->app_finish > st->app_start
+                          ? st->app_finish - st->app_start : 0,
+                      st->end - st->request_start);
     pthread_mutex_lock(&wsgi_stats_lock);
     if (!wsgi_stats_ready())
         goto done;
