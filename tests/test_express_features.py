@@ -309,8 +309,16 @@ def test_ignore_activity_and_socket_prefix(express, tmp):
 
 # ------------------------------------------------------------ status, HTTP/2
 
-def test_server_status(express, tmp):
-    srv = express().start(app(tmp), "--server-status")
+def test_server_status_and_metrics_url(express, tmp):
+    srv = express().start(app(tmp), "--server-status", "--metrics-url",
+                          "/wsgi-metrics")
+    assert srv.get("/hello").status_code == 200
+    page = srv.get("/wsgi-metrics")
+    assert page.headers["Content-Type"].startswith("text/plain; version=0.0.4")
+    assert any(line.startswith('mod_wsgi_requests_total{group="127.0.0.1:'
+                               '%d",status="2xx"} ' % srv.port)
+               and int(line.split()[-1]) >= 1
+               for line in page.text.splitlines())
     r = srv.get("/server-status?auto")
     assert r.status_code == 200
     assert "Total Accesses:" in r.text and "BusyWorkers:" in r.text

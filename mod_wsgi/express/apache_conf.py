@@ -536,6 +536,11 @@ def location_lines(s):
                   "    SetHandler server-status",
                   "    Require local",
                   "</Location>"]
+    if s.metrics_url:
+        lines += ["<Location %s>" % quoted(s.metrics_url, "--metrics-url"),
+                  "    SetHandler wsgi-metrics",
+                  "    Require local",
+                  "</Location>"]
     if s.enable_docs:
         lines += ['Alias "/__wsgi__/docs" %s' % quoted(s.docs_directory,
                                                        "--enable-docs"),

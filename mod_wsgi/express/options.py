@@ -441,6 +441,12 @@ REGISTRY = [
            "daemon sockets, in bytes (0: the system's)."),
     _bytes("send_buffer_size", 512, "Kernel send buffer of the daemon "
            "sockets, in bytes (0: the system's)."),
+    Option("metrics_url", ["--metrics-url"],
+           "Serve the server's figures (every daemon group's requests, "
+           "latencies, threads, restarts, memory and CPU) in the Prometheus "
+           "text format at this URL path, to requests from this host only "
+           "(SetHandler wsgi-metrics).", validator=url_path,
+           metavar="URL-PATH", section="Capacity"),
     Option("server_metrics", ["--server-metrics"],
            "Let the application read Apache's scoreboard with "
            "mod_wsgi.server_metrics().", action="store_true", default=False,

@@ -118,6 +118,7 @@ class Settings:
     receive_buffer_size: int
     send_buffer_size: int
     server_metrics: bool
+    metrics_url: Optional[str]
 
     # -- reading requests (mod_reqtimeout)
     header_timeout: int
