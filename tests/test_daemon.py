@@ -435,7 +435,7 @@ def wait_new_pid(srv, old, timeout=15):
     return None
 
 
-@pytest.mark.allow_log("WSGI0730", "WSGI0732")
+@pytest.mark.allow_log("WSGI0730", "WSGI0732", "WSGI0307")
 def test_request_timeout_is_504_and_the_process_is_replaced(make_server):
     srv = make_server(daemon_conf("processes=1 threads=4 request-timeout=2"))
     old = int(srv.get("/d/pid").text)

@@ -92,7 +92,7 @@ WSGIScriptAlias /e "%s/t.wsgi"
 """ % (options, d, d, d, d), mpm=mpm)
 
 
-@pytest.mark.allow_log("WSGI0747", "WSGI0603")
+@pytest.mark.allow_log("WSGI0747", "WSGI0603", "WSGI0307")
 @pytest.mark.parametrize("mount", ["/d", "/s"], ids=["global", "subinterp"])
 def test_interrupt_timeout_raises_request_timeout_and_keeps_the_process(
         make_server, app_dir, mount):
@@ -124,7 +124,7 @@ def test_interrupt_timeout_raises_request_timeout_and_keeps_the_process(
     assert srv.get(mount + "/pid", timeout=30).text == pid
 
 
-@pytest.mark.allow_log("WSGI0747", "WSGI0730", "WSGI0732")
+@pytest.mark.allow_log("WSGI0747", "WSGI0730", "WSGI0732", "WSGI0307")
 def test_interrupt_that_is_swallowed_replaces_the_process(make_server,
                                                            app_dir):
     """An application that catches BaseException and carries on: after
