@@ -225,3 +225,50 @@ def test_home_the_group_cannot_enter_is_logged_and_it_serves_on(
     assert srv.get("/d/pid", timeout=30).status_code == 200
     srv.wait_log("WSGI0713")
     assert "home=%s" % locked in srv.log()
+
+
+@pytest.mark.allow_log("WSGI0101", "WSGI0104")
+def test_python_that_cannot_start_is_500_with_the_reason(make_server,
+                                                         scratch):
+    """WSGI0101 and WSGI0104: a WSGIPythonHome that looks like a Python
+    prefix (lib/pythonX.Y is there, so configtest passes) but has no
+    standard library: Python fails to start in Apache's child, which says
+    so once (crit), and each request for an application gets 500 naming
+    the cause."""
+    import sys
+    home = os.path.join(scratch, "hollow")
+    os.makedirs(os.path.join(home, "lib", "python%d.%d" % sys.version_info[:2]))
+    for d in (home, os.path.join(home, "lib")):
+        os.chmod(d, 0o755)
+    srv = make_server("""
+WSGIScriptAlias /app "@APPS@/environ.wsgi"
+<Directory "@APPS@">
+    Require all granted
+</Directory>
+""", python_home=home)
+    r = srv.get("/app")
+    assert r.status_code == 500
+    log = srv.wait_log("WSGI0104")
+    assert "WSGI0101: Python" in log and "failed to initialise" in log
+    assert "WSGI0104: Python is not available" in log
+
+
+@pytest.mark.allow_log("WSGI0501")
+def test_script_alias_match_substitution_too_long(make_server):
+    """WSGI0501: a WSGIScriptAliasMatch target whose $N substitution grows
+    past Apache's limit for one (AP_PREGSUB_MAXLEN, 64 KiB) fails that
+    request with 500 and the line naming the target, instead of a cut
+    path."""
+    srv = make_server("""
+WSGIScriptAliasMatch "^/m/(.*)$" "@APPS@/$1$1$1$1$1$1$1$1$1$1.wsgi"
+WSGIScriptAliasMatch "^/n/([a-z]+)$" "@APPS@/$1.wsgi"
+<Directory "@APPS@">
+    Require all granted
+</Directory>
+""")
+    r = srv.get("/m/" + "a" * 8000)     # ten times: 80 KB
+    assert r.status_code == 500
+    log = srv.wait_log("WSGI0501")
+    assert "WSGI0501: WSGIScriptAliasMatch substitution of" in log
+    # An ordinary substitution still maps.
+    assert srv.get("/n/environ").status_code == 200
