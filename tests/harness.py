@@ -89,10 +89,10 @@ def compiled_in_modules():
     return {l.strip() for l in out.splitlines() if l.strip().endswith(".c")}
 
 
-def http_answers(port, path="/"):
-    """True when something on 127.0.0.1:port answers HTTP for path."""
+def http_answers(port, path="/", host="127.0.0.1"):
+    """True when something on host:port answers HTTP for path."""
     try:
-        with socket.create_connection(("127.0.0.1", port), 1) as s:
+        with socket.create_connection((host, port), 1) as s:
             s.settimeout(5)
             s.sendall(("GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\n"
                        "Connection: close\r\n\r\n" % path).encode())
@@ -310,12 +310,17 @@ class ApacheServer:
     apps       list of (url, source) pairs: each source is written to a
                script in the ServerRoot and mounted with WSGIScriptAlias.
     apps_dir   a directory whose *.wsgi files are mounted at /<name>.
+    listen     the address it listens on (default 127.0.0.1)
+    netns      a network namespace to run it in (`ip netns exec NETNS`:
+               the pid is still Apache's), for an address of its own
     """
 
     def __init__(self, venv=None, mpm="event", conf="", apps=(), apps_dir=None,
                  loglevel="info", python_home=None, module=None, wsgi=True,
-                 modules=()):
+                 modules=(), listen="127.0.0.1", netns=None):
         self.venv = venv
+        self.listen = listen
+        self.netns = netns
         self.mpm = mpm
         self.root = make_dir()
         self.port = free_port()
@@ -335,7 +340,7 @@ class ApacheServer:
         builtin = compiled_in_modules()
         lines = [
             'ServerRoot "%s"' % self.root,
-            "Listen 127.0.0.1:%d" % self.port,
+            "Listen %s:%d" % (listen, self.port),
             "ServerName 127.0.0.1",
             'PidFile "%s/httpd.pid"' % self.root,
             'ErrorLog "%s"' % self.log_path,
@@ -415,7 +420,8 @@ class ApacheServer:
         out = open(self.stdout_path, "w")
         try:
             self.proc = subprocess.Popen(
-                [httpd_binary(), "-f", self.conf_path, "-DFOREGROUND"],
+                (["ip", "netns", "exec", self.netns] if self.netns else [])
+                + [httpd_binary(), "-f", self.conf_path, "-DFOREGROUND"],
                 stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                 start_new_session=True, env=self._env(),
                 preexec_fn=_allow_cores)
@@ -440,7 +446,7 @@ class ApacheServer:
             timeout, self.error_log()))
 
     def _answers(self, path):
-        return http_answers(self.port, path)
+        return http_answers(self.port, path, self.listen)
 
     @property
     def pid(self):
@@ -517,7 +523,7 @@ class ApacheServer:
         return path
 
     def url(self, path):
-        return "http://127.0.0.1:%d%s" % (self.port, path)
+        return "http://%s:%d%s" % (self.listen, self.port, path)
 
     def get(self, path, **kw):
         import requests

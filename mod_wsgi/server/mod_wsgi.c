@@ -156,6 +156,7 @@ static void wsgi_register_hooks(apr_pool_t *p)
     wsgi_register_request_hooks(p);
     wsgi_register_auth_hooks(p);
     wsgi_register_prom_hooks(p);
+    wsgi_register_health_hooks(p);
 }
 
 AP_DECLARE_MODULE(wsgi) = {

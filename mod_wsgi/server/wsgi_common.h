@@ -319,6 +319,14 @@ int wsgi_daemons_start(apr_pool_t *pconf, apr_pool_t *ptemp, server_rec *s);
 int wsgi_daemons_fork(void);
 void wsgi_daemons_close_sockets(const wsgi_daemon *keep);
 
+/* wsgi_health.c: "SetHandler wsgi-health" for load balancers; a slot's
+ * supervisor notes what its daemon process does, in memory every
+ * process of the generation shares. */
+enum { WSGI_HEALTH_NONE = 0, WSGI_HEALTH_STARTING, WSGI_HEALTH_READY,
+       WSGI_HEALTH_STOPPING };
+void wsgi_health_note(const wsgi_daemon *d, int slot, pid_t pid, int state);
+void wsgi_register_health_hooks(apr_pool_t *p);
+
 /* wsgi_peer.c: proof that a REQUEST frame comes from an Apache child of
  * this server, and what the configuration lets a group run. */
 int wsgi_peer_generation(server_rec *s);

@@ -543,6 +543,7 @@ static void wsgi_slot_main(wsgi_daemon_slot *ds)
         if (!wsgi_slot_stop && current == 0) {
             current = wsgi_slot_spawn(ds, quick, &notify);
             ready = 0;
+            wsgi_health_note(d, ds->slot, current, WSGI_HEALTH_STARTING);
         }
         if (wsgi_slot_stop && !forwarded) {
             /* Apache stops or restarts: every process of the slot goes,
@@ -556,6 +557,7 @@ static void wsgi_slot_main(wsgi_daemon_slot *ds)
             for (i = 0; i < ndraining; i++)
                 kill(draining[i], SIGTERM);
             forwarded = 1;
+            wsgi_health_note(d, ds->slot, 0, WSGI_HEALTH_STOPPING);
         }
         if (wsgi_slot_evict) {
             wsgi_slot_evict = 0;
@@ -567,8 +569,10 @@ static void wsgi_slot_main(wsgi_daemon_slot *ds)
         if (poll(&pfd, notify >= 0 ? 1 : 0, 100) > 0) {
             ssize_t n = read(notify, &byte, 1);
 
-            if (n == 1 && byte == 'R')
+            if (n == 1 && byte == 'R') {
                 ready = 1;
+                wsgi_health_note(d, ds->slot, current, WSGI_HEALTH_READY);
+            }
             else if (n == 1 && byte == 'G' && ndraining < WSGI_MAX_DRAINING &&
                      !wsgi_slot_stop) {
                 /* It stops taking requests: start the next one now and
