@@ -164,6 +164,7 @@ WSGIImportScript "@APPS@/exit_at_import.py" process-group=broken application-gro
     assert srv.count_log(r"WSGI0803: .*'nosuch'", 1, mark=0) == 1
 
 
+@pytest.mark.allow_log("WSGI0750")
 def test_503_from_a_child_whose_parent_was_killed(make_server):
     """SIGKILL to the Apache parent: its children go on serving on the
     listeners they inherited, but the host is lost (nothing replaces
@@ -182,6 +183,12 @@ WSGIScriptAlias /d "@APPS@/daemon.wsgi" process-group=demo application-group=%{G
         assert body["apache"] == "orphaned"
         assert "WSGI0801: wsgi-health: answering 503: the Apache parent " \
             "of this process is gone" in srv.wait_log("WSGI0801", mark=0)
+        # The application's requests are refused at once, not after
+        # connect-timeout (15 s): no daemon process will come.
+        start = time.monotonic()
+        r = srv.get("/d/pid", timeout=30)
+        assert r.status_code == 503 and time.monotonic() - start < 5
+        assert "WSGI0750" in srv.wait_log("WSGI0750", mark=0)
     finally:
         # The orphans are this test's to end (by pid), not leftovers.
         for pid in srv.group_members():

@@ -325,6 +325,9 @@ void wsgi_daemons_close_sockets(const wsgi_daemon *keep);
 enum { WSGI_HEALTH_NONE = 0, WSGI_HEALTH_STARTING, WSGI_HEALTH_READY,
        WSGI_HEALTH_STOPPING };
 void wsgi_health_note(const wsgi_daemon *d, int slot, pid_t pid, int state);
+/* In an Apache child: 1 when the parent it started under is gone (killed:
+ * nothing will start a daemon process again). */
+int wsgi_health_orphaned(void);
 void wsgi_register_health_hooks(apr_pool_t *p);
 
 /* wsgi_peer.c: proof that a REQUEST frame comes from an Apache child of

@@ -196,6 +196,11 @@ static void wsgi_health_child_init(apr_pool_t *p, server_rec *s)
  * will replace them or the daemon groups (whose supervisors die with the
  * parent), and no stop or restart reaches them: the host is lost.
  */
+int wsgi_health_orphaned(void)
+{
+    return wsgi_health_parent > 0 && getppid() != wsgi_health_parent;
+}
+
 static const char *wsgi_health_apache(void)
 {
     const char *state = "running";
@@ -206,7 +211,7 @@ static const char *wsgi_health_apache(void)
     if (mpm == AP_MPMQ_STOPPING ||
         ap_state_query(AP_SQ_MAIN_STATE) == AP_SQ_MS_EXITING)
         state = "stopping";
-    else if (wsgi_health_parent > 0 && getppid() != wsgi_health_parent)
+    else if (wsgi_health_orphaned())
         state = "orphaned";
     return state;
 }

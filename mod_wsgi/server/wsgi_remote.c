@@ -164,6 +164,18 @@ static int wsgi_remote_connect(request_rec *r, wsgi_daemon *d)
             apr_time_now() + pause > deadline ||
             wsgi_client_gone(r->connection))
             break;
+        /* The parent was killed: its supervisors went with it, so no
+         * process of the group will come; waiting connect-timeout would
+         * only hold this worker (and the balancer's health checks queued
+         * behind it). */
+        if (wsgi_health_orphaned()) {
+            ap_log_rerror(APLOG_MARK, APLOG_ERR, err, r, WSGI_LOGNO(0750)
+                          "daemon process group '%s' is unreachable and "
+                          "Apache's parent process is gone, so none will "
+                          "start again: answering 503 at once (restart "
+                          "Apache; the host is lost until then)", d->name);
+            return -1;
+        }
         ap_log_rerror(APLOG_MARK, APLOG_DEBUG, err, r, "mod_wsgi: connect "
                       "to daemon group '%s' at '%s' failed; again in %d ms",
                       d->name, d->socket_path,
