@@ -81,3 +81,37 @@ def recv_until_closed(sock):
         if not chunk:
             return out
         out += chunk
+
+
+def stream_with_acks(port, path, blocks=4):
+    """GETs path (the apps' /stream) with a directory in the query string:
+    the application makes block i+1 only once a file i in it says block i
+    reached us. Returns the lines read. A server that holds a block back
+    stalls the application, which then ends the body with a "no ack" line
+    after 10 s: it cannot pass by luck, and a slow machine only waits."""
+    import http.client
+    import shutil
+    from urllib.parse import quote
+    from harness import make_dir
+    acks = make_dir(prefix="mod_wsgi-acks-")
+    lines = []
+    try:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        conn.request("GET", "%s?%s" % (path, quote(acks)))
+        resp = conn.getresponse()
+        for i in range(blocks):
+            line = resp.readline()
+            lines.append(line)
+            if not line.startswith(b"%d " % i):
+                break
+            with open(os.path.join(acks, str(i)), "w"):
+                pass
+        # The end of the body: the application saw the last ack and ended
+        # (anything after the blocks is returned as a line too).
+        rest = resp.read()
+        if rest:
+            lines.append(rest)
+        conn.close()
+    finally:
+        shutil.rmtree(acks, ignore_errors=True)
+    return lines

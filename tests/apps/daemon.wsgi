@@ -5,6 +5,7 @@ import json
 import os
 import sys
 import time
+from urllib.parse import unquote
 
 import mod_wsgi
 
@@ -46,10 +47,23 @@ def application(environ, start_response):
     if path == "/stream":
         start_response("200 OK", [("Content-Type", "text/plain")])
 
+        # With a directory in the query string, block i+1 is made only
+        # once the client says (a file i there) that block i reached it:
+        # a server holding blocks back stalls this, never passes it.
+        acks = unquote(environ.get("QUERY_STRING", ""))
+
         def gen():
             for i in range(4):
                 yield ("%d %.3f\n" % (i, time.time())).encode()
-                time.sleep(0.5)
+                if not acks:
+                    time.sleep(0.5)
+                    continue
+                deadline = time.time() + 10
+                while not os.path.exists(os.path.join(acks, str(i))):
+                    if time.time() > deadline:
+                        yield b"no ack: block %d never reached the client\n" % i
+                        return
+                    time.sleep(0.01)
         return gen()
     if path == "/sha256":
         h = hashlib.sha256()
