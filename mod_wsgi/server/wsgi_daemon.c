@@ -863,6 +863,26 @@ static const char *wsgi_socket_dir_problem(apr_pool_t *p, const char *prefix)
 static apr_pool_t *wsgi_fork_pconf = NULL;
 static server_rec *wsgi_fork_server = NULL;
 
+/* Apache unloads and loads this module again at each restart, so a
+ * static counter would start from 0 every time and WSGISocketRotation On
+ * would reuse the path it should rotate: the count lives in the parent's
+ * process pool, which outlives the restarts. */
+static int wsgi_next_generation(server_rec *s)
+{
+    apr_pool_t *keep = s->process->pool;
+    void *data = NULL;
+    int *count;
+
+    apr_pool_userdata_get(&data, "wsgi_generation", keep);
+    count = data;
+    if (count == NULL) {
+        count = apr_pcalloc(keep, sizeof(*count));
+        apr_pool_userdata_set(count, "wsgi_generation",
+                              apr_pool_cleanup_null, keep);
+    }
+    return ++*count;
+}
+
 int wsgi_daemons_start(apr_pool_t *pconf, apr_pool_t *ptemp, server_rec *s)
 {
     const char *prefix, *problem;
@@ -878,7 +898,7 @@ int wsgi_daemons_start(apr_pool_t *pconf, apr_pool_t *ptemp, server_rec *s)
                      "WSGISocketPrefix '%s': %s", prefix, problem);
         return HTTP_INTERNAL_SERVER_ERROR;
     }
-    wsgi_generation++;
+    wsgi_generation = wsgi_next_generation(s);
     /* Before anything is forked: every process of this generation gets
      * the keys from here (wsgi_peer.c). */
     if (wsgi_peer_generation(s) < 0)

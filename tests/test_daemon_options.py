@@ -1,0 +1,113 @@
+"""WSGIDaemonProcess options and daemon directives that the suite only
+loaded before (issue 21, the audit's list): each shown acting in a
+running daemon process."""
+
+import glob
+import json
+import os
+import re
+import signal
+import time
+
+from harness import make_dir, write_file
+
+APP = r'''
+import json, locale, os, sys
+
+def application(environ, start_response):
+    path = os.path.join(environ["QUERY_STRING"], "made-%d" % os.getpid())
+    with open(path, "w"):
+        pass
+    mode = os.stat(path).st_mode & 0o777
+    os.unlink(path)
+    body = json.dumps({
+        "mode": mode, "LANG": os.environ.get("LANG"),
+        "LC_ALL": os.environ.get("LC_ALL"),
+        "ctype": locale.setlocale(locale.LC_CTYPE),
+        "fsencoding": sys.getfilesystemencoding(),
+        "path": sys.path, "pid": os.getpid(),
+    }).encode()
+    start_response("200 OK", [("Content-Type", "application/json")])
+    return [body]
+'''
+
+
+def test_umask_lang_locale_and_python_path(make_server, scratch):
+    """umask= decides the mode of the files the application makes;
+    lang= and locale= become LANG and LC_ALL (and Python's locale);
+    python-path= comes first on sys.path, in the daemon only."""
+    write_file(os.path.join(scratch, "o.wsgi"), APP)
+    drop = make_dir(prefix=os.path.join(scratch, "drop-"), mode=0o777)
+    extra = make_dir(prefix=os.path.join(scratch, "extra-"))
+    srv = make_server("""
+WSGISocketPrefix "@ROOT@/wsgi"
+WSGIDaemonProcess opts processes=1 threads=2 umask=0077 lang=C.UTF-8 \
+    locale=C.UTF-8 python-path="%(extra)s"
+WSGIDaemonProcess plain processes=1 threads=2 umask=0022
+WSGIScriptAlias /o "%(d)s/o.wsgi" process-group=opts
+WSGIScriptAlias /p "%(d)s/o.wsgi" process-group=plain
+<Directory "%(d)s">
+    Require all granted
+</Directory>
+""" % {"d": scratch, "extra": extra})
+    got = srv.get("/o?" + drop).json()
+    assert got["mode"] == 0o600, oct(got["mode"])
+    assert (got["LANG"], got["LC_ALL"]) == ("C.UTF-8", "C.UTF-8")
+    assert got["ctype"] == "C.UTF-8" and got["fsencoding"] == "utf-8"
+    assert extra in got["path"]
+    other = srv.get("/p?" + drop).json()
+    assert other["mode"] == 0o644, oct(other["mode"])
+    assert extra not in other["path"]
+
+
+def _sockets(srv):
+    return sorted(os.path.basename(p)
+                  for p in glob.glob(os.path.join(srv.root, "wsgi.*.sock")))
+
+
+def _restart_gracefully(srv, path):
+    old = int(srv.get(path).json()["pid"])
+    srv.signal(signal.SIGUSR1)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        try:
+            r = srv.get(path, timeout=5)
+            if r.status_code == 200 and r.json()["pid"] != old:
+                return
+        except Exception:
+            pass
+        time.sleep(0.2)
+    raise AssertionError("no new daemon process after the graceful restart")
+
+
+def test_socket_rotation(make_server, scratch):
+    """WSGISocketRotation Off (the default): a group keeps its socket path
+    across graceful restarts (wsgi.PARENT.ID.sock), so old children still
+    serving keep-alive connections reach the new daemons; On: each
+    generation gets a path of its own (wsgi.PARENT.GENERATION.ID.sock)."""
+    write_file(os.path.join(scratch, "o.wsgi"), APP)
+    drop = make_dir(prefix=os.path.join(scratch, "drop-"), mode=0o777)
+    conf = """
+WSGISocketPrefix "@ROOT@/wsgi"
+%s
+WSGIDaemonProcess rot processes=1 threads=2
+WSGIScriptAlias /o "%s/o.wsgi" process-group=rot
+<Directory "%s">
+    Require all granted
+</Directory>
+"""
+    off = make_server(conf % ("", scratch, scratch))
+    before = _sockets(off)
+    assert len(before) == 1 and re.match(r"^wsgi\.\d+\.\d+\.sock$",
+                                         before[0]), before
+    _restart_gracefully(off, "/o?" + drop)
+    assert _sockets(off) == before
+    on = make_server(conf % ("WSGISocketRotation On", scratch, scratch))
+    first = _sockets(on)
+    assert len(first) == 1 and re.match(r"^wsgi\.\d+\.\d+\.\d+\.sock$",
+                                        first[0]), first
+    _restart_gracefully(on, "/o?" + drop)
+    second = _sockets(on)
+    assert len(second) == 1 and second != first, (first, second)
+    gen = [int(name.split(".")[2]) for name in (first[0], second[0])]
+    assert gen[1] == gen[0] + 1
