@@ -317,8 +317,9 @@ class ApacheServer:
 
     def __init__(self, venv=None, mpm="event", conf="", apps=(), apps_dir=None,
                  loglevel="info", python_home=None, module=None, wsgi=True,
-                 modules=(), listen="127.0.0.1", netns=None):
+                 modules=(), listen="127.0.0.1", netns=None, env=None):
         self.venv = venv
+        self.extra_env = dict(env or {})   # added to Apache's environment
         self.listen = listen
         self.netns = netns
         self.mpm = mpm
@@ -405,6 +406,7 @@ class ApacheServer:
             env["LD_PRELOAD"] = preload
             # In the cores directory: daemons write there too, as their user.
             env["ASAN_OPTIONS"] = "detect_leaks=0:log_path=%s/asan" % self.cores
+        env.update(self.extra_env)
         return env
 
     def configtest(self):
