@@ -413,6 +413,24 @@ def test_world_writable_socket_dir_refused(make_server):
     assert "world-writable" in srv.error_log()
 
 
+@pytest.mark.skipif(os.geteuid() != 0, reason="Apache's user differs from "
+                    "the directory's owner only when started as root")
+@pytest.mark.allow_log("WSGI0719")
+def test_untraversable_socket_dir_refused(make_server, scratch):
+    """A socket prefix in a directory Apache's user cannot traverse (0700,
+    root's): start-up fails with WSGI0719 naming the mode and the fix,
+    rather than every request failing to connect."""
+    closed = os.path.join(scratch, "closed")
+    os.mkdir(closed, 0o700)
+    srv = make_server(daemon_conf().replace('"@ROOT@/wsgi"',
+                                            '"%s/wsgi"' % closed),
+                      start=False)
+    assert srv.start(expect_fail=True) != 0
+    log = srv.error_log()
+    assert "WSGI0719" in log and "cannot traverse" in log
+    assert "(mode 0700)" in log and "chmod 0755" in log
+
+
 # ------------------------------------------------- timeouts and limits
 
 def wait_new_pid(srv, old, timeout=15):
