@@ -111,3 +111,37 @@ WSGIScriptAlias /o "%s/o.wsgi" process-group=rot
     assert len(second) == 1 and second != first, (first, second)
     gen = [int(name.split(".")[2]) for name in (first[0], second[0])]
     assert gen[1] == gen[0] + 1
+
+
+STACK = r'''
+import ctypes
+
+def application(environ, start_response):
+    # This request thread's own stack size, from its pthread attributes.
+    libc = ctypes.CDLL("libc.so.6")
+    attr = ctypes.create_string_buffer(128)      # >= sizeof(pthread_attr_t)
+    size = ctypes.c_size_t()
+    libc.pthread_self.restype = ctypes.c_ulong
+    libc.pthread_getattr_np(ctypes.c_ulong(libc.pthread_self()), attr)
+    libc.pthread_attr_getstacksize(attr, ctypes.byref(size))
+    libc.pthread_attr_destroy(attr)
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [str(size.value).encode()]
+'''
+
+
+def test_stack_size_of_request_threads(make_server, scratch):
+    """stack-size= is the stack of the daemon's request threads."""
+    write_file(os.path.join(scratch, "st.wsgi"), STACK)
+    srv = make_server("""
+WSGISocketPrefix "@ROOT@/wsgi"
+WSGIDaemonProcess small processes=1 threads=1 stack-size=1048576
+WSGIDaemonProcess large processes=1 threads=1 stack-size=4194304
+WSGIScriptAlias /s "%(d)s/st.wsgi" process-group=small
+WSGIScriptAlias /l "%(d)s/st.wsgi" process-group=large
+<Directory "%(d)s">
+    Require all granted
+</Directory>
+""" % {"d": scratch})
+    assert int(srv.get("/s").text) == 1048576
+    assert int(srv.get("/l").text) == 4194304
