@@ -145,3 +145,30 @@ WSGIScriptAlias /l "%(d)s/st.wsgi" process-group=large
 """ % {"d": scratch})
     assert int(srv.get("/s").text) == 1048576
     assert int(srv.get("/l").text) == 4194304
+
+
+def test_socket_user_owns_the_socket(make_server, scratch):
+    """socket-user= owns the group's socket (mode 0600): only that user's
+    processes may connect. By default it is Apache's own user."""
+    import pwd
+    import stat
+    import pytest
+    if os.geteuid() != 0:
+        pytest.skip("only root can give the socket to another user")
+    write_file(os.path.join(scratch, "o.wsgi"), APP)
+    srv = make_server("""
+WSGISocketPrefix "@ROOT@/wsgi"
+WSGIDaemonProcess mine processes=1 threads=1
+WSGIDaemonProcess theirs processes=1 threads=1 socket-user=nobody
+WSGIScriptAlias /o "%s/o.wsgi" process-group=mine
+<Directory "%s">
+    Require all granted
+</Directory>
+""" % (scratch, scratch))
+    owners = {}
+    for path in glob.glob(os.path.join(srv.root, "wsgi.*.sock")):
+        st = os.stat(path)
+        assert stat.S_IMODE(st.st_mode) == 0o600, oct(st.st_mode)
+        owners[int(os.path.basename(path).split(".")[-2])] = st.st_uid
+    assert sorted(owners.values()) == sorted(
+        [pwd.getpwnam("www-data").pw_uid, pwd.getpwnam("nobody").pw_uid])
