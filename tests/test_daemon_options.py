@@ -6,8 +6,11 @@ import glob
 import json
 import os
 import re
+import resource
 import signal
 import time
+
+import pytest
 
 from harness import make_dir, write_file
 
@@ -172,3 +175,64 @@ WSGIScriptAlias /o "%s/o.wsgi" process-group=mine
         owners[int(os.path.basename(path).split(".")[-2])] = st.st_uid
     assert sorted(owners.values()) == sorted(
         [pwd.getpwnam("www-data").pw_uid, pwd.getpwnam("nobody").pw_uid])
+
+
+def _limits(pid):
+    """{name: (soft, hard)} of /proc/PID/limits (unlimited: None)."""
+    out = {}
+    with open("/proc/%d/limits" % pid) as f:
+        for line in f.readlines()[1:]:
+            name = line[:26].strip()
+            soft, hard = line[26:47].strip(), line[47:68].strip()
+            out[name] = tuple(None if v == "unlimited" else int(v)
+                              for v in (soft, hard))
+    return out
+
+
+@pytest.mark.allow_log("WSGI0734", "WSGI0715", "exit signal Killed")
+def test_cpu_time_limit_under_a_finite_hard_limit(make_server, scratch):
+    """cpu-time-limit= sets the soft limit and keeps the hard one Apache
+    had; a value above that hard limit cannot be set and says so
+    (WSGI0734, with the fix) instead of failing silently."""
+    import pytest
+    from harness import pids_where
+    if os.geteuid() != 0:
+        pytest.skip("prlimit() on Apache's processes needs root")
+    write_file(os.path.join(scratch, "o.wsgi"), APP)
+    drop = make_dir(prefix=os.path.join(scratch, "drop-"), mode=0o777)
+    srv = make_server("""
+WSGISocketPrefix "@ROOT@/wsgi"
+WSGIDaemonProcess below processes=1 threads=1 cpu-time-limit=50
+WSGIDaemonProcess above processes=1 threads=1 cpu-time-limit=1000
+WSGIScriptAlias /b "%(d)s/o.wsgi" process-group=below
+WSGIScriptAlias /a "%(d)s/o.wsgi" process-group=above
+<Directory "%(d)s">
+    Require all granted
+</Directory>
+""" % {"d": scratch})
+    old = {g: srv.get("/%s?%s" % (g, drop)).json()["pid"] for g in "ba"}
+    # The supervisors (the parent's children that have children) get a
+    # hard CPU limit of 100 s; the daemons they start next inherit it.
+    kids = pids_where(lambda ppid, pgrp: ppid == srv.proc.pid)
+    for k in kids:
+        if pids_where(lambda ppid, pgrp, k=k: ppid == k):
+            resource.prlimit(k, resource.RLIMIT_CPU, (100, 100))
+    for pid in old.values():
+        os.kill(pid, signal.SIGKILL)
+    new = {}
+    deadline = time.monotonic() + 20
+    while len(new) < 2 and time.monotonic() < deadline:
+        for g in "ba":
+            try:
+                r = srv.get("/%s?%s" % (g, drop), timeout=5)
+                if r.status_code == 200 and r.json()["pid"] != old[g]:
+                    new[g] = r.json()["pid"]
+            except Exception:
+                pass
+        time.sleep(0.2)
+    assert _limits(new["b"])["Max cpu time"] == (50, 100)
+    assert _limits(new["a"])["Max cpu time"] == (100, 100)
+    log = srv.wait_log("WSGI0734", mark=0)
+    assert "daemon group 'above': cannot set cpu-time-limit=1000" in log
+    assert "daemon group 'below'" not in "".join(
+        l for l in log.splitlines() if "WSGI0734" in l)

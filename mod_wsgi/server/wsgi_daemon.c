@@ -137,12 +137,20 @@ static void wsgi_daemon_rlimit(wsgi_daemon *d, int resource, const char *opt,
 
     if (value <= 0)
         return;
+    /* The soft limit alone keeps the hard one the process has: asking
+     * for an infinite one would fail (EPERM) for a process that is no
+     * longer root whenever Apache was started under a finite one, even
+     * with the value below it. */
+    if (!soft_only || getrlimit(resource, &rl) < 0)
+        rl.rlim_max = (rlim_t)value;
     rl.rlim_cur = (rlim_t)value;
-    rl.rlim_max = soft_only ? RLIM_INFINITY : (rlim_t)value;
     if (setrlimit(resource, &rl) < 0)
         ap_log_error(APLOG_MARK, APLOG_WARNING, errno, d->server,
                      WSGI_LOGNO(0734) "daemon group '%s': cannot set "
-                     "%s=%" APR_INT64_T_FMT, d->name, opt, value);
+                     "%s=%" APR_INT64_T_FMT " (above the hard limit Apache "
+                     "was started with?); lower it, or raise that limit "
+                     "(ulimit -H, LimitCPU=/LimitDATA=/LimitAS= of the "
+                     "service)", d->name, opt, value);
 }
 
 static void wsgi_daemon_limits(wsgi_daemon *d)
