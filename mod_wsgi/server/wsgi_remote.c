@@ -144,6 +144,19 @@ static int wsgi_remote_connect(request_rec *r, wsgi_daemon *d)
     memset(&addr, 0, sizeof(addr));
     addr.sun_family = AF_UNIX;
     apr_cpystrn(addr.sun_path, d->socket_path, sizeof(addr.sun_path));
+    /* The parent was killed: its supervisors went with it, and the daemon
+     * processes follow (PR_SET_PDEATHSIG); one that still accepts is
+     * dying and would cut the request (502). None will come again, and
+     * waiting connect-timeout would only hold this worker (and a
+     * balancer's health checks queued behind it). */
+    if (wsgi_health_orphaned()) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, WSGI_LOGNO(0750)
+                      "daemon process group '%s' is not reachable: Apache's "
+                      "parent process is gone, and its daemon processes with "
+                      "it; answering 503 at once (restart Apache; the host "
+                      "is lost until then)", d->name);
+        return -1;
+    }
     for (;;) {
         fd = socket(AF_UNIX, SOCK_STREAM, 0);
         if (fd < 0) {
@@ -164,18 +177,6 @@ static int wsgi_remote_connect(request_rec *r, wsgi_daemon *d)
             apr_time_now() + pause > deadline ||
             wsgi_client_gone(r->connection))
             break;
-        /* The parent was killed: its supervisors went with it, so no
-         * process of the group will come; waiting connect-timeout would
-         * only hold this worker (and the balancer's health checks queued
-         * behind it). */
-        if (wsgi_health_orphaned()) {
-            ap_log_rerror(APLOG_MARK, APLOG_ERR, err, r, WSGI_LOGNO(0750)
-                          "daemon process group '%s' is unreachable and "
-                          "Apache's parent process is gone, so none will "
-                          "start again: answering 503 at once (restart "
-                          "Apache; the host is lost until then)", d->name);
-            return -1;
-        }
         ap_log_rerror(APLOG_MARK, APLOG_DEBUG, err, r, "mod_wsgi: connect "
                       "to daemon group '%s' at '%s' failed; again in %d ms",
                       d->name, d->socket_path,
