@@ -32,7 +32,7 @@ DEB_RUN="apache2 apache2-dev python3 python3-dev python3-venv python3-pip
  build-essential make ca-certificates"
 DEB_TEST="acl gdb dpkg-dev debhelper dh-python pybuild-plugin-pyproject
  python3-all-dev python3-setuptools python3-wheel python3-distro lintian
- rpm rpmlint openssl clang-format curl haproxy iproute2"
+ rpm rpmlint openssl clang-format curl haproxy iproute2 chromium"
 DEB_CI="wrk clang llvm libclang-rt-dev"
 
 # Red Hat family (Fedora, RHEL with EPEL for rpmlint): the same roles.
@@ -40,7 +40,7 @@ DEB_CI="wrk clang llvm libclang-rt-dev"
 # against the distributions' package names.
 RPM_RUN="httpd httpd-devel python3 python3-devel gcc make
  redhat-rpm-config ca-certificates"
-RPM_TEST="acl gdb rpm-build rpmlint openssl curl python3-distro
+RPM_TEST="acl gdb rpm-build rpmlint openssl curl chromium python3-distro
  python3-setuptools python3-wheel haproxy iproute"
 RPM_CI=""
 

@@ -13,6 +13,7 @@ import glob
 import http.server
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -654,3 +655,62 @@ def test_enable_docs(express, tmp):
     assert index.status_code == 200 and "(express.md)" in index.text
     page = srv.get("/__wsgi__/docs/express.md")
     assert page.status_code == 200 and "mod_wsgi-express" in page.text
+
+
+def chromium():
+    for name in ("chromium", "chromium-browser", "google-chrome"):
+        path = shutil.which(name)
+        if path:
+            return path
+    pytest.skip("a headless Chromium is needed (mk/deps.sh installs "
+                "Debian's chromium)")
+
+
+def test_status_page_in_headless_chromium(express, tmp):
+    """--status-url: the live page, run by a real browser. After it has
+    polled the metrics page a few times (virtual time), its DOM has a row
+    per daemon group with the rate of the requests made meanwhile, and a
+    plot with points; a screenshot is kept in the test's temp dir."""
+    browser = chromium()
+    srv = express().start(app(tmp), "--status-url", "/status",
+                          "--processes", "2", "--threads", "3")
+    group = "127.0.0.1:%d" % srv.port
+    stop = threading.Event()
+
+    def load():
+        while not stop.is_set():
+            try:
+                srv.get("/work", timeout=5)
+            except requests.RequestException:
+                pass
+            time.sleep(0.02)
+
+    worker = threading.Thread(target=load, daemon=True)
+    worker.start()
+    try:
+        shot = os.path.join(tmp, "status.png")
+        common = [browser, "--headless", "--no-sandbox", "--disable-gpu",
+                  "--user-data-dir=" + os.path.join(tmp, "chromium"),
+                  "--virtual-time-budget=9000", "--window-size=900,900"]
+        dom = subprocess.run(common + ["--dump-dom", srv.url("/status")],
+                             capture_output=True, text=True, timeout=120)
+        subprocess.run(common + ["--screenshot=" + shot, srv.url("/status")],
+                       capture_output=True, timeout=120)
+    finally:
+        stop.set()
+        worker.join(10)
+    html = dom.stdout
+    assert "Updated " in html, html[-2000:]
+    row = re.search(r'<tr data-group="%s">(.*?)</tr>' % re.escape(group),
+                    html)
+    assert row, html[-3000:]
+    cells = re.findall(r"<td>([^<]*)</td>", row.group(1))
+    assert float(cells[1]) > 0                   # req/s while loaded
+    assert (int(cells[3]) + int(cells[4])) == 6  # 2 processes x 3 threads
+    assert re.search(r'<canvas id="plot-[^"]*" width="600" height="160" '
+                     r'data-group="%s" data-points="([2-9]|\d\d+)"'
+                     % re.escape(group), html), html[-3000:]
+    assert os.path.getsize(shot) > 1000
+    # The page is for this host only, as the metrics it reads.
+    conf = read_text(os.path.join(srv.root, "httpd.conf"))
+    assert '<Location "/status">\n    Require local' in conf

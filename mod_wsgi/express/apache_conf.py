@@ -541,6 +541,14 @@ def location_lines(s):
                   "    SetHandler wsgi-metrics",
                   "    Require local",
                   "</Location>"]
+    if s.status_url:
+        page = os.path.join(s.server_root, "status.html")
+        lines += ["Alias %s %s" % (quoted(s.status_url, "--status-url"),
+                                   quoted(page, "--server-root")),
+                  # (Location wins over the server root's Directory.)
+                  "<Location %s>" % quoted(s.status_url, "--status-url"),
+                  "    Require local",
+                  "</Location>"]
     if s.enable_docs:
         lines += ['Alias "/__wsgi__/docs" %s' % quoted(s.docs_directory,
                                                        "--enable-docs"),

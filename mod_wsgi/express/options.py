@@ -447,6 +447,12 @@ REGISTRY = [
            "text format at this URL path, to requests from this host only "
            "(SetHandler wsgi-metrics).", validator=url_path,
            metavar="URL-PATH", section="Capacity"),
+    Option("status_url", ["--status-url"],
+           "Serve a live HTML status page at this URL path, to this host "
+           "only: per daemon group, throughput and latency over the last "
+           "minutes as a plot, busy and idle threads, restarts, memory "
+           "(it reads --metrics-url, /wsgi-metrics when not given).",
+           validator=url_path, metavar="URL-PATH", section="Capacity"),
     Option("server_metrics", ["--server-metrics"],
            "Let the application read Apache's scoreboard with "
            "mod_wsgi.server_metrics().", action="store_true", default=False,

@@ -27,7 +27,8 @@ import tempfile
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from mod_wsgi import server as built
-from mod_wsgi.express import apache_conf, debug, features, handler, platform
+from mod_wsgi.express import (apache_conf, debug, features, handler,
+                              platform, status)
 from mod_wsgi.express.errors import SetupError
 from mod_wsgi.express.forwarding import wait_forwarding
 from mod_wsgi.express.options import REGISTRY, env_name
@@ -119,6 +120,7 @@ class Settings:
     send_buffer_size: int
     server_metrics: bool
     metrics_url: Optional[str]
+    status_url: Optional[str]
 
     # -- reading requests (mod_reqtimeout)
     header_timeout: int
@@ -586,6 +588,9 @@ def derive(args):
         process_group=args.process_group or "%s:%d" % (host or "localhost",
                                                        port),
         locale=args.locale or default_locale(),
+        # The status page reads the metrics page: there is one with it.
+        metrics_url=args.metrics_url or (
+            "/wsgi-metrics" if args.status_url else None),
     )
 
 
@@ -779,6 +784,10 @@ def write_server_root(s):
             if log:
                 make_service_log(s, name, log)
         write_file(s.handler_script, handler.render(handler_settings(s)))
+        if s.status_url:
+            write_file(os.path.join(s.server_root, "status.html"),
+                       status.render(s.server_name + ":%d" % s.port,
+                                     s.metrics_url))
         debug.write_files(s)
     except OSError as exc:
         raise SetupError("cannot write the server root %s: %s."
