@@ -422,8 +422,8 @@ def _has(user):
 def test_modes_and_acls_read_as_the_kernel_answers(site):
     """The walk of modes and ACLs (the doctor not root) answers what
     access(2) answers as the user (the doctor root, in a child)."""
-    from mod_wsgi.express import doctor as d
-    user = d.lookup_user("www-data")
+    from mod_wsgi.express import doctor_access as a
+    user = a.lookup_user("www-data")
     cases = {"plain": "", "acl-user": "u:www-data:x",
              "acl-none": "u:www-data:-", "acl-mask": "m::-"}
     paths = []
@@ -436,8 +436,8 @@ def test_modes_and_acls_read_as_the_kernel_answers(site):
             subprocess.run(["setfacl", "-m", acl, top], check=True,
                            timeout=30)
         paths.append((os.path.join(top, "in"), os.R_OK))
-    kernel = d._denied_in_child(user, paths)
-    walked = [d.first_denied(p, w, lambda q, m: d.mode_allows(q, m, user))
+    kernel = a._denied_in_child(user, paths)
+    walked = [a.first_denied(p, w, lambda q, m: a.mode_allows(q, m, user))
               for p, w in paths]
     assert kernel == walked
     assert [k is None for k in kernel] == [False, True, False, False]
