@@ -33,6 +33,12 @@ PYENV_ROOT ?= $(shell pyenv root 2>/dev/null || echo "$(HOME)/.pyenv")
 PY313 := $(shell ls -d $(PYENV_ROOT)/versions/3.13.*/bin/python3 2>/dev/null \
 	| grep -E '/versions/3\.13\.[0-9]+/bin/' | sort -V | tail -n 1)
 PYTHONS ?= $(wildcard /usr/bin/python3) $(PY313)
+# The newest pyenv 3.12: make test builds build/venv-3.12 for the tests of
+# Python-version features (tests/test_gil_modes.py find it there) without
+# running the whole suite on it. GIL_PYTHONS= (empty) skips it.
+PY312 := $(shell ls -d $(PYENV_ROOT)/versions/3.12.*/bin/python3 2>/dev/null \
+	| grep -E '/versions/3\.12\.[0-9]+/bin/' | sort -V | tail -n 1)
+GIL_PYTHONS ?= $(filter-out $(PYTHONS),$(PY312))
 MPMS ?= $(if $(MOD_WSGI_TEST_MPMS),$(MOD_WSGI_TEST_MPMS),event prefork)
 PORT ?= 8000
 TESTS ?= tests
@@ -144,6 +150,9 @@ serve:
 test:
 	@sh mk/deps.sh test
 	$(MAKE) --no-print-directory venvs
+	if [ -n "$(strip $(GIL_PYTHONS))" ]; then
+	    $(MAKE) --no-print-directory venvs PYTHONS="$(GIL_PYTHONS)"
+	fi
 	if ! ls tests/test_*.py >/dev/null 2>&1; then
 	    echo "make test: no tests/test_*.py yet, nothing to run"
 	    exit 0

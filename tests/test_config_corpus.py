@@ -127,13 +127,13 @@ def test_every_upstream_directive_and_option_loads_and_serves(make_server):
     assert e["wsgi.input_terminated"] is True
     log = srv.error_log()
     # The 6.x directives not acted on yet say so once each; the removed
-    # ones are named obsolete. WSGIServerMetrics and WSGISlowRequests are
-    # acted on.
+    # ones are named obsolete. WSGIServerMetrics, WSGISlowRequests and
+    # WSGIPerInterpreterGIL are acted on.
     assert "WSGI0003: WSGIServerMetrics" not in log
     assert "WSGI0003: WSGISlowRequests" not in log
+    assert "WSGI0003: WSGIPerInterpreterGIL" not in log
     for name in ("WSGITelemetryService",
-                 "WSGITelemetryOptions", "WSGIPerInterpreterGIL",
-                 "WSGIFreeThreading"):
+                 "WSGITelemetryOptions", "WSGIFreeThreading"):
         assert "WSGI0003: %s" % name in log, name
     for name in ("WSGILazyInitialization", "WSGINewRelicConfigFile",
                  "WSGIAcceptMutex", "WSGIGroupAuthoritative"):

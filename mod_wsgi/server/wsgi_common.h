@@ -140,6 +140,7 @@ typedef struct {
     double slow_requests;           /* WSGISlowRequests, s; <= 0: off */
     const char *python_eggs;
     int server_metrics;             /* WSGIServerMetrics */
+    int per_interpreter_gil;        /* WSGIPerInterpreterGIL (3.12+) */
 } wsgi_server_config;
 
 /* WSGIAccessScript, WSGIAuthUserScript, WSGIAuthGroupScript,
@@ -444,6 +445,7 @@ struct wsgi_interp {
     PyObject *environ_template;     /* owned: constant environ keys */
     PyObject *log_stdout;           /* owned */
     PyObject *log_stderr;           /* owned */
+    int own_gil;                    /* WSGIPerInterpreterGIL On (3.12+) */
 };
 
 extern int wsgi_python_ready;

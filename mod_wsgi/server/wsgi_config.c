@@ -51,6 +51,7 @@ void *wsgi_create_server_config(apr_pool_t *p, server_rec *s)
     c->destroy_interpreter = WSGI_UNSET;
     c->case_sensitivity = WSGI_UNSET;
     c->server_metrics = WSGI_UNSET;
+    c->per_interpreter_gil = WSGI_UNSET;
     c->switch_interval = -1.0;
     c->slow_requests = -1.0;
     return c;
@@ -491,6 +492,31 @@ static const char *wsgi_set_server_flag(cmd_parms *cmd, void *dummy, int on)
     return NULL;
 }
 
+/*
+ * WSGIPerInterpreterGIL: a flag like the others, and on a Python older
+ * than 3.12 (no PEP 684) a notice that On changes nothing, so a config
+ * written for 3.12+ still loads and says why it runs with one GIL.
+ */
+static const char *wsgi_set_per_interpreter_gil(cmd_parms *cmd, void *dummy,
+                                                int on)
+{
+    const char *err = wsgi_set_server_flag(cmd, dummy, on);
+
+#if PY_VERSION_HEX < 0x030C0000
+    if (err == NULL && on)
+        ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, cmd->server,
+                     WSGI_LOGNO(0111) "WSGIPerInterpreterGIL On (%s:%d) has "
+                     "no effect: mod_wsgi is built against Python %s and a "
+                     "GIL per sub-interpreter needs Python 3.12 or later; "
+                     "every application group shares one GIL (build "
+                     "mod_wsgi against 3.12+ for the effect, or remove "
+                     "the directive)",
+                     cmd->directive->filename, cmd->directive->line_num,
+                     PY_VERSION);
+#endif
+    return err;
+}
+
 static const char *wsgi_set_dir_flag(cmd_parms *cmd, void *dconf, int on)
 {
     *(int *)((char *)dconf + (apr_size_t)cmd->info) = on;
@@ -928,9 +954,10 @@ const command_rec wsgi_commands[] = {
     AP_INIT_TAKE1("WSGISlowRequests", wsgi_set_slow_requests, NULL,
                   RSRC_CONF, "seconds after which a running request is "
                   "logged with its stack"),
-    AP_INIT_RAW_ARGS("WSGIPerInterpreterGIL", wsgi_set_not_yet, "flag",
-                     RSRC_CONF, "On: sub-interpreters with their own GIL "
-                     "(not yet)"),
+    AP_INIT_FLAG("WSGIPerInterpreterGIL", wsgi_set_per_interpreter_gil,
+                 WSGI_SOFF(per_interpreter_gil), RSRC_CONF,
+                 "On: application groups other than %{GLOBAL} get a "
+                 "sub-interpreter with its own GIL (Python 3.12+)"),
     AP_INIT_RAW_ARGS("WSGIFreeThreading", wsgi_set_not_yet, "flag",
                      RSRC_CONF, "On: no GIL on a free-threaded Python "
                      "(not yet)"),

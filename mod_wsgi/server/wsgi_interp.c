@@ -30,6 +30,8 @@ static apr_hash_t *wsgi_interps = NULL;         /* name -> wsgi_interp */
 static apr_array_header_t *wsgi_interp_list = NULL; /* creation order */
 static wsgi_interp *wsgi_main_interp = NULL;
 static apr_uint32_t wsgi_active_requests = 0;
+/* How many interpreters run with a GIL of their own (never ended). */
+static apr_uint32_t wsgi_own_gil_interps = 0;
 
 /*
  * Each thread keeps one PyThreadState per interpreter it has run code in,
@@ -344,27 +346,75 @@ fail:
     return rc;
 }
 
+/*
+ * A new sub-interpreter, its state current (the main one's current on
+ * entry, and again on failure, with *why from Python). With
+ * WSGIPerInterpreterGIL On (3.12+) it has a GIL of its own (PEP 684):
+ * Python releases the main GIL and takes the new one as it switches.
+ * Own GIL needs its own allocator, which needs the check refusing
+ * extensions not written for several interpreters (WSGI0513). Daemon
+ * threads stay allowed: service scripts and the express reloader use
+ * them, and only Py_EndInterpreter, never called on a used interpreter,
+ * minds them. fork/exec stay refused as in PEP 684; subprocess works.
+ */
+static PyThreadState *wsgi_new_interpreter(int *own_gil, const char **why)
+{
+    PyThreadState *ts = NULL;
+
+    *own_gil = 0;
+    *why = "";
+#if PY_VERSION_HEX >= 0x030C0000
+    if (WSGI_SERVER_FLAG(wsgi_server, per_interpreter_gil) > 0) {
+        PyInterpreterConfig config = {
+            .use_main_obmalloc = 0,
+            .allow_fork = 0,
+            .allow_exec = 0,
+            .allow_threads = 1,
+            .allow_daemon_threads = 1,
+            .check_multi_interp_extensions = 1,
+            .gil = PyInterpreterConfig_OWN_GIL,
+        };
+        PyStatus status = Py_NewInterpreterFromConfig(&ts, &config);
+
+        if (PyStatus_Exception(status)) {
+            ts = NULL;
+            if (status.err_msg != NULL)
+                *why = status.err_msg;
+        }
+        else
+            *own_gil = 1;
+    }
+    else
+#endif
+        ts = Py_NewInterpreter();
+    return ts;
+}
+
 /* Called with wsgi_interp_lock held and no GIL. */
 static wsgi_interp *wsgi_create_interp(const char *name)
 {
     wsgi_interp *wi = NULL, *made;
     PyThreadState *main_ts, *ts;
+    const char *why;
+    int own_gil;
 
     main_ts = wsgi_thread_state(wsgi_main_interp);
     if (main_ts == NULL)
         goto done;
     PyEval_RestoreThread(main_ts);
-    ts = Py_NewInterpreter();
+    ts = wsgi_new_interpreter(&own_gil, &why);
     if (ts == NULL) {
-        /* Py_NewInterpreter leaves the caller's state current on
-         * failure. */
         ap_log_error(APLOG_MARK, APLOG_ERR, 0, wsgi_main_server,
                      WSGI_LOGNO(0103) "Python could not create the "
-                     "sub-interpreter for application group '%s'", name);
+                     "sub-interpreter for application group '%s'%s%s",
+                     name, *why ? ": " : "", why);
         PyEval_SaveThread();
         goto done;
     }
     made = apr_pcalloc(wsgi_interp_pool, sizeof(*made));
+    made->own_gil = own_gil;
+    if (own_gil)
+        apr_atomic_inc32(&wsgi_own_gil_interps);
     made->name = apr_pstrdup(wsgi_interp_pool, name);
     made->index = wsgi_interp_list->nelts;
     made->interp = PyThreadState_GetInterpreter(ts);
@@ -376,8 +426,9 @@ static wsgi_interp *wsgi_create_interp(const char *name)
         APR_ARRAY_PUSH(wsgi_interp_list, wsgi_interp *) = made;
         wi = made;
         ap_log_error(APLOG_MARK, APLOG_INFO, 0, wsgi_main_server,
-                     "mod_wsgi (pid=%d): created interpreter '%s'",
-                     (int)getpid(), name);
+                     "mod_wsgi (pid=%d): created interpreter '%s'%s",
+                     (int)getpid(), name,
+                     own_gil ? " with its own GIL" : "");
         PyEval_SaveThread();
     }
     else {
@@ -552,7 +603,10 @@ void wsgi_interp_signals_start(apr_pool_t *p)
 
 /* sys._current_frames() of the main interpreter sees the threads of
  * every interpreter (their stacks are read, not run), so one visit there
- * shows them all. */
+ * shows them all. That read is safe only while the main GIL stops every
+ * thread it reads: once an interpreter has a GIL of its own, its threads
+ * run on while we read their frames, so the stacks are not read at all
+ * and the line says why. */
 void wsgi_interp_dump_stacks(const char *head, const unsigned long *tids,
                              const char *const *notes, int n,
                              unsigned long only)
@@ -563,6 +617,13 @@ void wsgi_interp_dump_stacks(const char *head, const unsigned long *tids,
 
     if (!wsgi_python_ready || wsgi_main_interp == NULL) {
         ap_log_error(APLOG_MARK, APLOG_ERR, 0, wsgi_main_server, "%s", head);
+        return;
+    }
+    if (apr_atomic_read32(&wsgi_own_gil_interps) > 0) {
+        ap_log_error(APLOG_MARK, APLOG_ERR, 0, wsgi_main_server, "%s "
+                     "(the stacks are not read: with WSGIPerInterpreterGIL "
+                     "On, threads of other interpreters run while they "
+                     "would be read; set it Off to get stacks here)", head);
         return;
     }
     ts = wsgi_interp_visit(wsgi_main_interp, &module);
@@ -841,7 +902,8 @@ static apr_status_t wsgi_python_term(void *data)
     if (main_ts == NULL)
         return APR_SUCCESS;
     n = wsgi_interp_list->nelts;
-    PyEval_RestoreThread(main_ts);
+    /* Each interpreter entered and left on its own, not swapped into
+     * from another: with WSGIPerInterpreterGIL each has its own GIL. */
     for (i = n - 1; i >= 0; i--) {
         wsgi_interp *wi = APR_ARRAY_IDX(wsgi_interp_list, i, wsgi_interp *);
         PyThreadState *ts = i ? *wsgi_tstate_slot(wi->index) : main_ts;
@@ -849,16 +911,15 @@ static apr_status_t wsgi_python_term(void *data)
 
         if (ts == NULL)
             ts = PyThreadState_New(wi->interp);
-        PyThreadState_Swap(ts);
+        PyEval_RestoreThread(ts);
         wsgi_call_stopping(wi, run_atexit);
         res = PyObject_CallMethod(wi->log_stdout, "flush", NULL);
         Py_XDECREF(res);
         res = PyObject_CallMethod(wi->log_stderr, "flush", NULL);
         Py_XDECREF(res);
         PyErr_Clear();
+        PyEval_SaveThread();
     }
-    PyThreadState_Swap(main_ts);
-    PyEval_SaveThread();
     return APR_SUCCESS;
 }
 

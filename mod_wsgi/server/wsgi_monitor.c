@@ -530,6 +530,11 @@ void wsgi_monitor_script_loaded(int ok)
  * a second. When it cannot get it for that long, some code holds it and
  * never lets go (a C extension blocking without releasing it, a deadlock
  * on the GIL): no request of this process can run, so it is replaced.
+ * PyGILState binds it to the main interpreter, so it watches the main
+ * GIL only. With WSGIPerInterpreterGIL On that is %{GLOBAL}'s: a
+ * sub-interpreter with its own GIL can hang on it unseen here (its
+ * requests still meet request-timeout), and a hang there no longer stops
+ * the other groups, which is the point of giving it its own GIL.
  */
 static void *APR_THREAD_FUNC wsgi_gil_watch(apr_thread_t *thread, void *data)
 {
