@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Speed and memory of our mod_wsgi against the reference: Apache serving a
-static file (the ceiling), Debian's mod_wsgi 4.9 (embedded and daemon) and
-gunicorn (sync and gthread), all with the same process x thread count.
+static file (the ceiling), Debian's mod_wsgi 4.9 and upstream mod_wsgi 6.1
+(embedded and daemon), gunicorn (sync and gthread), and Apache as a reverse
+proxy to gunicorn and to uWSGI, all with the same process x thread count.
 
     python bench/run.py                 every workload x concurrency x connection
     python bench/run.py --quick         hello, 1 MiB file, 1 MiB POST; c=16; keep-alive
@@ -43,6 +44,8 @@ APP = os.path.join(HERE, "app", "benchapp.py")
 SYSTEM_PYTHON = "/usr/bin/python3"
 DEBIAN_PACKAGE = "libapache2-mod-wsgi-py3"
 GUNICORN = "gunicorn==27.0.1"
+UPSTREAM = "mod-wsgi==6.1.1"
+PYUWSGI = "pyuwsgi==2.0.30.post1"
 
 MIB = 1 << 20
 
@@ -54,9 +57,15 @@ WORKLOADS = {
     "post": ("POST", MIB, MIB, "1 MiB POST echoed"),
     "sleep": ("GET", 0, 12, "50 ms sleep, 12 B body"),
     "blocks": ("GET", 0, 100000, "10,000 blocks of 10 B from a generator"),
+    "slowclient": ("GET", 0, 12, "hello alongside 64 slow clients each "
+                   "POSTing 64 KiB in 1 KiB pieces 10 ms apart"),
 }
+# slowclient: the slow POSTs go to the "post" path (echo; static: a file).
+SLOW_CLIENTS, SLOW_BODY, SLOW_PIECE, SLOW_GAP = 64, 65536, 1024, 0.010
 CONTENDERS = ["static", "ours-embedded", "ours-daemon", "debian-embedded",
-              "debian-daemon", "gunicorn-sync", "gunicorn-gthread"]
+              "debian-daemon", "gunicorn-sync", "gunicorn-gthread",
+              "upstream-embedded", "upstream-daemon", "proxy-gunicorn",
+              "proxy-uwsgi"]
 # The contender each one is compared with in the "x Debian" column.
 DEBIAN_PEER = {"ours-embedded": "debian-embedded", "ours-daemon": "debian-daemon",
                "debian-embedded": "debian-embedded", "debian-daemon": "debian-daemon"}
@@ -161,23 +170,46 @@ def debian_version():
     return "?"
 
 
-def gunicorn_venv(fetch):
-    venv = os.path.join(CACHE, "venv-gunicorn")
-    exe = os.path.join(venv, "bin", "gunicorn")
+def cached_venv(name, package, exe_name, fetch):
+    """A venv of its own under bench/.cache, made from /usr/bin/python3,
+    with package pip-installed; created on first use."""
+    venv = os.path.join(CACHE, name)
+    exe = os.path.join(venv, "bin", exe_name)
     if os.access(exe, os.X_OK):
         return venv
     if not fetch:
-        raise RuntimeError("gunicorn is not in %s (fetching disabled)" % venv)
-    log("creating %s from %s and installing %s" % (venv, SYSTEM_PYTHON, GUNICORN))
+        raise RuntimeError("%s is not in %s (fetching disabled)" % (package, venv))
+    log("creating %s from %s and installing %s" % (venv, SYSTEM_PYTHON, package))
     shutil.rmtree(venv, ignore_errors=True)
     subprocess.run([SYSTEM_PYTHON, "-m", "venv", venv], check=True, timeout=300)
     out = subprocess.run([os.path.join(venv, "bin", "python"), "-m", "pip", "install",
-                          "-q", "--disable-pip-version-check", GUNICORN],
-                         capture_output=True, text=True, timeout=600)
+                          "-q", "--disable-pip-version-check", package],
+                         capture_output=True, text=True, timeout=900)
     if out.returncode != 0 or not os.access(exe, os.X_OK):
         shutil.rmtree(venv, ignore_errors=True)
-        raise RuntimeError("pip install %s failed: %s" % (GUNICORN, out.stderr[-500:]))
+        raise RuntimeError("pip install %s failed: %s" % (package, out.stderr[-500:]))
     return venv
+
+
+def gunicorn_venv(fetch):
+    return cached_venv("venv-gunicorn", GUNICORN, "gunicorn", fetch)
+
+
+def uwsgi_venv(fetch):
+    return cached_venv("venv-uwsgi", PYUWSGI, "uwsgi", fetch)
+
+
+def upstream_module(fetch):
+    """(module .so, venv) of upstream mod_wsgi from PyPI, built by pip with
+    apxs against this Apache and /usr/bin/python3."""
+    venv = cached_venv("venv-upstream", UPSTREAM, "mod_wsgi-express", fetch)
+    out = subprocess.run([os.path.join(venv, "bin", "mod_wsgi-express"),
+                          "module-location"], capture_output=True, text=True,
+                         timeout=60)
+    so = out.stdout.strip()
+    if out.returncode != 0 or not os.path.exists(so):
+        raise RuntimeError("mod_wsgi-express module-location failed in %s" % venv)
+    return so, venv
 
 
 def make_data(base):
@@ -217,6 +249,16 @@ def make_server(name, base, settings, data, mods):
     if name.startswith("debian-"):
         return servers.Apache(name, root, settings, data, name[7:],
                               module=mods["debian"])
+    if name.startswith("upstream-"):
+        so, home = mods["upstream"]
+        return servers.Apache(name, root, settings, data, name[9:],
+                              module=so, python_home=home)
+    if name == "proxy-gunicorn":
+        return servers.Proxy(name, root, settings, data, servers.Backend(
+            "gunicorn", root, settings, data, mods["gunicorn"]))
+    if name == "proxy-uwsgi":
+        return servers.Proxy(name, root, settings, data, servers.Backend(
+            "uwsgi", root, settings, data, mods["uwsgi"]))
     if name.startswith("gunicorn-"):
         return servers.Gunicorn(name, root, settings, data, name[9:],
                                 mods["gunicorn"])
@@ -244,7 +286,11 @@ def prepare(names, venv, fetch, strict):
     need("ours", ["ours-embedded", "ours-daemon"], lambda: our_module(venv))
     mods["ours_home"] = venv
     need("debian", ["debian-embedded", "debian-daemon"], lambda: debian_module(fetch))
-    need("gunicorn", ["gunicorn-sync", "gunicorn-gthread"], lambda: gunicorn_venv(fetch))
+    need("gunicorn", ["gunicorn-sync", "gunicorn-gthread", "proxy-gunicorn"],
+         lambda: gunicorn_venv(fetch))
+    need("upstream", ["upstream-embedded", "upstream-daemon"],
+         lambda: upstream_module(fetch))
+    need("uwsgi", ["proxy-uwsgi"], lambda: uwsgi_venv(fetch))
     return mods, skipped
 
 
@@ -265,6 +311,10 @@ def wrk_run(srv, workload, concurrency, connection, duration, wrk_threads):
     cs0 = servers.context_switches(pids)
     busy0 = machine_busy_ticks()
     ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    slow = None
+    if workload == "slowclient":
+        slow = SlowClients(srv.port, srv.paths["post"])
+        slow.start()
     t0 = time.monotonic()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             env=env, text=True)
@@ -274,6 +324,8 @@ def wrk_run(srv, workload, concurrency, connection, duration, wrk_threads):
         proc.kill()
         out, err = proc.communicate()
     wall = time.monotonic() - t0
+    if slow is not None:
+        slow.stop()
     pids1 = srv.pids()
     cpu1 = servers.cpu_ticks(pids1)
     cs1 = servers.context_switches(pids1)
@@ -284,6 +336,9 @@ def wrk_run(srv, workload, concurrency, connection, duration, wrk_threads):
         return {"failed": "wrk exited %s: %s" % (proc.returncode,
                                                   (err or out).strip()[-300:])}
     r = json.loads(m.group(1))
+    if slow is not None:
+        r["slow_done"], r["slow_failed"] = slow.done, slow.failed
+        r["slow_errors"] = slow.errors
     n = r["requests"]
     secs = r["duration_us"] / 1e6
     r["rps"] = n / secs if secs > 0 else 0.0
@@ -309,6 +364,86 @@ def wrk_run(srv, workload, concurrency, connection, duration, wrk_threads):
     else:
         r["other_cpu_pct"] = None
     return r
+
+
+class SlowClients:
+    """SLOW_CLIENTS connections, each sending POSTs of SLOW_BODY bytes in
+    SLOW_PIECE pieces SLOW_GAP apart, one after the other, from an asyncio
+    loop in a thread of its own, until stop().  Bounded: every socket
+    operation has a timeout, and stop() waits at most a few seconds."""
+
+    def __init__(self, port, path):
+        import threading
+        self.port, self.path = port, path
+        self.done = self.failed = 0
+        self.errors = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def start(self):
+        self._thread.start()
+        time.sleep(0.2)     # let the first pieces reach the server
+
+    def stop(self):
+        self._stop.set()
+        self._thread.join(SLOW_BODY // SLOW_PIECE * SLOW_GAP + 12)
+
+    def _run(self):
+        import asyncio
+        asyncio.run(self._main())
+
+    async def _main(self):
+        import asyncio
+        await asyncio.gather(*(self._client() for _ in range(SLOW_CLIENTS)))
+
+    async def _client(self):
+        import asyncio
+        head = ("POST %s HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: "
+                "application/octet-stream\r\nContent-Length: %d\r\n"
+                "Connection: close\r\n\r\n"
+                % (self.path, SLOW_BODY)).encode()
+        piece = b"s" * SLOW_PIECE
+        reader = writer = None
+        while not self._stop.is_set():
+            try:
+                if writer is None:
+                    reader, writer = await asyncio.wait_for(
+                        asyncio.open_connection("127.0.0.1", self.port), 10)
+                writer.write(head)
+                for _ in range(SLOW_BODY // SLOW_PIECE):
+                    await asyncio.sleep(SLOW_GAP)
+                    writer.write(piece)
+                    await writer.drain()
+                status = await asyncio.wait_for(reader.readline(), 10)
+                length = None
+                while True:
+                    line = await asyncio.wait_for(reader.readline(), 10)
+                    if line in (b"\r\n", b""):
+                        break
+                    k, _, v = line.decode("latin-1").partition(":")
+                    if k.strip().lower() == "content-length":
+                        length = int(v)
+                if length is None:
+                    raise OSError("no Content-Length")
+                await asyncio.wait_for(reader.readexactly(length), 10)
+                if status.split()[1:2] != [b"200"]:
+                    raise OSError(status.decode("latin-1").strip())
+                self.done += 1
+                # One request per connection: Apache's event MPM closes
+                # idle keep-alive connections whenever its workers are all
+                # busy, which the slow clients see to it they are.
+                writer.close()
+                writer = None
+            except (OSError, asyncio.TimeoutError, asyncio.IncompleteReadError,
+                    ValueError, IndexError) as e:
+                self.failed += 1
+                if len(self.errors) < 3:
+                    self.errors.append(repr(e)[:200])
+                if writer is not None:
+                    writer.close()
+                writer = None
+        if writer is not None:
+            writer.close()
 
 
 def machine_busy_ticks():
@@ -458,6 +593,9 @@ def summarize(runs):
              wrk_cpu_pct=med([r.get("wrk_cpu_pct") for r in ok]),
              other_cpu_pct=med([r.get("other_cpu_pct") for r in ok]),
              requests=sum(r["requests"] for r in ok))
+    if any("slow_done" in r for r in ok):
+        s["slow_done"] = sum(r.get("slow_done", 0) for r in ok)
+        s["slow_failed"] = sum(r.get("slow_failed", 0) for r in ok)
     return s
 
 
@@ -517,6 +655,19 @@ def targets(result):
         ("daemon 10k×10 B blocks ≥ 1.00× Debian daemon", "blocks",
          "ours-daemon", "debian-daemon", 1.00),
     ]
+    # Issue 19: against Apache in front of an app server, and upstream 6.1.
+    for w in ("hello", "64k", "file", "post"):
+        for ref, want in (("proxy-gunicorn", 1.3), ("proxy-uwsgi", 1.15)):
+            want = 1.0 if w == "post" else want
+            specs.append(("daemon %s ≥ %.2f× %s" % (w, want, ref), w,
+                          "ours-daemon", ref, want))
+    for mode in ("embedded", "daemon"):
+        for w in WORKLOADS:
+            want = 1.15 if w == "hello" else 1.0
+            specs.append(("%s %s ≥ %.2f× upstream %s" % (mode, w, want, mode), w,
+                          "ours-" + mode, "upstream-" + mode, want))
+    specs.append(("daemon 1 MiB file ≥ 3× upstream daemon", "file", "ours-daemon",
+                  "upstream-daemon", 3.0))
     for label, w, who, ref, want in specs:
         for c in result["settings"]["concurrency"]:
             for conn in result["settings"]["connections"]:
@@ -552,7 +703,8 @@ def targets(result):
                 rows.append((label, "c=%d %s" % (c, conn), fmt_ratio(x),
                              "NO: " + ", ".join(why) if why else "yes" + note))
     # CPU per request below Debian's in every cell; daemon memory.
-    for who, ref in (("ours-embedded", "debian-embedded"), ("ours-daemon", "debian-daemon")):
+    for who, ref in (("ours-embedded", "debian-embedded"), ("ours-daemon", "debian-daemon"),
+                     ("ours-daemon", "proxy-gunicorn"), ("ours-daemon", "proxy-uwsgi")):
         worse = []
         n = coarse = 0
         for key, cell in sorted(cells.items()):
@@ -664,6 +816,16 @@ def markdown(result):
                 "%d (%d)" % (x["errors"], x.get("read_errors", 0)) if x["errors"]
                 else "0", x["non2xx"], fmt_pct(x.get("wrk_cpu_pct")),
                 fmt_pct(x.get("other_cpu_pct"))))
+        if w == "slowclient":
+            out.append("")
+            out.append("Slow POSTs (64 KiB in 1 KiB pieces 10 ms apart, %d clients, "
+                       "one request per connection) answered 200 / failed, all "
+                       "rounds: %s.  Their CPU is in the server's CPU per hello "
+                       "request; the clients' own (the runner's asyncio loop) in "
+                       "other CPU." % (SLOW_CLIENTS, "; ".join(
+                           "%s %d / %d" % (n, cell[n].get("slow_done", 0),
+                                           cell[n].get("slow_failed", 0))
+                           for n in result["contenders"] if n in cell)))
     out.append("")
     out.append("### Memory (all the server's processes)")
     out.append("")
@@ -679,7 +841,7 @@ def markdown(result):
         for p in sorted(x.get("per_process", [])):
             groups.setdefault(p[3] if len(p) > 3 else "?", []).append(p[2] / 1024)
         per = []
-        for role in ("parent", "worker", "daemon", "?"):
+        for role in ("parent", "worker", "daemon", "backend", "?"):
             v = groups.get(role)
             if not v:
                 continue
@@ -695,7 +857,7 @@ def markdown(result):
     rows = targets(result)
     if rows:
         out.append("")
-        out.append("### Targets (issue 6)")
+        out.append("### Targets (issues 6 and 19)")
         out.append("")
         out.append("| target | cell | measured | met |")
         out.append("|---|---|---:|---|")
@@ -748,7 +910,8 @@ def parse_args(argv):
                    "markdown of a results JSON (next to it, and latest.md when "
                    "it is latest.json's run)")
     p.add_argument("--no-fetch", action="store_true",
-                   help="never download Debian's module or gunicorn")
+                   help="never download Debian's module, gunicorn, upstream "
+                   "mod_wsgi or pyuwsgi (missing ones are skipped)")
     p.add_argument("--out", default=RESULTS, help="results directory")
     p.add_argument("--keep", action="store_true",
                    help="keep the servers' temp dir (logs, configs)")
@@ -890,6 +1053,22 @@ def main(argv=None):
                         ", short bodies" if r["short"] else ""))
                 else:
                     log("%s: %d requests in 1 s, all 200" % (name, r["requests"]))
+                if "slowclient" not in WORKLOADS:
+                    continue
+                # The slow POSTs alongside hello: every one answered 200.
+                r = wrk_run(srv, "slowclient", 4, "keepalive", 1, 1)
+                if "failed" in r:
+                    failures.append("%s slowclient: %s" % (name, r["failed"]))
+                elif r["requests"] == 0 or r["errors"] - r["err_read"] \
+                        or r["non2xx"] or not r["slow_done"] or r["slow_failed"]:
+                    failures.append("%s slowclient: %d hello requests, %d errors, "
+                                    "%d non-2xx; slow POSTs %d done, %d failed %s" % (
+                                        name, r["requests"], r["errors"], r["non2xx"],
+                                        r["slow_done"], r["slow_failed"],
+                                        r["slow_errors"]))
+                else:
+                    log("%s slowclient: %d hello requests, %d slow POSTs, all 200"
+                        % (name, r["requests"], r["slow_done"]))
             for name, why in sorted(skipped.items()):
                 print("smoke: %s skipped (%s)" % (name, why))
             if failures:

@@ -335,7 +335,9 @@ class Apache(Server):
         lines.append('DocumentRoot "%s"' % data["htdocs"])
         lines.append('<Directory "%s">\n    Require all granted\n</Directory>'
                      % data["htdocs"])
-        if mode != "static":
+        if mode == "proxy":
+            lines += self._proxy_lines()
+        elif mode != "static":
             lines.append('LoadModule wsgi_module "%s"' % module)
             if python_home:
                 lines.append('WSGIPythonHome "%s"' % python_home)
@@ -360,11 +362,12 @@ class Apache(Server):
         if mode == "static":
             self.paths = {"hello": "/hello.txt", "64k": "/64k.bin",
                           "file": "/1m.bin", "post": "/1m.bin", "sleep": None,
-                          "blocks": "/blocks.bin"}
+                          "blocks": "/blocks.bin", "slowclient": "/hello.txt"}
         else:
             self.paths = {"hello": "/app/hello", "64k": "/app/64k",
                           "file": "/app/file", "post": "/app/echo",
-                          "sleep": "/app/sleep", "blocks": "/app/blocks"}
+                          "sleep": "/app/sleep", "blocks": "/app/blocks",
+                      "slowclient": "/app/hello"}
 
     def command(self):
         return [self.httpd, "-f", self.conf_path, "-DFOREGROUND"]
@@ -386,7 +389,8 @@ class Gunicorn(Server):
         self.app_dir = os.path.dirname(data["script"])
         self.paths = {"hello": "/app/hello", "64k": "/app/64k",
                       "file": "/app/file", "post": "/app/echo",
-                      "sleep": "/app/sleep", "blocks": "/app/blocks"}
+                      "sleep": "/app/sleep", "blocks": "/app/blocks",
+                      "slowclient": "/app/hello"}
 
     def command(self):
         s = self.settings
@@ -415,3 +419,147 @@ class Gunicorn(Server):
         s = self.settings
         return 1 + (s["processes"] * s["threads"] if self.worker == "sync"
                     else s["processes"])
+
+
+class Backend:
+    """An app server behind an Apache proxy (gunicorn gthread on a UNIX
+    socket, uWSGI on a loopback port), started in a session of its own."""
+
+    def __init__(self, kind, root, settings, data, venv):
+        self.kind = kind
+        self.root = root
+        self.settings = settings
+        self.venv = venv
+        self.app_dir = os.path.dirname(data["script"])
+        self.proc = None
+        self.out_path = os.path.join(root, "backend.log")
+        if kind == "gunicorn":
+            self.sock = os.path.join(root, "gunicorn.sock")
+            self.port = None
+        else:
+            self.sock = None
+            self.port = free_port()
+
+    def command(self):
+        s = self.settings
+        user = run_user()
+        if self.kind == "gunicorn":
+            cmd = [os.path.join(self.venv, "bin", "gunicorn"),
+                   "--bind", "unix:" + self.sock, "--chdir", self.app_dir,
+                   "--backlog", "511", "--keep-alive", "5", "--timeout", "30",
+                   "--log-level", "warning", "--worker-class", "gthread",
+                   "--workers", str(s["processes"]),
+                   "--threads", str(s["threads"])]
+            if user:
+                cmd += ["--user", user[0], "--group", user[1]]
+            return cmd + ["benchapp:application"]
+        cmd = [os.path.join(self.venv, "bin", "uwsgi"),
+               "--master", "--die-on-term", "--disable-logging",
+               "--socket", "127.0.0.1:%d" % self.port,
+               "--processes", str(s["processes"]),
+               "--threads", str(s["threads"]), "--listen", "511",
+               "--chdir", self.app_dir, "--module", "benchapp:application",
+               "--buffer-size", "16384"]
+        if user:
+            cmd += ["--uid", user[0], "--gid", user[1]]
+        return cmd
+
+    def expected_processes(self):
+        return 1 + self.settings["processes"]
+
+    def ready(self):
+        import socket
+        if self.sock:
+            if not os.path.exists(self.sock):
+                return False
+            s = socket.socket(socket.AF_UNIX)
+            addr = self.sock
+        else:
+            s = socket.socket()
+            addr = ("127.0.0.1", self.port)
+        try:
+            s.settimeout(1)
+            s.connect(addr)
+            return True
+        except OSError:
+            return False
+        finally:
+            s.close()
+
+    def start(self):
+        out = open(self.out_path, "w")
+        try:
+            self.proc = subprocess.Popen(
+                self.command(), stdout=out, stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL, start_new_session=True,
+                env=clean_env(), cwd=self.root)
+        finally:
+            out.close()
+        deadline = time.monotonic() + START_TIMEOUT
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError("%s exited with %s" % (self.kind,
+                                                          self.proc.returncode))
+            if self.ready() and len(session_pids(self.proc.pid)) >= \
+                    self.expected_processes():
+                return
+            time.sleep(0.2)
+        raise RuntimeError("%s not ready within %ss" % (self.kind, START_TIMEOUT))
+
+
+class Proxy(Apache):
+    """Apache (event MPM, the same sizing) as a reverse proxy to a Backend:
+    mod_proxy_http to gunicorn on a UNIX socket, mod_proxy_uwsgi to uWSGI."""
+
+    def __init__(self, name, root, settings, data, backend):
+        self.backend = backend
+        super().__init__(name, root, settings, data, "proxy")
+
+    def _proxy_lines(self):
+        mods = apxs_query("LIBEXECDIR")
+        b = self.backend
+        lines = ['LoadModule proxy_module "%s/mod_proxy.so"' % mods]
+        if b.kind == "gunicorn":
+            lines.append('LoadModule proxy_http_module "%s/mod_proxy_http.so"' % mods)
+            lines.append('ProxyPass /app/ "unix:%s|http://localhost/app/"' % b.sock)
+        else:
+            lines.append('LoadModule proxy_uwsgi_module "%s/mod_proxy_uwsgi.so"'
+                         % mods)
+            lines.append("ProxyPass /app/ uwsgi://127.0.0.1:%d/app/" % b.port)
+        return lines
+
+    def start(self, ready_path):
+        self.backend.start()
+        super().start(ready_path)
+
+    def expected_processes(self):
+        return 1 + self.settings["processes"]
+
+    def pids(self):
+        own = super().pids()
+        if self.backend.proc is None:
+            return own
+        return own + session_pids(self.backend.proc.pid)
+
+    def role(self, pid):
+        if self.backend.proc is not None and pid in session_pids(
+                self.backend.proc.pid):
+            return "backend"
+        return super().role(pid)
+
+    def stop(self):
+        try:
+            super().stop()
+        finally:
+            b = Server.__new__(Server)
+            b.proc = self.backend.proc
+            Server.stop(b)
+
+    def logs(self, limit=4000):
+        text = super().logs(limit)
+        try:
+            with open(self.backend.out_path, errors="replace") as f:
+                text += f.read()[-limit:]
+        except OSError:
+            pass
+        return text
