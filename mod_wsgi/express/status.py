@@ -122,6 +122,7 @@ function show(now, s) {
     if (h.length > KEEP) h.shift();
     var tr = document.createElement("tr");
     tr.setAttribute("data-group", g);
+    tr.setAttribute("data-requests", e.requests);
     tr.append(cell(g), cell(rps.toFixed(1)), cell(ms.toFixed(1)),
               cell(e.busy), cell(e.idle), cell(e.restarts),
               cell(e.memory.toFixed(1)));
