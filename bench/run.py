@@ -65,7 +65,10 @@ SLOW_CLIENTS, SLOW_BODY, SLOW_PIECE, SLOW_GAP = 64, 65536, 1024, 0.010
 CONTENDERS = ["static", "ours-embedded", "ours-daemon", "debian-embedded",
               "debian-daemon", "gunicorn-sync", "gunicorn-gthread",
               "upstream-embedded", "upstream-daemon", "proxy-gunicorn",
-              "proxy-uwsgi"]
+              "proxy-uwsgi", "ours-embedded-metrics", "ours-daemon-metrics"]
+# ours-*-metrics: ours with every figure on (issue 13): WSGIServerMetrics
+# On, mod_wsgi.start_recording_metrics() in the script, a wsgi-metrics
+# page configured (not scraped while wrk runs).
 # The contender each one is compared with in the "x Debian" column.
 DEBIAN_PEER = {"ours-embedded": "debian-embedded", "ours-daemon": "debian-daemon",
                "debian-embedded": "debian-embedded", "debian-daemon": "debian-daemon"}
@@ -230,6 +233,13 @@ def make_data(base):
             f.write(data)
     script = os.path.join(appdir, "benchapp.py")
     shutil.copyfile(APP, script)
+    # ours-*-metrics: the same application, recording.
+    with open(os.path.join(appdir, "metrics.wsgi"), "w") as f:
+        f.write("import os, sys\n"
+                "import mod_wsgi\n"
+                "sys.path.insert(0, os.path.dirname(__file__))\n"
+                "mod_wsgi.start_recording_metrics()\n"
+                "from benchapp import application\n")
     for dirpath, dirs, fs in os.walk(base):
         os.chmod(dirpath, 0o755)
         for f in fs:
@@ -244,8 +254,10 @@ def make_server(name, base, settings, data, mods):
     if name == "static":
         return servers.Apache(name, root, settings, data, "static")
     if name.startswith("ours-"):
-        return servers.Apache(name, root, settings, data, name[5:],
-                              module=mods["ours"], python_home=mods["ours_home"])
+        mode = name.split("-")[1]
+        return servers.Apache(name, root, settings, data, mode,
+                              module=mods["ours"], python_home=mods["ours_home"],
+                              metrics=name.endswith("-metrics"))
     if name.startswith("debian-"):
         return servers.Apache(name, root, settings, data, name[7:],
                               module=mods["debian"])
@@ -283,7 +295,8 @@ def prepare(names, venv, fetch, strict):
                 if c in wanted:
                     skipped[c] = str(e).splitlines()[0]
 
-    need("ours", ["ours-embedded", "ours-daemon"], lambda: our_module(venv))
+    need("ours", ["ours-embedded", "ours-daemon", "ours-embedded-metrics",
+                  "ours-daemon-metrics"], lambda: our_module(venv))
     mods["ours_home"] = venv
     need("debian", ["debian-embedded", "debian-daemon"], lambda: debian_module(fetch))
     need("gunicorn", ["gunicorn-sync", "gunicorn-gthread", "proxy-gunicorn"],
@@ -521,6 +534,14 @@ def check_answers(srv, workloads):
                 method, path, status, len(data), resp_bytes))
         elif method == "POST" and srv.name != "static" and data != body:
             problems.append("POST %s: echoed body differs" % path)
+    if srv.name.endswith("-metrics"):
+        # Recording for real: the requests above are on the metrics page.
+        status, data = srv.get("/wsgi-metrics", timeout=30)
+        if status != 200 or not re.search(
+                rb'^mod_wsgi_requests_total\{group="[^"]*",status="2xx"\} '
+                rb'[1-9]', data, re.M):
+            problems.append("/wsgi-metrics: status %s, no 2xx requests "
+                            "counted" % status)
     return problems
 
 
@@ -668,6 +689,10 @@ def targets(result):
                           "ours-" + mode, "upstream-" + mode, want))
     specs.append(("daemon 1 MiB file ≥ 3× upstream daemon", "file", "ours-daemon",
                   "upstream-daemon", 3.0))
+    # Issue 13: every figure on costs at most 3 % of hello.
+    for mode in ("embedded", "daemon"):
+        specs.append(("%s hello, metrics on ≥ 0.97× off" % mode, "hello",
+                      "ours-%s-metrics" % mode, "ours-" + mode, 0.97))
     for label, w, who, ref, want in specs:
         for c in result["settings"]["concurrency"]:
             for conn in result["settings"]["connections"]:

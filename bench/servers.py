@@ -298,7 +298,7 @@ class Apache(Server):
     for finds its own)."""
 
     def __init__(self, name, root, settings, data, mode, module=None,
-                 python_home=None):
+                 python_home=None, metrics=False):
         super().__init__(root, settings)
         self.name = name
         self.mode = mode
@@ -343,14 +343,20 @@ class Apache(Server):
                 lines.append('WSGIPythonHome "%s"' % python_home)
             lines.append('WSGISocketPrefix "%s/wsgi"' % root)
             script = data["script"]
+            if metrics:
+                script = os.path.join(os.path.dirname(script), "metrics.wsgi")
+                lines += ["WSGIServerMetrics On",
+                          '<Location "/wsgi-metrics">\n    SetHandler '
+                          'wsgi-metrics\n    Require all granted\n</Location>']
             opts = "application-group=%{GLOBAL}"
             if mode == "daemon":
                 lines.append("WSGIRestrictEmbedded On")
                 # display-name: tells the daemons from Apache's children
                 # in the memory table (both modules support it).
                 lines.append("WSGIDaemonProcess bench processes=%d threads=%d "
-                             "display-name=%%{GROUP}"
-                             % (s["processes"], s["threads"]))
+                             "display-name=%%{GROUP}%s"
+                             % (s["processes"], s["threads"],
+                                " server-metrics=On" if metrics else ""))
                 opts = "process-group=bench " + opts
             lines.append('WSGIScriptAlias /app "%s" %s' % (script, opts))
             lines.append('<Directory "%s">\n    Require all granted\n'

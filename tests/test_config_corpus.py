@@ -41,6 +41,17 @@ WSGITelemetryService unix:@ROOT@/telemetry.sock interval=1.0
 WSGITelemetryOptions +CaptureUserAgent
 WSGIPerInterpreterGIL Off
 WSGIFreeThreading Off
+<WSGIInterpreterOptions process-group="corpus two" application-group='two app'>
+    WSGIPerInterpreterGIL Off
+    WSGISwitchInterval 0.005
+    WSGIPythonPath "@STATE@/section path"
+    WSGIRestrictStdin Off
+    WSGIRestrictStdout Off
+    WSGIRestrictSignal On
+</WSGIInterpreterOptions>
+<WSGIInterpreterOptions process-group=%%{GLOBAL}>
+    WSGIFreeThreading Off
+</WSGIInterpreterOptions>
 WSGILazyInitialization On
 WSGINewRelicConfigFile /etc/newrelic.ini
 WSGINewRelicEnvironment production
@@ -128,12 +139,11 @@ def test_every_upstream_directive_and_option_loads_and_serves(make_server):
     log = srv.error_log()
     # The 6.x directives not acted on yet say so once each; the removed
     # ones are named obsolete. WSGIServerMetrics, WSGISlowRequests and
-    # WSGIPerInterpreterGIL are acted on.
-    assert "WSGI0003: WSGIServerMetrics" not in log
-    assert "WSGI0003: WSGISlowRequests" not in log
-    assert "WSGI0003: WSGIPerInterpreterGIL" not in log
-    for name in ("WSGITelemetryService",
-                 "WSGITelemetryOptions", "WSGIFreeThreading"):
+    # WSGIPerInterpreterGIL, WSGIFreeThreading are acted on.
+    for name in ("WSGIServerMetrics", "WSGISlowRequests",
+                 "WSGIPerInterpreterGIL", "WSGIFreeThreading"):
+        assert "WSGI0003: %s" % name not in log, name
+    for name in ("WSGITelemetryService", "WSGITelemetryOptions"):
         assert "WSGI0003: %s" % name in log, name
     for name in ("WSGILazyInitialization", "WSGINewRelicConfigFile",
                  "WSGIAcceptMutex", "WSGIGroupAuthoritative"):
@@ -155,6 +165,19 @@ def test_every_upstream_directive_and_option_loads_and_serves(make_server):
     ("WSGIDaemonProcess g script-user=root script-group=root", "script-group"),
     ("WSGIDaemonProcess g python-eggs", "python-eggs"),
     ("WSGIDaemonProcess g frobnicate=1", "frobnicate"),
+    # <WSGIInterpreterOptions>: what may be inside, its selectors, where.
+    ("<WSGIInterpreterOptions application-group=a>\n"
+     "WSGIFreeThreading On\n</WSGIInterpreterOptions>",
+     "WSGIFreeThreading (/"),
+    ("<WSGIInterpreterOptions process-group=g>\n"
+     "WSGIScriptAlias / /srv/a.wsgi\n</WSGIInterpreterOptions>",
+     "WSGIScriptAlias is not allowed inside <WSGIInterpreterOptions>"),
+    ("<WSGIInterpreterOptions colour=red>\n</WSGIInterpreterOptions>",
+     "not 'colour=red'"),
+    ("<WSGIInterpreterOptions>\nWSGISwitchInterval 0\n"
+     "</WSGIInterpreterOptions>", "WSGISwitchInterval"),
+    ("<VirtualHost *:80>\n<WSGIInterpreterOptions>\n"
+     "</WSGIInterpreterOptions>\n</VirtualHost>", "<WSGIInterpreterOptions"),
 ])
 def test_wrong_values_fail_configtest_naming_them(line, named):
     from conftest import VENVS, conf

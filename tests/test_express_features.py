@@ -666,15 +666,32 @@ def chromium():
                 "Debian's chromium)")
 
 
+STATUS_APP = r'''
+import time
+
+def application(environ, start_response):
+    if environ["PATH_INFO"] == "/slowly":
+        time.sleep(0.6)
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [b"ok"]
+'''
+
+
+@pytest.mark.allow_log("WSGI0306", r"\] Thread \d+ ", r"\]   File ",
+                       r"\]     ")
 def test_status_page_in_headless_chromium(express, tmp):
     """--status-url: the live page, run by a real browser. After it has
     polled the metrics page a few times (virtual time), its DOM has a row
-    per daemon group with the rate of the requests made meanwhile, and a
-    plot with points; a screenshot is kept in the test's temp dir."""
+    per daemon group with the rate of the requests made meanwhile, the
+    request that ran past --slow-requests, and a plot with points; a
+    screenshot is kept in the test's temp dir."""
     browser = chromium()
-    srv = express().start(app(tmp), "--status-url", "/status",
-                          "--processes", "2", "--threads", "3")
+    srv = express().start(app(tmp, STATUS_APP), "--status-url", "/status",
+                          "--processes", "2", "--threads", "3",
+                          "--slow-requests", "0.2")
     group = "127.0.0.1:%d" % srv.port
+    assert srv.get("/slowly").text == "ok"
+    assert wait_for(lambda: "WSGI0306" in srv.error_log())
     stop = threading.Event()
 
     def load():
@@ -709,6 +726,7 @@ def test_status_page_in_headless_chromium(express, tmp):
     assert int(row.group(1)) > 0
     cells = re.findall(r"<td>([^<]*)</td>", row.group(2))
     assert (int(cells[3]) + int(cells[4])) == 6  # 2 processes x 3 threads
+    assert cells[6] == "1"      # /slowly, past --slow-requests 0.2
     assert re.search(r'<canvas id="plot-[^"]*" width="600" height="160" '
                      r'data-group="%s" data-points="([2-9]|\d\d+)"'
                      % re.escape(group), html), html[-3000:]

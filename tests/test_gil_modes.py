@@ -236,3 +236,211 @@ WSGIScriptAlias / "%s/s.wsgi" process-group=stuck application-group=a
             pass
         time.sleep(0.2)
     assert srv.get("/?0", timeout=10).text == "done"
+
+
+# ------------------------------------------- <WSGIInterpreterOptions>
+
+OPTIONS_APP = r'''
+import json, signal, sys
+
+def application(environ, start_response):
+    def refuses(call):
+        try:
+            call()
+        except Exception as e:
+            return type(e).__name__
+        return None
+    data = {
+        "group": environ["mod_wsgi.application_group"],
+        "stdin": refuses(lambda: sys.stdin.read(0)),
+        "stdout": refuses(lambda: print("", end="")),
+        "signal": signal.signal.__name__ != "signal",
+        "path": [p for p in sys.path if "/pp-" in p],
+        "interval": sys.getswitchinterval(),
+        "gil": getattr(sys, "_is_gil_enabled", lambda: True)(),
+    }
+    start_response("200 OK", [("Content-Type", "application/json")])
+    return [json.dumps(data).encode()]
+'''
+
+
+def test_interpreter_options_sections_scope_settings(make_server, scratch):
+    """Which section wins: the one naming more selectors, the later on a
+    tie; each setting on its own; a section's path after the mode's."""
+    d = scratch
+    write_file(os.path.join(d, "o.wsgi"), OPTIONS_APP)
+    for sub in ("pp-base", "pp-group", "pp-x1", "pp-x2", "pp-emb"):
+        os.makedirs(os.path.join(d, sub))
+    srv = make_server("""
+WSGISocketPrefix "@ROOT@/wsgi"
+WSGIPythonPath "%(d)s/pp-emb"
+WSGIDaemonProcess opts processes=1 threads=2 python-path="%(d)s/pp-base"
+<WSGIInterpreterOptions>
+    WSGIRestrictStdin On
+</WSGIInterpreterOptions>
+<WSGIInterpreterOptions process-group=opts>
+    WSGIPythonPath "%(d)s/pp-group"
+    WSGIRestrictStdout On
+</WSGIInterpreterOptions>
+<WSGIInterpreterOptions application-group=x>
+    WSGIRestrictStdout Off
+    WSGIPythonPath "%(d)s/pp-x1"
+</WSGIInterpreterOptions>
+<WSGIInterpreterOptions process-group=opts application-group=x>
+    WSGIPythonPath "%(d)s/pp-x2"
+    WSGIRestrictSignal Off
+</WSGIInterpreterOptions>
+WSGIScriptAlias /x "%(d)s/o.wsgi" process-group=opts application-group=x
+WSGIScriptAlias /y "%(d)s/o.wsgi" process-group=opts application-group=y
+WSGIScriptAlias /e "%(d)s/o.wsgi" process-group=%%{GLOBAL} application-group=x
+WSGIScriptAlias /g "%(d)s/o.wsgi" process-group=%%{GLOBAL} application-group=%%{GLOBAL}
+<Directory "%(d)s">
+    Require all granted
+</Directory>
+""" % {"d": d})
+    x, y, e, g = (srv.get(p).json() for p in ("/x", "/y", "/e", "/g"))
+    base, group, x1, x2, emb = ("%s/pp-%s" % (d, n) for n in
+                                ("base", "group", "x1", "x2", "emb"))
+    # The empty section matches everything: stdin refused everywhere.
+    assert all(i["stdin"] for i in (x, y, e, g)), (x, y, e, g)
+    # Rank 1 tie for (opts, x): application-group=x comes later, wins.
+    assert x["stdout"] is None and y["stdout"] and e["stdout"] is None
+    assert g["stdout"] is None      # no section of rank >= 1 matches it
+    # Rank 2 beats rank 1 for the path; each is added after the mode's.
+    assert x["path"] == [base, x2]
+    assert y["path"] == [base, group]
+    assert e["path"] == [emb, x1]
+    assert g["path"] == [emb]
+    # WSGIRestrictSignal Off only where the rank-2 section says so.
+    assert (x["signal"], y["signal"], e["signal"], g["signal"]) == \
+        (False, True, True, True)
+
+
+def test_section_switch_interval_needs_an_own_gil(make_server, scratch):
+    """A section's switch interval for one application group applies
+    where that group has its own GIL; where it shares the process's, it
+    is not applied, and WSGI0113 says why; a process-group= section sets
+    the process's interval."""
+    venv = _venv_of("3.12")
+    write_file(os.path.join(scratch, "o.wsgi"), OPTIONS_APP)
+    srv = make_server("""
+WSGISocketPrefix "@ROOT@/wsgi"
+WSGIDaemonProcess gil processes=1 threads=2
+<WSGIInterpreterOptions process-group=gil>
+    WSGISwitchInterval 0.02
+</WSGIInterpreterOptions>
+<WSGIInterpreterOptions process-group=gil application-group=own>
+    WSGIPerInterpreterGIL On
+    WSGISwitchInterval 0.002
+</WSGIInterpreterOptions>
+<WSGIInterpreterOptions application-group=shared>
+    WSGISwitchInterval 0.5
+</WSGIInterpreterOptions>
+<WSGIInterpreterOptions application-group=%%{GLOBAL}>
+    WSGIPerInterpreterGIL On
+</WSGIInterpreterOptions>
+WSGIScriptAlias /own "%(d)s/o.wsgi" process-group=gil application-group=own
+WSGIScriptAlias /shared "%(d)s/o.wsgi" process-group=gil application-group=shared
+WSGIScriptAlias /g "%(d)s/o.wsgi" process-group=gil application-group=%%{GLOBAL}
+<Directory "%(d)s">
+    Require all granted
+</Directory>
+""" % {"d": scratch}, venv=venv)
+    own, shared, g = (srv.get(p).json() for p in ("/own", "/shared", "/g"))
+    assert own["interval"] == pytest.approx(0.002)
+    assert shared["interval"] == pytest.approx(0.02)
+    assert g["interval"] == pytest.approx(0.02)
+    log = srv.error_log()
+    assert "created interpreter 'own' with its own GIL" in log
+    assert "created interpreter 'shared' with its own GIL" not in log
+    notes = [line for line in log.splitlines() if "WSGI0113" in line]
+    assert len(notes) == 1 and "application group 'shared'" in notes[0], log
+
+
+@pytest.mark.parametrize("xy", ["3.12", "3.13"])
+def test_section_gives_chosen_groups_their_own_gil(make_server, scratch, xy):
+    """WSGIPerInterpreterGIL Off server-wide, On in a section for a and
+    b: they run Python in parallel; %{GLOBAL} named in a section keeps
+    the shared GIL (silently, as upstream)."""
+    venv = _venv_of(xy)
+    write_file(os.path.join(scratch, "app.wsgi"), SPIN_APP)
+    conf = _groups_conf(scratch, "Off") + """
+<WSGIInterpreterOptions process-group=gil application-group=a>
+    WSGIPerInterpreterGIL On
+</WSGIInterpreterOptions>
+<WSGIInterpreterOptions application-group=b>
+    WSGIPerInterpreterGIL On
+</WSGIInterpreterOptions>
+<WSGIInterpreterOptions process-group=gil application-group=%{GLOBAL}>
+    WSGIPerInterpreterGIL On
+</WSGIInterpreterOptions>
+"""
+    srv = make_server(conf, venv=venv)
+    a = _spin_pair(srv, scratch, 30)
+    assert a.status_code == 200 and a.text == "parallel", a.text
+    assert srv.get("/g").status_code == 200
+    log = srv.error_log()
+    assert "created interpreter 'a' with its own GIL" in log
+    assert "created interpreter 'b' with its own GIL" in log
+    assert "created interpreter '' with its own GIL" not in log
+
+
+@pytest.mark.parametrize("xy", ["3.11", "3.12", "3.13"])
+def test_free_threading_on_a_gil_build_says_it_has_no_effect(make_server,
+                                                             scratch, xy):
+    venv = _venv_of(xy)
+    py = os.path.join(venv, "bin", "python")
+    if subprocess.run([py, "-c", "import sysconfig, sys; sys.exit("
+                       "bool(sysconfig.get_config_var('Py_GIL_DISABLED')))"]
+                      ).returncode:
+        pytest.skip("this Python is free-threaded: see the test below")
+    write_file(os.path.join(scratch, "o.wsgi"), OPTIONS_APP)
+    srv = make_server("""
+WSGISocketPrefix "@ROOT@/wsgi"
+WSGIFreeThreading On
+WSGIDaemonProcess ft processes=1 threads=2
+<WSGIInterpreterOptions process-group=ft>
+    WSGIFreeThreading On
+</WSGIInterpreterOptions>
+WSGIScriptAlias / "%(d)s/o.wsgi" process-group=ft
+<Directory "%(d)s">
+    Require all granted
+</Directory>
+""" % {"d": scratch}, venv=venv)
+    assert srv.get("/").json()["gil"] is True
+    log = srv.error_log()
+    lines = [x for x in log.splitlines() if "WSGI0112" in x]
+    assert len(lines) == 2, log           # one per directive, when read
+    assert "WSGIFreeThreading On" in lines[0]
+    assert "always has a GIL" in lines[0]
+    rc, out = srv.configtest()
+    assert rc == 0 and "WSGI0112" in out, out
+
+
+def test_free_threading_turns_the_gil_off_only_when_asked(make_server,
+                                                          scratch):
+    """On a free-threaded build (3.13t): On, the daemon runs without the
+    GIL; in a group without it, the GIL is forced on."""
+    import glob
+    root = os.environ.get("PYENV_ROOT", os.path.expanduser("~/.pyenv"))
+    if not glob.glob(os.path.join(root, "versions", "3.1[3-9]*t")):
+        pytest.skip("no free-threaded Python (3.13t) on this machine: "
+                    "`pyenv install 3.13.1t` builds one from python.org's "
+                    "sources, then make build PYTHONS=<its python3.13t>")
+    venv = _venv_of("3.13t")
+    write_file(os.path.join(scratch, "o.wsgi"), OPTIONS_APP)
+    srv = make_server("""
+WSGISocketPrefix "@ROOT@/wsgi"
+WSGIDaemonProcess free processes=1 threads=2
+WSGIDaemonProcess held processes=1 threads=2
+<WSGIInterpreterOptions process-group=free>
+    WSGIFreeThreading On
+</WSGIInterpreterOptions>
+WSGIScriptAlias /free "%(d)s/o.wsgi" process-group=free
+WSGIScriptAlias /held "%(d)s/o.wsgi" process-group=held
+<Directory "%(d)s">
+    Require all granted
+</Directory>
+""" % {"d": scratch}, venv=venv)
+    assert srv.get("/free").json()["gil"] is False
+    assert srv.get("/held").json()["gil"] is True

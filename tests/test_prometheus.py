@@ -33,6 +33,7 @@ def application(environ, start_response):
 
 def _server(make_server, d, mpm=None):
     return make_server("""
+WSGISlowRequests 0.1
 WSGISocketPrefix "@ROOT@/wsgi"
 WSGIDaemonProcess "one" processes=2 threads=3
 WSGIDaemonProcess two processes=1 threads=2 maximum-requests=2
@@ -70,6 +71,7 @@ def _sample(families, name, **labels):
 
 
 @pytest.mark.parametrize("mpm", ["event", "prefork"])
+@pytest.mark.allow_log("WSGI0306")
 def test_wsgi_metrics_page(make_server, scratch, mpm):
     write_file(os.path.join(scratch, "p.wsgi"), APP)
     srv = _server(make_server, scratch, mpm)
@@ -78,6 +80,7 @@ def test_wsgi_metrics_page(make_server, scratch, mpm):
     assert srv.get("/one/missing").status_code == 404
     assert srv.get("/one/slow").status_code == 200
     assert srv.get("/emb/x").status_code == 200
+    assert srv.get("/emb/slow").status_code == 200
     # maximum-requests=2: the third request to "two" recycles its process.
     for _ in range(3):
         assert srv.get("/two/x").status_code == 200
@@ -104,6 +107,13 @@ def test_wsgi_metrics_page(make_server, scratch, mpm):
     assert not [s for s in m["mod_wsgi_request_duration_seconds"].samples
                 if s.labels["group"] == "(embedded)"
                 and s.labels["phase"] == "queue"]
+    # Past WSGISlowRequests 0.1: one in "one", one in embedded mode,
+    # each logged once.
+    assert _sample(m, "mod_wsgi_slow_requests_total", group="one") == 1
+    assert _sample(m, "mod_wsgi_slow_requests_total",
+                   group="(embedded)") == 1
+    assert _sample(m, "mod_wsgi_slow_requests_total", group="two") == 0
+    assert srv.error_log().count("WSGI0306") == 2
     # Capacity: 2 processes x 3 threads, none busy now.
     assert _sample(m, "mod_wsgi_threads", group="one", state="idle") == 6
     assert _sample(m, "mod_wsgi_threads", group="one", state="busy") == 0

@@ -526,8 +526,7 @@ REGISTRY = [
     Option("free_threading", ["--free-threading"],
            "Run a free-threaded Python (3.13t) with the GIL off "
            "(WSGIFreeThreading On).", action="store_true", default=False,
-           section=PYTHON, pending="runs Python with the GIL off "
-           "(WSGIFreeThreading On, issue 17)"),
+           section=PYTHON),
 
     # -- access and authentication, by Python scripts (docs/auth.md)
     Option("auth_user_script", ["--auth-user-script"],

@@ -2,7 +2,9 @@
 same host. It asks --metrics-url for the Prometheus page every two
 seconds and shows, per daemon group (and for Apache's own processes),
 throughput and mean latency over the last five minutes as a plot, busy
-and idle threads, restarts by reason, and the memory of its processes.
+and idle threads, restarts, the requests that ran past --slow-requests
+(their URLs and stacks are in the error log, WSGI0306) and the memory of
+its processes.
 The page is one self-contained file (no script from elsewhere), written
 into the server root."""
 
@@ -25,7 +27,8 @@ canvas { border: 1px solid #ccc; margin: 0.3em 1em 1em 0; }
 <p id="state">Waiting for the first figures from %(metrics)s ...</p>
 <table id="groups">
 <thead><tr><th>group</th><th>req/s</th><th>mean latency ms</th>
-<th>busy</th><th>idle</th><th>restarts</th><th>memory MiB</th></tr></thead>
+<th>busy</th><th>idle</th><th>restarts</th><th>slow</th>
+<th>memory MiB</th></tr></thead>
 <tbody></tbody>
 </table>
 <div id="plots"></div>
@@ -56,7 +59,8 @@ function sample(rows) {
     var g = r.labels.group;
     if (!g) return;
     var e = s[g] || (s[g] = {requests: 0, sum: 0, count: 0, busy: 0,
-                             idle: 0, restarts: 0, memory: 0});
+                             idle: 0, restarts: 0, slow: 0,
+                             memory: 0});
     if (r.name === "mod_wsgi_requests_total") e.requests += r.value;
     if (r.name === "mod_wsgi_request_duration_seconds_sum" &&
         r.labels.phase === "total") e.sum = r.value;
@@ -64,6 +68,7 @@ function sample(rows) {
         r.labels.phase === "total") e.count = r.value;
     if (r.name === "mod_wsgi_threads") e[r.labels.state] = r.value;
     if (r.name === "mod_wsgi_process_restarts_total") e.restarts += r.value;
+    if (r.name === "mod_wsgi_slow_requests_total") e.slow = r.value;
     if (r.name === "mod_wsgi_process_resident_memory_bytes")
       e.memory += r.value / 1048576;
   });
@@ -124,7 +129,7 @@ function show(now, s) {
     tr.setAttribute("data-group", g);
     tr.setAttribute("data-requests", e.requests);
     tr.append(cell(g), cell(rps.toFixed(1)), cell(ms.toFixed(1)),
-              cell(e.busy), cell(e.idle), cell(e.restarts),
+              cell(e.busy), cell(e.idle), cell(e.restarts), cell(e.slow),
               cell(e.memory.toFixed(1)));
     body.append(tr);
     plot(g, h);

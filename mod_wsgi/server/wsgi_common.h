@@ -141,7 +141,33 @@ typedef struct {
     const char *python_eggs;
     int server_metrics;             /* WSGIServerMetrics */
     int per_interpreter_gil;        /* WSGIPerInterpreterGIL (3.12+) */
+    int free_threading;             /* WSGIFreeThreading (3.13t+) */
+    /* <WSGIInterpreterOptions> sections (wsgi_ioptions.c), main server
+     * only; NULL when there are none. */
+    apr_array_header_t *interp_options;
 } wsgi_server_config;
+
+/* While a <WSGIInterpreterOptions> section's directives run, the
+ * settings they fill in (else NULL: the server's own). */
+extern wsgi_server_config *wsgi_config_section;
+const char *wsgi_set_interp_options(cmd_parms *cmd, void *dummy,
+                                    const char *arg);
+
+/* What one interpreter gets: the server-wide directives, a daemon
+ * group's options, then the matching sections (wsgi_ioptions.c). */
+typedef struct {
+    int per_interpreter_gil;
+    int free_threading;
+    double switch_interval;         /* < 0: Python's default */
+    double process_switch_interval; /* the same, without the sections
+                                     * naming an application group */
+    int switch_scoped;              /* switch_interval is such a one's */
+    apr_array_header_t *python_path; /* a section's, added; or NULL */
+    int restrict_stdin;
+    int restrict_stdout;
+    int restrict_signal;
+} wsgi_interp_settings;
+void wsgi_interp_settings_for(const char *agroup, wsgi_interp_settings *out);
 
 /* WSGIAccessScript, WSGIAuthUserScript, WSGIAuthGroupScript,
  * WSGIDispatchScript: a script Apache's own processes run at a step of
@@ -506,6 +532,7 @@ void wsgi_prom_request(int status, apr_int64_t queue_us, apr_int64_t app_us,
                        apr_int64_t total_us);
 /* Async-signal-safe; why: a wsgi_stop_reason, or -1 (it died). */
 void wsgi_prom_restart(const char *group, int why);
+void wsgi_prom_slow(void);
 void wsgi_register_prom_hooks(apr_pool_t *p);
 /* The payloads of the request events (new references, or NULL). */
 PyObject *wsgi_event_started(wsgi_request_stats *st, PyObject *environ,

@@ -10,6 +10,7 @@
 #include "wsgi_common.h"
 
 wsgi_server_config *wsgi_server = NULL;
+wsgi_server_config *wsgi_config_section = NULL;
 
 int wsgi_flag(int value, int dflt)
 {
@@ -52,6 +53,7 @@ void *wsgi_create_server_config(apr_pool_t *p, server_rec *s)
     c->case_sensitivity = WSGI_UNSET;
     c->server_metrics = WSGI_UNSET;
     c->per_interpreter_gil = WSGI_UNSET;
+    c->free_threading = WSGI_UNSET;
     c->switch_interval = -1.0;
     c->slow_requests = -1.0;
     return c;
@@ -120,7 +122,10 @@ void *wsgi_merge_dir_config(apr_pool_t *p, void *basev, void *addv)
 
 static wsgi_server_config *wsgi_sconf(cmd_parms *cmd)
 {
-    return ap_get_module_config(cmd->server->module_config, &wsgi_module);
+    return wsgi_config_section != NULL
+               ? wsgi_config_section
+               : ap_get_module_config(cmd->server->module_config,
+                                      &wsgi_module);
 }
 
 /* Process-wide Python settings make no sense per virtual host. */
@@ -513,6 +518,32 @@ static const char *wsgi_set_per_interpreter_gil(cmd_parms *cmd, void *dummy,
                      "the directive)",
                      cmd->directive->filename, cmd->directive->line_num,
                      PY_VERSION);
+#endif
+    return err;
+}
+
+/*
+ * WSGIFreeThreading: a module built against a free-threaded Python
+ * (PEP 703) starts it with the GIL off only when this is On for the
+ * process; otherwise the GIL is forced on (wsgi_interp.c), as upstream
+ * does, since most C extensions still assume it. With the GIL built in,
+ * On changes nothing, and says so once.
+ */
+static const char *wsgi_set_free_threading(cmd_parms *cmd, void *dummy,
+                                           int on)
+{
+    const char *err = wsgi_set_server_flag(cmd, dummy, on);
+
+#ifndef Py_GIL_DISABLED
+    if (err == NULL && on)
+        ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, cmd->server,
+                     WSGI_LOGNO(0112) "WSGIFreeThreading On (%s:%d) has no "
+                     "effect: mod_wsgi is built against Python %s, which "
+                     "always has a GIL; build mod_wsgi against a "
+                     "free-threaded Python (3.13t or later, configured "
+                     "with --disable-gil) for the effect, or remove the "
+                     "directive", cmd->directive->filename,
+                     cmd->directive->line_num, PY_VERSION);
 #endif
     return err;
 }
@@ -958,9 +989,13 @@ const command_rec wsgi_commands[] = {
                  WSGI_SOFF(per_interpreter_gil), RSRC_CONF,
                  "On: application groups other than %{GLOBAL} get a "
                  "sub-interpreter with its own GIL (Python 3.12+)"),
-    AP_INIT_RAW_ARGS("WSGIFreeThreading", wsgi_set_not_yet, "flag",
-                     RSRC_CONF, "On: no GIL on a free-threaded Python "
-                     "(not yet)"),
+    AP_INIT_FLAG("WSGIFreeThreading", wsgi_set_free_threading,
+                 WSGI_SOFF(free_threading), RSRC_CONF,
+                 "On: no GIL on a free-threaded Python (3.13t+); Off "
+                 "(default): the GIL is on even there"),
+    AP_INIT_RAW_ARGS("<WSGIInterpreterOptions", wsgi_set_interp_options,
+                     NULL, RSRC_CONF, "settings for the interpreters of a "
+                     "process-group= and/or application-group="),
     AP_INIT_RAW_ARGS("WSGILazyInitialization", wsgi_set_obsolete, NULL,
                      RSRC_CONF, "obsolete, ignored"),
     AP_INIT_RAW_ARGS("WSGIVerboseDebugging", wsgi_set_obsolete, NULL,

@@ -230,12 +230,30 @@ static const char wsgi_bootstrap[] =
 
 /* Runs with the GIL held and wi's interpreter current. Returns 0 on
  * success; on failure the Python error has been logged. */
-static int wsgi_interp_setup(wsgi_interp *wi)
+/* Appends each directory of dirs (of const char *) to the list. */
+static int wsgi_interp_add_paths(PyObject *paths,
+                                 const apr_array_header_t *dirs)
+{
+    int i, rc = 0;
+
+    for (i = 0; rc == 0 && dirs != NULL && i < dirs->nelts; i++) {
+        PyObject *s =
+            PyUnicode_DecodeFSDefault(APR_ARRAY_IDX(dirs, i, const char *));
+
+        if (s == NULL || PyList_Append(paths, s) < 0)
+            rc = -1;
+        Py_XDECREF(s);
+    }
+    return rc;
+}
+
+static int wsgi_interp_setup(wsgi_interp *wi, const wsgi_interp_settings *is)
 {
     wsgi_server_config *sc = wsgi_server;
     PyObject *module = NULL, *globals = NULL, *res = NULL, *paths = NULL;
     PyObject *setup, *modules, *restricted = NULL;
-    int i, rc = -1;
+    double interval;
+    int rc = -1;
 
     module = wsgi_module_create(wi);
     if (module == NULL)
@@ -247,7 +265,7 @@ static int wsgi_interp_setup(wsgi_interp *wi)
     wi->log_stderr = wsgi_log_new(NULL, APLOG_ERR, "<stderr>");
     if (wi->log_stderr == NULL)
         goto fail;
-    if (WSGI_SERVER_FLAG(sc, restrict_stdout))
+    if (is->restrict_stdout)
         wi->log_stdout = wsgi_restricted_new("sys.stdout",
                                              "WSGIRestrictStdout");
     else
@@ -257,7 +275,7 @@ static int wsgi_interp_setup(wsgi_interp *wi)
     if (PySys_SetObject("stderr", wi->log_stderr) < 0 ||
         PySys_SetObject("stdout", wi->log_stdout) < 0)
         goto fail;
-    if (WSGI_SERVER_FLAG(sc, restrict_stdin)) {
+    if (is->restrict_stdin) {
         restricted = wsgi_restricted_new("sys.stdin", "WSGIRestrictStdin");
         if (restricted == NULL || PySys_SetObject("stdin", restricted) < 0)
             goto fail;
@@ -272,16 +290,8 @@ static int wsgi_interp_setup(wsgi_interp *wi)
         goto fail;
     /* WSGIPythonPath is embedded mode's; a daemon group has its own
      * python-path= and does not inherit it (as upstream). */
-    for (i = 0; !wsgi_daemon_self && i < sc->python_path->nelts; i++) {
-        const char *dir = APR_ARRAY_IDX(sc->python_path, i, const char *);
-        PyObject *s = PyUnicode_DecodeFSDefault(dir);
-
-        if (s == NULL || PyList_Append(paths, s) < 0) {
-            Py_XDECREF(s);
-            goto fail;
-        }
-        Py_DECREF(s);
-    }
+    if (!wsgi_daemon_self && wsgi_interp_add_paths(paths, sc->python_path))
+        goto fail;
     /* A group's home= comes first in sys.path, as upstream puts it
      * (mod_wsgi-express relies on it for the project directory). */
     if (wsgi_daemon_self && wsgi_daemon_self->home) {
@@ -309,6 +319,9 @@ static int wsgi_interp_setup(wsgi_interp *wi)
             Py_DECREF(s);
         }
     }
+    /* A <WSGIInterpreterOptions> section's, after the mode's own. */
+    if (wsgi_interp_add_paths(paths, is->python_path))
+        goto fail;
 
     globals = PyDict_New();
     if (globals == NULL)
@@ -323,13 +336,21 @@ static int wsgi_interp_setup(wsgi_interp *wi)
     setup = PyDict_GetItemString(globals, "_setup");    /* borrowed */
     if (setup == NULL)
         goto fail;
-    /* WSGISwitchInterval is embedded mode's, switch-interval= a
-     * group's (as upstream). */
+    interval = is->switch_interval;
+    if (is->switch_scoped && !wi->own_gil) {
+        ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, wsgi_main_server,
+                     WSGI_LOGNO(0113) "WSGISwitchInterval %g in the "
+                     "<WSGIInterpreterOptions> for application group '%s' "
+                     "is not applied: that interpreter shares the "
+                     "process's GIL, and its interval is every group's "
+                     "(set it with switch-interval= or a section naming "
+                     "only process-group=, or give the group its own GIL "
+                     "with WSGIPerInterpreterGIL On in the same section)",
+                     is->switch_interval, wi->name);
+        interval = is->process_switch_interval;
+    }
     res = PyObject_CallFunction(setup, "OOid", module, paths,
-                                WSGI_SERVER_FLAG(sc, restrict_signal),
-                                wsgi_daemon_self
-                                    ? wsgi_daemon_self->switch_interval
-                                    : sc->switch_interval);
+                                is->restrict_signal, interval);
     if (res == NULL)
         goto fail;
     rc = 0;
@@ -357,14 +378,16 @@ fail:
  * them, and only Py_EndInterpreter, never called on a used interpreter,
  * minds them. fork/exec stay refused as in PEP 684; subprocess works.
  */
-static PyThreadState *wsgi_new_interpreter(int *own_gil, const char **why)
+static PyThreadState *wsgi_new_interpreter(const wsgi_interp_settings *is,
+                                           int *own_gil, const char **why)
 {
     PyThreadState *ts = NULL;
 
     *own_gil = 0;
     *why = "";
+    (void)is;                   /* read from 3.12 on */
 #if PY_VERSION_HEX >= 0x030C0000
-    if (WSGI_SERVER_FLAG(wsgi_server, per_interpreter_gil) > 0) {
+    if (is->per_interpreter_gil > 0) {
         PyInterpreterConfig config = {
             .use_main_obmalloc = 0,
             .allow_fork = 0,
@@ -395,14 +418,16 @@ static wsgi_interp *wsgi_create_interp(const char *name)
 {
     wsgi_interp *wi = NULL, *made;
     PyThreadState *main_ts, *ts;
+    wsgi_interp_settings is;
     const char *why;
     int own_gil;
 
     main_ts = wsgi_thread_state(wsgi_main_interp);
     if (main_ts == NULL)
         goto done;
+    wsgi_interp_settings_for(name, &is);
     PyEval_RestoreThread(main_ts);
-    ts = wsgi_new_interpreter(&own_gil, &why);
+    ts = wsgi_new_interpreter(&is, &own_gil, &why);
     if (ts == NULL) {
         ap_log_error(APLOG_MARK, APLOG_ERR, 0, wsgi_main_server,
                      WSGI_LOGNO(0103) "Python could not create the "
@@ -421,7 +446,7 @@ static wsgi_interp *wsgi_create_interp(const char *name)
     apr_thread_mutex_create(&made->load_lock, APR_THREAD_MUTEX_DEFAULT,
                             wsgi_interp_pool);
     *wsgi_tstate_slot(made->index) = ts;
-    if (wsgi_interp_setup(made) == 0) {
+    if (wsgi_interp_setup(made, &is) == 0) {
         apr_hash_set(wsgi_interps, made->name, APR_HASH_KEY_STRING, made);
         APR_ARRAY_PUSH(wsgi_interp_list, wsgi_interp *) = made;
         wi = made;
@@ -727,6 +752,7 @@ void wsgi_python_child_init(apr_pool_t *p, server_rec *s)
     PyStatus st;
     int i, threaded = 0;
     PyThreadState **slot;
+    wsgi_interp_settings is;
     const char *home, *eggs;
 
     wsgi_process_pool = p;
@@ -788,6 +814,12 @@ void wsgi_python_child_init(apr_pool_t *p, server_rec *s)
         if (PyStatus_Exception(st))
             goto fail;
     }
+    wsgi_interp_settings_for(NULL, &is);
+#ifdef Py_GIL_DISABLED
+    /* PEP 703: with the GIL off only when asked (WSGIFreeThreading On);
+     * 1 and 0 are CPython's "enable" and "disable" (-X gil=1/0). */
+    config.enable_gil = is.free_threading > 0 ? 0 : 1;
+#endif
     st = Py_InitializeFromConfig(&config);
     if (PyStatus_Exception(st)) {
         ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s,
@@ -817,7 +849,8 @@ void wsgi_python_child_init(apr_pool_t *p, server_rec *s)
                             APR_THREAD_MUTEX_DEFAULT, p);
     slot = wsgi_tstate_slot(0);
     *slot = PyThreadState_Get();
-    if (wsgi_interp_setup(wsgi_main_interp) < 0) {
+    wsgi_interp_settings_for("", &is);
+    if (wsgi_interp_setup(wsgi_main_interp, &is) < 0) {
         PyEval_SaveThread();
         return;
     }

@@ -67,6 +67,7 @@ typedef struct {
     apr_uint64_t requests[5];       /* by status class */
     wsgi_prom_histogram phase[WSGI_PROM_PHASES];
     apr_uint64_t restarts[WSGI_STOP_REASONS + 1];
+    apr_uint64_t slow;              /* past WSGISlowRequests */
     pid_t pids[WSGI_PROM_PIDS];     /* the group's processes (daemon) */
 } wsgi_prom_row;
 
@@ -104,18 +105,22 @@ static int wsgi_prom_row_of(const char *name, int daemon)
 void wsgi_prom_setup(server_rec *s)
 {
     apr_pool_t *keep = s->process->pool;
+    /* The page outlives the module, which a restart reloads: a newer
+     * build with other rows must not read the old one's. */
+    const char *key = apr_psprintf(s->process->pconf, "wsgi_prom_rows/%"
+                                   APR_SIZE_T_FMT, sizeof(wsgi_prom_row));
     void *page = NULL;
     int i, workers, daemons = 0, threads = 0, row;
 
-    apr_pool_userdata_get(&page, "wsgi_prom_rows", keep);
+    apr_pool_userdata_get(&page, key, keep);
     if (page == NULL) {
         page = mmap(NULL, WSGI_PROM_ROWS * sizeof(wsgi_prom_row),
                     PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1,
                     0);
         if (page == MAP_FAILED)
             return;             /* the handler then says so */
-        apr_pool_userdata_set(page, "wsgi_prom_rows", apr_pool_cleanup_null,
-                              keep);
+        apr_pool_userdata_set(page, apr_pstrdup(keep, key),
+                              apr_pool_cleanup_null, keep);
     }
     wsgi_prom_rows = page;
     /* MaxRequestWorkers: processes times threads (prefork's are 1). */
@@ -217,6 +222,13 @@ void wsgi_prom_restart(const char *group, int why)
                                                 group))
             wsgi_prom_add(&wsgi_prom_rows[i].restarts[why], 1);
     }
+}
+
+/* The slow-request watcher logged one of this process's requests. */
+void wsgi_prom_slow(void)
+{
+    if (wsgi_prom_rows != NULL && wsgi_prom_mine >= 0)
+        wsgi_prom_add(&wsgi_prom_rows[wsgi_prom_mine].slow, 1);
 }
 
 /* ---------------------------------------------------------- the page */
@@ -344,6 +356,13 @@ static void wsgi_prom_restarts(request_rec *r, const wsgi_prom_row *row,
                    wsgi_prom_reasons[i], row->restarts[i]);
 }
 
+static void wsgi_prom_slows(request_rec *r, const wsgi_prom_row *row,
+                            const char *g)
+{
+    ap_rprintf(r, "mod_wsgi_slow_requests_total{group=\"%s\"} %"
+               APR_UINT64_T_FMT "\n", g, row->slow);
+}
+
 /* Memory (what 0) or CPU (what 1) of each live process of the row. */
 static void wsgi_prom_processes(request_rec *r, const wsgi_prom_row *row,
                                 const char *g, int what)
@@ -404,6 +423,9 @@ static const struct {
      "stopped, by reason (crashed: died on their own).\n"
      "# TYPE mod_wsgi_process_restarts_total counter\n",
      wsgi_prom_restarts},
+    {"# HELP mod_wsgi_slow_requests_total Requests that ran longer than "
+     "WSGISlowRequests (each logged once as WSGI0306).\n"
+     "# TYPE mod_wsgi_slow_requests_total counter\n", wsgi_prom_slows},
     {"# HELP mod_wsgi_process_resident_memory_bytes Resident memory of a "
      "process.\n"
      "# TYPE mod_wsgi_process_resident_memory_bytes gauge\n",

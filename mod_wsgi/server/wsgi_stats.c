@@ -169,6 +169,7 @@ static void *wsgi_stats_watch(void *data)
             pthread_mutex_unlock(&wsgi_stats_lock);
             if (tid == 0)
                 continue;
+            wsgi_prom_slow();
             snprintf(head, sizeof(head), WSGI_LOGNO(0306) "slow request "
                      "(pid %d%s%s): %s has run for %.1f s, more than "
                      "WSGISlowRequests %g; its thread's Python stack:",
