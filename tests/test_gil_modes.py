@@ -169,9 +169,14 @@ def test_single_interpreter_extension_is_500_naming_it(make_server,
     name = _refusing_module(venv)
     write_file(os.path.join(scratch, "app.wsgi"), IMPORT_APP % name)
     srv = make_server(_groups_conf(scratch, "On"), venv=venv)
+    # Both groups named: the script is preloaded when the daemon starts,
+    # and the preload's failure already names the module and the fix.
+    log = srv.wait_log("WSGI0401")
+    preload = [x for x in log.splitlines() if "WSGI0513" in x]
+    assert preload and "application group 'a'" in preload[0], log
     assert srv.get("/a").status_code == 500
     log = srv.error_log()
-    assert "WSGI0513" in log
+    assert log.count("WSGI0513") > len(preload)   # and the request's
     line = [x for x in log.splitlines() if "WSGI0513" in x][0]
     assert "module %s does not support loading in subinterpreters" % name \
         in line
@@ -444,3 +449,42 @@ WSGIScriptAlias /held "%(d)s/o.wsgi" process-group=held
 """ % {"d": scratch}, venv=venv)
     assert srv.get("/free").json()["gil"] is False
     assert srv.get("/held").json()["gil"] is True
+
+
+@pytest.mark.allow_log("WSGI0102", "SystemExit", r"\]   File ", r"\]     ",
+                       "Traceback")
+@pytest.mark.parametrize("xy,gil", [("3.11", "Off"), ("3.12", "On"),
+                                    ("3.13", "On")])
+def test_interpreter_setup_failure_is_500_and_the_process_lives(
+        make_server, scratch, xy, gil):
+    """An interpreter whose set-up fails (here: a .pth file of its
+    section's WSGIPythonPath raises SystemExit, which site does not
+    catch) is ended, WSGI0102 says so with the traceback, the request
+    gets 500 and the process serves its other groups; with its own GIL
+    too (ending it hands back a GIL of its own, not the main one)."""
+    venv = _venv_of(xy)
+    write_file(os.path.join(scratch, "o.wsgi"), HELLO_APP)
+    bad = os.path.join(scratch, "bad-path")
+    os.makedirs(bad)
+    write_file(os.path.join(bad, "boom.pth"), "import sys; sys.exit(3)\n")
+    srv = make_server("""
+WSGISocketPrefix "@ROOT@/wsgi"
+WSGIDaemonProcess one processes=1 threads=2
+<WSGIInterpreterOptions application-group=bad>
+    WSGIPerInterpreterGIL %(gil)s
+    WSGIPythonPath "%(bad)s"
+</WSGIInterpreterOptions>
+WSGIScriptAlias /bad "%(d)s/o.wsgi" process-group=one application-group=bad
+WSGIScriptAlias /ok "%(d)s/o.wsgi" process-group=one application-group=ok
+<Directory "%(d)s">
+    Require all granted
+</Directory>
+""" % {"d": scratch, "bad": bad, "gil": gil}, venv=venv)
+    pid = srv.get("/ok").text
+    assert srv.get("/bad").status_code == 500
+    assert srv.get("/bad").status_code == 500       # tried again, no crash
+    log = srv.error_log()
+    assert "WSGI0102: failed to set up Python interpreter 'bad'" in log
+    assert "SystemExit: 3" in log
+    assert srv.get("/ok").text == pid == "ok"
+    assert "exit signal" not in log and "WSGI0715" not in log

@@ -682,6 +682,10 @@ extern WSGI_THREAD_LOCAL const char *wsgi_current_client;
 extern WSGI_THREAD_LOCAL const char *wsgi_current_log_id;
 /* Logs the pending Python exception (traceback included) with a
  * leading line; clears it. */
+/* WSGI0513: an extension refusing an own-GIL interpreter (3.12+). */
+const char *wsgi_single_interp_refusal(apr_pool_t *p);
+const char *wsgi_gil_hint_text(apr_pool_t *p, const char *script,
+                               const char *group, const char *refusal);
 void wsgi_log_python_error(request_rec *r, server_rec *s,
                            const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

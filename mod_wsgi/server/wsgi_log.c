@@ -137,6 +137,8 @@ static PyObject *wsgi_log_write(wsgi_log_object *self, PyObject *arg)
     data = PyUnicode_AsUTF8AndSize(arg, &size);
     if (data == NULL)
         return NULL;
+    if (size == 0)                  /* print("", end=""): nothing to keep */
+        return PyLong_FromLong(0);
     if (self->len + size > self->cap) {
         size_t cap = (self->len + size) * 2 + 64;
         char *grown = PyMem_Realloc(self->buf, cap);
@@ -414,4 +416,62 @@ done:
     Py_XDECREF(type);
     Py_XDECREF(value);
     Py_XDECREF(tb);
+}
+
+/* What Python 3.12+ says when an extension module without support for
+ * several interpreters is imported into one with its own GIL. */
+#define WSGI_SINGLE_INTERP_REFUSAL \
+    "does not support loading in subinterpreters"
+
+/*
+ * The text of the ImportError, in the current exception or one it was
+ * raised while handling, that says an extension module refuses an
+ * interpreter with its own GIL (PEP 684), copied into p; else NULL. The
+ * exception stays set, for the traceback that follows.
+ */
+const char *wsgi_single_interp_refusal(apr_pool_t *p)
+{
+    const char *found = NULL;
+#if PY_VERSION_HEX >= 0x030C0000
+    PyObject *exc = PyErr_GetRaisedException();            /* new */
+    PyObject *cur = exc;
+    int depth;
+
+    Py_XINCREF(cur);
+    for (depth = 0; cur != NULL && found == NULL && depth < 8; depth++) {
+        PyObject *next = NULL;
+
+        if (PyErr_GivenExceptionMatches(cur, PyExc_ImportError)) {
+            PyObject *msg = PyObject_Str(cur);              /* new */
+            const char *text = msg ? PyUnicode_AsUTF8(msg) : NULL;
+
+            if (text != NULL && strstr(text, WSGI_SINGLE_INTERP_REFUSAL))
+                found = apr_pstrdup(p, text);
+            Py_XDECREF(msg);
+        }
+        if (found == NULL)
+            next = PyException_GetContext(cur);             /* new */
+        Py_DECREF(cur);
+        cur = next;
+    }
+    Py_XDECREF(cur);
+    PyErr_Clear();
+    PyErr_SetRaisedException(exc);                     /* steals exc */
+#else
+    (void)p;
+#endif
+    return found;
+}
+
+/* WSGI0513's line, for a request or a preload. */
+const char *wsgi_gil_hint_text(apr_pool_t *p, const char *script,
+                               const char *group, const char *refusal)
+{
+    return apr_psprintf(p, WSGI_LOGNO(0513) "WSGI script '%s' imports an "
+                        "extension module that cannot run in application "
+                        "group '%s', which has its own GIL "
+                        "(WSGIPerInterpreterGIL On): %s. Serve this "
+                        "application from a shared-GIL group "
+                        "(WSGIApplicationGroup %%{GLOBAL}), or set "
+                        "WSGIPerInterpreterGIL Off", script, group, refusal);
 }

@@ -14,61 +14,22 @@
 
 #include "wsgi_common.h"
 
-/* What Python 3.12+ says when an extension module without support for
- * several interpreters is imported into one with its own GIL. */
-#define WSGI_SINGLE_INTERP_REFUSAL \
-    "does not support loading in subinterpreters"
-
 /*
  * A script failed to load in an interpreter with its own GIL: when the
- * reason (the error, or one it was raised while handling) is an extension
- * module refusing such an interpreter, the traceback alone does not say
- * what to change, so a line of its own names the module and the fix. The
- * error stays set for the traceback that follows.
+ * reason is an extension module refusing such an interpreter, the
+ * traceback alone does not say what to change, so a line of its own
+ * names the module and the fix. The error stays set for the traceback
+ * that follows.
  */
 static void wsgi_request_gil_hint(wsgi_transport *t, const wsgi_interp *wi,
                                   const char *script)
 {
-#if PY_VERSION_HEX >= 0x030C0000
-    PyObject *exc = PyErr_GetRaisedException();            /* new */
-    PyObject *cur = exc, *msg = NULL;
-    const char *text = NULL;
-    int depth;
+    const char *text = wsgi_single_interp_refusal(t->pool);
 
-    Py_XINCREF(cur);
-    for (depth = 0; cur != NULL && text == NULL && depth < 8; depth++) {
-        PyObject *next;
-
-        if (PyErr_GivenExceptionMatches(cur, PyExc_ImportError)) {
-            msg = PyObject_Str(cur);
-            text = msg ? PyUnicode_AsUTF8(msg) : NULL;
-            if (text == NULL || !strstr(text, WSGI_SINGLE_INTERP_REFUSAL)) {
-                text = NULL;
-                Py_CLEAR(msg);
-            }
-        }
-        next = text ? NULL : PyException_GetContext(cur);  /* new */
-        Py_DECREF(cur);
-        cur = next;
-    }
-    Py_XDECREF(cur);
-    PyErr_Clear();
     if (text != NULL)
-        wsgi_log_transport(t, APLOG_ERR, WSGI_LOGNO(0513) "WSGI script "
-                           "'%s' imports an extension module that cannot "
-                           "run in application group '%s', which has its "
-                           "own GIL (WSGIPerInterpreterGIL On): %s. Serve "
-                           "this application from a shared-GIL group "
-                           "(WSGIApplicationGroup %%{GLOBAL}), or set "
-                           "WSGIPerInterpreterGIL Off", script, wi->name,
-                           text);
-    Py_XDECREF(msg);
-    PyErr_SetRaisedException(exc);                     /* steals exc */
-#else
-    (void)t;
-    (void)wi;
-    (void)script;
-#endif
+        wsgi_log_transport(t, APLOG_ERR, "%s",
+                           wsgi_gil_hint_text(t->pool, script, wi->name,
+                                              text));
 }
 
 int wsgi_serve_request(wsgi_transport *t, const wsgi_request_spec *rq)

@@ -194,10 +194,16 @@ static void wsgi_preload_one(apr_pool_t *p, server_rec *s,
     if (wi == NULL)
         return;
     module = wsgi_load_script(wi, NULL, script, 0, 0, p);
-    if (module == NULL)
+    if (module == NULL) {
+        const char *refusal = wsgi_single_interp_refusal(p);
+
+        if (refusal != NULL)
+            ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, "%s",
+                         wsgi_gil_hint_text(p, script, agroup, refusal));
         wsgi_log_python_error(NULL, s, WSGI_LOGNO(0401) "failed to preload "
                               "WSGI script '%s' into application group "
                               "'%s'", script, agroup);
+    }
     Py_XDECREF(module);
     wsgi_release_interp(wi);
 }
