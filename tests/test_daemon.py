@@ -684,7 +684,7 @@ def test_restrict_process_needs_names(make_server):
     assert "WSGIRestrictProcess" in out and "not a process group name" in out
 
 
-@pytest.mark.allow_log("WSGI0738", "WSGI0732", "WSGI0703")
+@pytest.mark.allow_log("WSGI0738", "WSGI0739", "WSGI0732", "WSGI0703")
 def test_deadlock_timeout_replaces_a_process_stuck_holding_the_gil(make_server):
     srv = make_server(daemon_conf("processes=1 threads=4 deadlock-timeout=2 "
                                   "shutdown-timeout=1"))
@@ -694,7 +694,13 @@ def test_deadlock_timeout_replaces_a_process_stuck_holding_the_gil(make_server):
     took = time.monotonic() - t0
     assert code == 502
     assert took < 15, took
-    assert "WSGI0738" in srv.wait_log("WSGI0738", mark=0)
+    log = srv.wait_log("WSGI0739", mark=0)
+    assert "WSGI0738" in log
+    # The request in flight is named, with how long it had run.
+    inflight = [x for x in log.splitlines() if "WSGI0739" in x]
+    assert len(inflight) == 1, log
+    assert re.search(r"was serving GET /d/hold-gil\?60 for \d+\.\d s",
+                     inflight[0]), inflight[0]
     new = wait_new_pid(srv, old)
     assert new is not None and new != old
 

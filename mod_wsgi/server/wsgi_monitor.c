@@ -577,6 +577,30 @@ static int wsgi_monitor_left(void)
     return left;
 }
 
+/*
+ * Past deadlock-timeout the GIL is not free, so no Python stack can be
+ * read (request-timeout's dump waits for the GIL): what can still be said
+ * without it is which request each busy thread was serving and for how
+ * long (WSGI0739), which usually names the code that hung. Called with
+ * the lock held.
+ */
+static void wsgi_monitor_in_flight(wsgi_daemon *d, apr_time_t now)
+{
+    int i;
+
+    for (i = 0; i < wsgi_nslots; i++) {
+        const wsgi_slot *s = &wsgi_slots[i];
+
+        if (s->started)
+            ap_log_error(APLOG_MARK, APLOG_ERR, 0, d->server,
+                         WSGI_LOGNO(0739) "daemon group '%s' (pid %d): at "
+                         "the deadlock, thread %lu was serving %s for %.1f "
+                         "s (no Python stack: reading one needs the GIL)",
+                         d->name, (int)getpid(), s->tid, s->what,
+                         (double)(now - s->started) / APR_USEC_PER_SEC);
+    }
+}
+
 /* The reason the timers give now, if any. Called with the lock held. */
 static wsgi_stop_reason wsgi_monitor_timers(wsgi_daemon *d, apr_time_t now,
                                             apr_time_t born)
@@ -597,6 +621,7 @@ static wsgi_stop_reason wsgi_monitor_timers(wsgi_daemon *d, apr_time_t now,
                      "can run, so this process is replaced (look for C "
                      "code that blocks without releasing the GIL)",
                      d->name, (int)getpid(), d->deadlock_timeout);
+        wsgi_monitor_in_flight(d, now);
         why = WSGI_STOP_DEADLOCK;
     }
     else if (d->startup_timeout > 0 && !wsgi_loaded_ok && wsgi_load_failed &&
