@@ -731,6 +731,10 @@ def test_status_page_in_headless_chromium(express, tmp):
                      r'data-group="%s" data-points="([2-9]|\d\d+)"'
                      % re.escape(group), html), html[-3000:]
     assert os.path.getsize(shot) > 1000
+    keep = os.environ.get("MOD_WSGI_TEST_ARTIFACTS")
+    if keep:                # the temp dir goes with the test: a copy
+        os.makedirs(keep, exist_ok=True)
+        shutil.copy(shot, os.path.join(keep, "status-page.png"))
     # The page is for this host only, as the metrics it reads.
     conf = read_text(os.path.join(srv.root, "httpd.conf"))
     assert '<Location "/status">\n    Require local' in conf
