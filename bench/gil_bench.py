@@ -72,20 +72,51 @@ def _server(venv, gil, scratch):
     return srv
 
 
+class Client:
+    """One keep-alive connection of raw HTTP/1.1: a client that costs
+    little CPU next to the server it measures, on the same cores."""
+
+    def __init__(self, port):
+        self.port = port
+        self.sock = None
+
+    def get(self, path):
+        """The body of a 200 response with Content-Length, or None."""
+        import socket
+        if self.sock is None:   # Apache ends a keep-alive after N requests
+            self.sock = socket.create_connection(("127.0.0.1", self.port),
+                                                 timeout=60)
+        self.sock.sendall(("GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+                           % path).encode())
+        data = b""
+        while True:
+            head, sep, body = data.partition(b"\r\n\r\n")
+            if sep:
+                length = int(head.lower().split(b"content-length:")[1]
+                             .split(b"\r\n")[0])
+                if len(body) >= length:
+                    ok = head.startswith(b"HTTP/1.1 200")
+                    return body[:length] if ok else None
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                self.sock.close()
+                self.sock = None
+                return None
+            data += chunk
+
+
 def cpu_round(venv, gil, loops, duration, scratch):
     """Requests/s of 4 clients of the CPU-bound app, two per group."""
-    import requests
     srv = _server(venv, gil, scratch)
     try:
         counts = [0] * 4
         stop = time.monotonic() + duration
 
         def client(k):
-            s = requests.Session()
+            c = Client(srv.port)
             path = "/%s?%d" % ("ab"[k % 2], loops)
             while time.monotonic() < stop:
-                r = s.get(srv.url(path), timeout=60)
-                if r.status_code == 200:
+                if c.get(path) is not None:
                     counts[k] += 1
 
         threads = [threading.Thread(target=client, args=(k,))
@@ -101,34 +132,16 @@ def cpu_round(venv, gil, loops, duration, scratch):
 
 
 def hello_round(venv, duration, scratch):
-    """Median ms of one client's hello requests in a loop (raw keep-alive
-    socket: the client's own cost kept small and the same for both)."""
-    import socket
+    """Median ms of one client's hello requests in a loop."""
     srv = _server(venv, "Off", scratch)
     try:
-        req = (b"GET /a/hello HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
-        sock = None
+        c = Client(srv.port)
         times = []
         stop = time.monotonic() + duration
         while time.monotonic() < stop:
-            if sock is None:    # Apache ends a keep-alive after N requests
-                sock = socket.create_connection(("127.0.0.1", srv.port),
-                                                timeout=10)
             t = time.perf_counter()
-            sock.sendall(req)
-            got = b""
-            while not got.endswith(b"Hello world!"):
-                chunk = sock.recv(65536)
-                if not chunk:
-                    break
-                got += chunk
-            if got.endswith(b"Hello world!"):
+            if c.get("/a/hello") == b"Hello world!":
                 times.append(time.perf_counter() - t)
-            else:
-                sock.close()
-                sock = None
-        if sock is not None:
-            sock.close()
         times.sort()
         return 1000 * times[len(times) // 2]
     finally:
