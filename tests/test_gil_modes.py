@@ -210,37 +210,58 @@ def application(environ, start_response):
 '''
 
 
-@pytest.mark.allow_log("WSGI0730", "WSGI0307", "WSGI0731", "WSGI0732")
-def test_request_timeout_with_own_gil_says_why_no_stacks(make_server,
-                                                         scratch):
-    """The stack dump reads every interpreter's frames from the main
-    one; with an own-GIL interpreter that would race its threads, so the
-    line says the stacks are not read, and the process still recycles."""
-    venv = _venv_of("3.12")
+@pytest.mark.allow_log("WSGI0730", "WSGI0307", "WSGI0731", "WSGI0732",
+                       "WSGI0306", r"\] in application group ",
+                       r"\] Thread \d+ ", r"\]   File ", r"\]     ")
+@pytest.mark.parametrize("xy", ["3.12", "3.13"])
+def test_stacks_of_own_gil_groups_are_read_interpreter_by_interpreter(
+        make_server, scratch, xy):
+    """sys._current_frames() would read every interpreter's frames from
+    one of them while the others run; with own-GIL groups each
+    interpreter is entered in turn and only its own request threads are
+    read. request-timeout (WSGI0307) shows the stuck request's stack, in
+    its group's block; WSGISlowRequests (WSGI0306) the slow one's."""
+    venv = _venv_of(xy)
     write_file(os.path.join(scratch, "s.wsgi"), SLEEP_APP)
     srv = make_server("""
 WSGISocketPrefix "@ROOT@/wsgi"
 WSGIPerInterpreterGIL On
-WSGIDaemonProcess stuck processes=1 threads=2 request-timeout=1 \\
+WSGISlowRequests 0.5
+WSGIDaemonProcess stuck processes=1 threads=2 request-timeout=2 \\
     shutdown-timeout=2
-WSGIScriptAlias / "%s/s.wsgi" process-group=stuck application-group=a
+WSGIScriptAlias /a "%s/s.wsgi" process-group=stuck application-group=a
+WSGIScriptAlias /g "%s/s.wsgi" process-group=stuck \\
+    application-group=%%{GLOBAL}
 <Directory "%s">
     Require all granted
 </Directory>
-""" % (scratch, scratch), venv=venv)
-    assert srv.get("/?8", timeout=30).status_code == 504
+""" % (scratch, scratch, scratch), venv=venv)
+    assert srv.get("/g?0").text == "done"
+    assert srv.get("/a?8", timeout=30).status_code == 504
     log = srv.wait_log("WSGI0307", mark=0)
-    line = [x for x in log.splitlines() if "WSGI0307" in x]
-    assert line and "the stacks are not read" in line[0], log
+    deadline = time.monotonic() + 10
+    while "time.sleep(" not in log[log.index("WSGI0307"):] and \
+            time.monotonic() < deadline:
+        time.sleep(0.2)
+        log = srv.error_log()
+    dump = log[log.index("WSGI0307"):]
+    assert "in application group 'a' (its own GIL):" in dump, dump
+    block = dump[dump.index("in application group 'a'"):]
+    assert "serving GET /a?8 for" in block, block
+    assert "time.sleep(float(" in block, block
+    slow = log[log.index("WSGI0306"):]
+    assert "GET /a?8 has run for" in slow
+    assert "time.sleep(float(" in slow
+    assert "the stacks are not read" not in log
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
         try:
-            if srv.get("/?0", timeout=5).text == "done":
+            if srv.get("/a?0", timeout=5).text == "done":
                 break
         except Exception:
             pass
         time.sleep(0.2)
-    assert srv.get("/?0", timeout=10).text == "done"
+    assert srv.get("/a?0", timeout=10).text == "done"
 
 
 # ------------------------------------------- <WSGIInterpreterOptions>

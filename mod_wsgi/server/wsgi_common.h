@@ -152,6 +152,11 @@ typedef struct {
 extern wsgi_server_config *wsgi_config_section;
 const char *wsgi_set_interp_options(cmd_parms *cmd, void *dummy,
                                     const char *arg);
+const char *wsgi_set_per_interpreter_gil(cmd_parms *cmd, void *dummy,
+                                         int on);
+const char *wsgi_set_free_threading(cmd_parms *cmd, void *dummy, int on);
+/* An On/Off flag of the server config at offset cmd->info. */
+const char *wsgi_set_server_flag(cmd_parms *cmd, void *dummy, int on);
 
 /* What one interpreter gets: the server-wide directives, a daemon
  * group's options, then the matching sections (wsgi_ioptions.c). */
@@ -473,6 +478,10 @@ struct wsgi_interp {
     PyObject *log_stderr;           /* owned */
     int own_gil;                    /* WSGIPerInterpreterGIL On (3.12+) */
 };
+
+/* wsgi_pysetup.c: sets up a new interpreter, its GIL held; 0 or -1
+ * (logged: WSGI0102). */
+int wsgi_interp_setup(wsgi_interp *wi, const wsgi_interp_settings *is);
 
 extern int wsgi_python_ready;
 extern int wsgi_multithread;

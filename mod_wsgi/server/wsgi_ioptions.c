@@ -196,3 +196,55 @@ void wsgi_interp_settings_for(const char *agroup, wsgi_interp_settings *out)
         }
     }
 }
+
+/* ------------------------------------------- the GIL-mode directives */
+
+/*
+ * WSGIPerInterpreterGIL: a flag like the others, and on a Python older
+ * than 3.12 (no PEP 684) a notice that On changes nothing, so a config
+ * written for 3.12+ still loads and says why it runs with one GIL.
+ */
+const char *wsgi_set_per_interpreter_gil(cmd_parms *cmd, void *dummy,
+                                         int on)
+{
+    const char *err = wsgi_set_server_flag(cmd, dummy, on);
+
+#if PY_VERSION_HEX < 0x030C0000
+    if (err == NULL && on)
+        ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, cmd->server,
+                     WSGI_LOGNO(0111) "WSGIPerInterpreterGIL On (%s:%d) has "
+                     "no effect: mod_wsgi is built against Python %s and a "
+                     "GIL per sub-interpreter needs Python 3.12 or later; "
+                     "every application group shares one GIL (build "
+                     "mod_wsgi against 3.12+ for the effect, or remove "
+                     "the directive)",
+                     cmd->directive->filename, cmd->directive->line_num,
+                     PY_VERSION);
+#endif
+    return err;
+}
+
+/*
+ * WSGIFreeThreading: a module built against a free-threaded Python
+ * (PEP 703) starts it with the GIL off only when this is On for the
+ * process; otherwise the GIL is forced on (wsgi_interp.c), as upstream
+ * does, since most C extensions still assume it. With the GIL built in,
+ * On changes nothing, and says so once.
+ */
+const char *wsgi_set_free_threading(cmd_parms *cmd, void *dummy, int on)
+{
+    const char *err = wsgi_set_server_flag(cmd, dummy, on);
+
+#ifndef Py_GIL_DISABLED
+    if (err == NULL && on)
+        ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, cmd->server,
+                     WSGI_LOGNO(0112) "WSGIFreeThreading On (%s:%d) has no "
+                     "effect: mod_wsgi is built against Python %s, which "
+                     "always has a GIL; build mod_wsgi against a "
+                     "free-threaded Python (3.13t or later, configured "
+                     "with --disable-gil) for the effect, or remove the "
+                     "directive", cmd->directive->filename,
+                     cmd->directive->line_num, PY_VERSION);
+#endif
+    return err;
+}
