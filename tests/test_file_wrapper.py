@@ -75,3 +75,41 @@ def test_filelike_closed_after_response(server):
     r = server.get("/fw/filelike-closed?tag=" + tag)
     assert r.content == b"0123456789" * 1000
     assert read_lines_when_present(os.path.join(server.state, "fwclose-" + tag)) == ["closed"]
+
+
+def test_unset_sendfile_follows_apaches_enable_sendfile(make_server):
+    """WSGIEnableSendfile left unset follows Apache's EnableSendfile for
+    the location (Apache's default Off keeps it off, as upstream);
+    WSGIEnableSendfile Off still wins over EnableSendfile On. Both modes,
+    as the environ says and the file still arrives whole."""
+    srv = make_server("""
+WSGISocketPrefix "@ROOT@/wsgi"
+SetEnv TEST_STATE_DIR "@STATE@"
+WSGIDaemonProcess sf processes=1 threads=2
+WSGIScriptAlias /on "@APPS@/environ.wsgi"
+WSGIScriptAlias /don "@APPS@/environ.wsgi" process-group=sf
+WSGIScriptAlias /off "@APPS@/environ.wsgi"
+WSGIScriptAlias /forced "@APPS@/environ.wsgi"
+WSGIScriptAlias /fw "@APPS@/filewrapper.wsgi"
+<Location /on>
+    EnableSendfile On
+</Location>
+<Location /don>
+    EnableSendfile On
+</Location>
+<Location /fw>
+    EnableSendfile On
+</Location>
+<Location /forced>
+    EnableSendfile On
+    WSGIEnableSendfile Off
+</Location>
+<Directory "@APPS@">
+    Require all granted
+</Directory>
+""")
+    flags = {p: environ_of(srv, p)["mod_wsgi.enable_sendfile"]
+             for p in ("/on", "/don", "/off", "/forced")}
+    assert flags == {"/on": "1", "/don": "1", "/off": "0", "/forced": "0"}
+    r = srv.get("/fw/file")
+    assert r.status_code == 200 and r.content == DATA

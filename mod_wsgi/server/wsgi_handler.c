@@ -143,6 +143,23 @@ static int wsgi_process_allowed(request_rec *r, const char *group)
     return allowed;
 }
 
+
+/*
+ * wsgi.file_wrapper's files go out with sendfile() when WSGIEnableSendfile
+ * says so; left unset, as Apache's own EnableSendfile says for this
+ * location (upstream keeps Off there). An admin who turned sendfile on
+ * for Apache's static files has said it works on these filesystems, and
+ * a file from the application is the same kind of bucket.
+ */
+static int wsgi_sendfile_wanted(request_rec *r, const wsgi_dir_config *dc)
+{
+    core_dir_config *core = ap_get_core_module_config(r->per_dir_config);
+
+    return dc->enable_sendfile != WSGI_UNSET
+               ? dc->enable_sendfile
+               : core != NULL && core->enable_sendfile == ENABLE_SENDFILE_ON;
+}
+
 /* script-user= / script-group=: the group runs only scripts owned by
  * that user (or group), so a file dropped by anyone else is refused. */
 static int wsgi_script_owner_ok(request_rec *r, const wsgi_daemon *d,
@@ -192,7 +209,7 @@ static void wsgi_resolve(request_rec *r, wsgi_request_config *rc)
                                  : WSGI_DIR_FLAG(dc, pass_authorization);
     rc->script_reloading = WSGI_DIR_FLAG(dc, script_reloading);
     rc->chunked_request = WSGI_DIR_FLAG(dc, chunked_request);
-    rc->enable_sendfile = WSGI_DIR_FLAG(dc, enable_sendfile);
+    rc->enable_sendfile = wsgi_sendfile_wanted(r, dc);
     rc->pass_apache_request = WSGI_DIR_FLAG(dc, pass_apache_request);
     rc->ignore_activity = WSGI_DIR_FLAG(dc, ignore_activity);
     rc->error_override = WSGI_DIR_FLAG(dc, error_override);
