@@ -866,7 +866,7 @@ def markdown(result):
         for p in sorted(x.get("per_process", [])):
             groups.setdefault(p[3] if len(p) > 3 else "?", []).append(p[2] / 1024)
         per = []
-        for role in ("parent", "worker", "daemon", "backend", "?"):
+        for role in ("parent", "worker", "supervisor", "daemon", "backend", "?"):
             v = groups.get(role)
             if not v:
                 continue

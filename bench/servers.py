@@ -206,13 +206,18 @@ class Server:
         return 1
 
     def role(self, pid):
-        """'parent', 'daemon' (a mod_wsgi daemon process) or 'worker'."""
+        """'parent', 'daemon' (a mod_wsgi daemon process), 'supervisor'
+        (ours: the small process that forks and waits for each daemon
+        process) or 'worker'."""
         if self.proc is not None and pid == self.proc.pid:
             return "parent"
         try:
             with open("/proc/%d/cmdline" % pid, "rb") as f:
-                if f.read().startswith(b"(wsgi:"):
-                    return "daemon"
+                title = f.read()
+            if title.startswith(b"(wsgi:"):
+                return "daemon"
+            if title.startswith(b"(wsgi-supervisor"):
+                return "supervisor"
         except OSError:
             pass
         return "worker"

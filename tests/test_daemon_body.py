@@ -50,6 +50,13 @@ def application(environ, start_response):
                 h.update(block)
             yield h.hexdigest().encode()
         return gen()
+    if path == "/first":
+        # A block before any of the input is read, then the input's size.
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        def first():
+            yield b"first"
+            yield b" read %d" % len(inp.read())
+        return first()
     if path == "/read":
         data = inp.read()
         start_response("200 OK", [("Content-Type", "text/plain")])
@@ -256,6 +263,56 @@ def test_slow_small_uploads_do_not_pin_daemon_threads(body_server):
     assert not errors, errors
     print("a fast request took %.3f s while 6 slow uploads ran" % took)
     assert took < 1.0, took
+
+
+def test_a_body_read_ahead_does_not_stop_the_other_threads(body_server):
+    """At its first response byte the daemon reads ahead what is left of
+    the body, waiting up to 100 ms for each next piece: it did so holding
+    the GIL, so while a client trickled its body to an application that
+    answers before reading, no other thread of the process ran any Python
+    (issue 19). A fast request to the same process answers at once."""
+    srv = body_server("processes=1 threads=4 request-buffer-size=0")
+    pid = _daemon_pid(srv)
+    length, sent = 400, []
+    stop = threading.Event()
+
+    def trickle(s):
+        try:
+            for _ in range(length):
+                if stop.is_set():
+                    return
+                s.sendall(b"x")
+                sent.append(1)
+                time.sleep(0.01)
+        except OSError:
+            pass
+
+    with socket.create_connection(("127.0.0.1", srv.port), timeout=30) as s:
+        s.sendall(b"POST /b/first HTTP/1.1\r\nHost: localhost\r\n"
+                  b"Connection: close\r\nContent-Length: %d\r\n\r\n"
+                  % length)
+        sender = threading.Thread(target=trickle, args=(s,))
+        sender.start()
+        try:
+            time.sleep(0.5)     # the read-ahead waits for the pieces now
+            started = time.monotonic()
+            r = srv.get("/b/pid", timeout=30)
+            took = time.monotonic() - started
+            during = len(sent) < length
+            sender.join(30)
+            data = recv_until_closed(s)
+        finally:
+            stop.set()
+            sender.join(30)
+    assert r.status_code == 200 and int(r.text) == pid
+    assert data.startswith(b"HTTP/1.1 200"), data[:200]
+    head, _, body = data.partition(b"\r\n\r\n")
+    if b"chunked" in head.lower():
+        body = _dechunk(body)
+    assert body == b"first read %d" % length, data
+    print("a fast request took %.3f s beside a trickled read-ahead" % took)
+    assert took < 1.0, took
+    assert during, "the trickle ended before the fast request did"
 
 
 READER_APP = r'''

@@ -8,6 +8,7 @@ import os
 import re
 import resource
 import signal
+import socket
 import time
 
 import pytest
@@ -83,6 +84,9 @@ def _restart_gracefully(srv, path):
     raise AssertionError("no new daemon process after the graceful restart")
 
 
+# WSGI0751: a request the event MPM gives an old child during the
+# restart (the test's own requests race it) is answered 503 at once.
+@pytest.mark.allow_log("WSGI0751")
 def test_socket_rotation(make_server, scratch):
     """WSGISocketRotation Off (the default): a group keeps its socket path
     across graceful restarts (wsgi.PARENT.ID.sock), so old children still
@@ -236,3 +240,46 @@ WSGIScriptAlias /a "%(d)s/o.wsgi" process-group=above
     assert "daemon group 'above': cannot set cpu-time-limit=1000" in log
     assert "daemon group 'below'" not in "".join(
         l for l in log.splitlines() if "WSGI0734" in l)
+
+
+@pytest.mark.allow_log("WSGI0751")
+def test_rotated_out_child_answers_503_at_once(make_server, scratch):
+    """WSGISocketRotation On: a request an old child is still reading when
+    a graceful restart removes its generation's socket gets 503 at once
+    (WSGI0751 says why), not connect-timeout's wait for a path that never
+    comes back. The body is held back until the new socket exists: the
+    Apache child reads it before it connects."""
+    write_file(os.path.join(scratch, "o.wsgi"), APP)
+    srv = make_server("""
+WSGISocketPrefix "@ROOT@/wsgi"
+WSGISocketRotation On
+WSGIDaemonProcess rot processes=1 threads=2 connect-timeout=30
+WSGIScriptAlias /o "%s/o.wsgi" process-group=rot
+<Directory "%s">
+    Require all granted
+</Directory>
+""" % (scratch, scratch))
+    first = _sockets(srv)
+    with socket.create_connection(("127.0.0.1", srv.port), timeout=30) as s:
+        s.sendall(b"POST /o?/tmp HTTP/1.1\r\nHost: localhost\r\n"
+                  b"Connection: close\r\nContent-Length: 10\r\n\r\n12345")
+        time.sleep(0.3)         # the child is in the body now
+        srv.signal(signal.SIGUSR1)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and _sockets(srv) in ([], first):
+            time.sleep(0.1)
+        assert _sockets(srv) not in ([], first)
+        started = time.monotonic()
+        s.sendall(b"67890")
+        answer = b""
+        while not answer.endswith(b"</html>\n") and len(answer) < 65536:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            answer += chunk
+        took = time.monotonic() - started
+    assert answer.startswith(b"HTTP/1.1 503"), answer[:300]
+    assert took < 5, took
+    line = [x for x in srv.error_log().splitlines() if "WSGI0751" in x]
+    assert line and "graceful restart with WSGISocketRotation On" in line[0]
+

@@ -295,6 +295,11 @@ static long wsgi_channel_read(wsgi_transport *t, char *buf,
     wsgi_channel *w = (wsgi_channel *)t;
     long got;
 
+    /* The read-ahead goes first, under the lock it fills it with: it
+     * lets go of the GIL while it waits (wsgi_channel_spool), so a thread
+     * of the application may read meanwhile, and must neither see it half
+     * made nor read the socket past it. */
+    apr_thread_mutex_lock(w->io);
     if (w->spool_pos < w->spool_len) {
         apr_size_t avail = w->spool_len - w->spool_pos;
 
@@ -302,10 +307,10 @@ static long wsgi_channel_read(wsgi_transport *t, char *buf,
             n = avail;
         memcpy(buf, w->spool + w->spool_pos, n);
         w->spool_pos += n;
-        return (long)n;
+        got = (long)n;
     }
-    apr_thread_mutex_lock(w->io);
-    got = wsgi_channel_body(w, buf, n);
+    else
+        got = wsgi_channel_body(w, buf, n);
     apr_thread_mutex_unlock(w->io);
     return got;
 }
@@ -331,10 +336,26 @@ static void wsgi_channel_spool(wsgi_channel *w)
          * sends each from memory. */
         if (w->frame_left == 0) {
             struct pollfd pfd;
+            int ready;
 
             pfd.fd = w->fd;
             pfd.events = POLLIN;
-            if (poll(&pfd, 1, WSGI_CHANNEL_SPOOL_WAIT_MS) <= 0)
+            /* Called from start(), the one transport call made with the
+             * GIL held (the head is built from Python objects): a wait
+             * lets the other threads of the process run meanwhile. It
+             * did not, and while a client trickled its body to an
+             * application that answers first, or BODY_END was still on
+             * its way under load, no other request of the process ran
+             * any Python (issue 19). What is there already is taken
+             * without letting go of the GIL: taking it back may cost a
+             * switch interval when others want it. */
+            ready = poll(&pfd, 1, 0);
+            if (ready == 0) {
+                Py_BEGIN_ALLOW_THREADS
+                ready = poll(&pfd, 1, WSGI_CHANNEL_SPOOL_WAIT_MS);
+                Py_END_ALLOW_THREADS
+            }
+            if (ready <= 0)
                 break;
         }
         got = wsgi_channel_body(w, w->spool + w->spool_len,

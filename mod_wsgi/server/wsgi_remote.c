@@ -139,7 +139,7 @@ static int wsgi_remote_connect(request_rec *r, wsgi_daemon *d)
     apr_time_t deadline = apr_time_now() +
                           apr_time_from_sec(d->connect_timeout);
     apr_interval_time_t pause = apr_time_from_msec(20);
-    int fd = -1, err = 0;
+    int fd = -1, err = 0, retired = 0;
 
     memset(&addr, 0, sizeof(addr));
     addr.sun_family = AF_UNIX;
@@ -173,6 +173,14 @@ static int wsgi_remote_connect(request_rec *r, wsgi_daemon *d)
         err = errno;
         close(fd);
         fd = -1;
+        /* WSGISocketRotation On: a graceful restart gave the group's new
+         * processes a path of their own and removed this generation's,
+         * so a child still finishing its connections would wait
+         * connect-timeout for a path that never comes back. */
+        if (err == ENOENT && wsgi_socket_rotation) {
+            retired = 1;
+            break;
+        }
         if ((err != ECONNREFUSED && err != ENOENT && err != EAGAIN) ||
             apr_time_now() + pause > deadline ||
             wsgi_client_gone(r->connection))
@@ -185,11 +193,21 @@ static int wsgi_remote_connect(request_rec *r, wsgi_daemon *d)
         if (pause < apr_time_from_msec(200))
             pause *= 2;
     }
-    ap_log_rerror(APLOG_MARK, APLOG_ERR, err, r, WSGI_LOGNO(0701)
-                  "daemon process group '%s' is unreachable at '%s' (gave "
-                  "up after %ds): it may be restarting or failing to start; "
-                  "see earlier messages of that group", d->name,
-                  d->socket_path, d->connect_timeout);
+    if (retired)
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, err, r, WSGI_LOGNO(0751)
+                      "daemon process group '%s' is not reachable from this "
+                      "Apache child: a graceful restart with "
+                      "WSGISocketRotation On gave the group's new processes "
+                      "another socket than '%s'; answering 503 at once "
+                      "(WSGISocketRotation Off, the default, lets the old "
+                      "children reach the new processes)", d->name,
+                      d->socket_path);
+    else
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, err, r, WSGI_LOGNO(0701)
+                      "daemon process group '%s' is unreachable at '%s' "
+                      "(gave up after %ds): it may be restarting or failing "
+                      "to start; see earlier messages of that group",
+                      d->name, d->socket_path, d->connect_timeout);
     return -1;
 }
 
@@ -255,6 +273,8 @@ typedef struct {
     int daemon_gone;            /* it stopped reading: send no more */
     int status;                 /* the client failed: 408, 400, ... */
     unsigned char *frame;       /* what is being written to the daemon */
+    unsigned char *spare;       /* pool room for frames, if no mapping */
+    unsigned char end_frame[WSGI_PROTO_HEAD_SIZE];  /* a lone BODY_END */
     apr_size_t len, off;
     apr_size_t pre_len, pre_off;    /* body read before connecting */
     apr_interval_time_t client_timeout;
@@ -333,11 +353,16 @@ static int wsgi_body_next(wsgi_body *b, int block)
 
     if (b->off < b->len || b->daemon_gone || b->end_sent)
         return b->off < b->len && !b->daemon_gone;
-    f = wsgi_relay_map(&b->relay->in, WSGI_RELAY_MAP);
-    if (f == NULL) {
-        if (b->frame == NULL)
-            b->frame = apr_palloc(b->r->pool, WSGI_RELAY_MAP);
-        f = b->frame;
+    if (b->pre_off >= b->pre_len && !b->reading)
+        /* Only BODY_END is left (all of a request without a body): no
+         * 64 KiB mapping for it. Mapping and unmapping one per request
+         * cost a hello request two system calls, a page fault and, at
+         * munmap, a TLB shootdown on every CPU running this child. */
+        f = b->end_frame;
+    else if ((f = wsgi_relay_map(&b->relay->in, WSGI_RELAY_MAP)) == NULL) {
+        if (b->spare == NULL)
+            b->spare = apr_palloc(b->r->pool, WSGI_RELAY_MAP);
+        f = b->spare;
     }
     b->frame = f;
     if (b->pre_off < b->pre_len) {
@@ -371,6 +396,48 @@ static int wsgi_body_next(wsgi_body *b, int block)
 }
 
 /*
+ * Sends what the daemon socket takes now, without waiting: the frame
+ * pending, then the next ones while there are any (the rest of the body
+ * read before connecting, what the client has sent meanwhile, BODY_END).
+ * Returns 0 when nothing is left pending, 1 when a frame waits for room,
+ * 2 or 3 (the same, plus 2) when bytes went out, -1 when the client
+ * failed (b->status).
+ *
+ * Sending comes before reading the daemon's frames: a request without a
+ * body (or with all of it read before connecting) is then entirely on the
+ * socket before this thread sleeps, HELLO or not. The daemon looks for
+ * BODY_END when the application answers (wsgi_channel_spool); were it
+ * sent only after HELLO was read, as it was, every such request cost a
+ * round trip between the two processes while the daemon thread waited,
+ * and on a loaded machine each such wake-up waits for a CPU (issue 19: a
+ * hello request took 6 ms from connect to answer, upstream's 3).
+ */
+static int wsgi_body_push(wsgi_body *b, int fd)
+{
+    int pending, moved = 0;
+
+    pending = wsgi_body_next(b, 0);
+    while (pending && b->status == 0) {
+        ssize_t sent = send(fd, b->frame + b->off, b->len - b->off,
+                            MSG_NOSIGNAL | MSG_DONTWAIT);
+
+        if (sent < 0 && errno == EINTR)
+            continue;
+        if (sent <= 0) {
+            if (sent < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
+                b->daemon_gone = 1;     /* its answer will say why */
+            break;
+        }
+        b->off += (apr_size_t)sent;
+        moved = 2;
+        pending = wsgi_body_next(b, 0);
+    }
+    if (b->daemon_gone)
+        pending = 0;
+    return b->status != 0 ? -1 : pending | moved;
+}
+
+/*
  * Moves the body along until a frame from the daemon can be read (1), or
  * until timeout_ms passes with nothing from it (0, errno ETIMEDOUT), or
  * the client failed (-1, b->status). Before the daemon took the request
@@ -389,9 +456,13 @@ static int wsgi_body_pump(wsgi_body *b, int fd, int timeout_ms, int taken)
 
         if (b->status != 0)
             return -1;
-        pending = wsgi_body_next(b, 0);
-        if (b->status != 0)
+        pending = wsgi_body_push(b, fd);
+        if (pending < 0)
             return -1;
+        if (pending > 1) {
+            deadline = apr_time_now() + apr_time_from_msec(timeout_ms);
+            pending &= 1;
+        }
         pfd[0].fd = fd;
         pfd[0].events = POLLIN | (pending ? POLLOUT : 0);
         pfd[0].revents = 0;
@@ -411,20 +482,9 @@ static int wsgi_body_pump(wsgi_body *b, int fd, int timeout_ms, int taken)
         if (rc < 0 && errno != EINTR)
             return -1;
         now = apr_time_now();
+        /* Writable again: the next turn sends (wsgi_body_push). */
         if (rc > 0 && (pfd[0].revents & (POLLIN | POLLHUP | POLLERR)))
             return 1;
-        if (rc > 0 && (pfd[0].revents & POLLOUT) && pending) {
-            ssize_t sent = send(fd, b->frame + b->off, b->len - b->off,
-                                MSG_NOSIGNAL | MSG_DONTWAIT);
-
-            if (sent > 0) {
-                b->off += (apr_size_t)sent;
-                deadline = now + apr_time_from_msec(timeout_ms);
-            }
-            else if (sent < 0 && errno != EAGAIN && errno != EWOULDBLOCK &&
-                     errno != EINTR)
-                b->daemon_gone = 1;     /* its answer will say why */
-        }
         if (n == 2 && (pfd[1].revents & (POLLIN | POLLHUP | POLLERR)))
             client_idle = now;
         else if (n == 2 && now - client_idle > b->client_timeout) {
@@ -704,6 +764,31 @@ static int wsgi_remote_exchange(request_rec *r, wsgi_request_config *rc,
     return wsgi_remote_head(r, d, payload, h.length);
 }
 
+/*
+ * The end of a complete response: what the core output filter still
+ * holds (a small body, the last chunk) goes to the client now, before the
+ * daemon socket is closed, the mappings unmapped and the request torn
+ * down, rather than after all that. Apache looks for the keep-alive
+ * client's next request right after the handler (ap_check_pipeline); a
+ * client that has its answer by then has often sent the next one, and
+ * the worker serves it at once. Otherwise the connection goes back to
+ * the event MPM's listener and waits for a free worker behind every other
+ * connection: with the workers all busy (slow uploads being read into
+ * request-buffer-size, issue 19) hello requests queued behind the uploads
+ * after every answer, at 203 requests/s against upstream's 1719, with
+ * 33 context switches each. Embedded mode does the same
+ * (wsgi_embedded_finish). At connection level, after the EOS:
+ * a FLUSH before it would keep the content-length filter from sizing a
+ * body the application sent without Content-Length.
+ */
+static void wsgi_remote_flush_tail(conn_rec *c, apr_bucket_brigade *bb)
+{
+    APR_BRIGADE_INSERT_TAIL(bb, apr_bucket_flush_create(c->bucket_alloc));
+    if (ap_pass_brigade(c->output_filters, bb) != APR_SUCCESS)
+        c->aborted = 1;
+    apr_brigade_cleanup(bb);
+}
+
 int wsgi_remote_handler(request_rec *r, wsgi_request_config *rc,
                         wsgi_daemon *d)
 {
@@ -863,6 +948,8 @@ int wsgi_remote_handler(request_rec *r, wsgi_request_config *rc,
             c->aborted)
             done = 1;       /* the client left: closing tells the daemon */
         apr_brigade_cleanup(bb);
+        if (complete && !c->aborted)
+            wsgi_remote_flush_tail(c, bb);
         held = 0;
         /* The FLUSH after a file bucket made the core write it out:
          * nothing refers to the descriptor any more. */
