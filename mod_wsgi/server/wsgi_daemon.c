@@ -782,8 +782,11 @@ static int wsgi_daemon_listen(apr_pool_t *pconf, server_rec *s,
     fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
     if (geteuid() == 0 && chown(d->socket_path, d->socket_uid, -1) < 0)
         ap_log_error(APLOG_MARK, APLOG_WARNING, errno, s, WSGI_LOGNO(0718)
-                     "daemon group '%s': cannot give socket '%s' to uid %d",
-                     d->name, d->socket_path, (int)d->socket_uid);
+                     "daemon group '%s': cannot give socket '%s' to uid %d; "
+                     "Apache's children cannot connect to it, so requests "
+                     "to this group get 503 (check socket-user= and the "
+                     "filesystem of WSGISocketPrefix)", d->name,
+                     d->socket_path, (int)d->socket_uid);
     d->listen_fd = fd;
     apr_pool_cleanup_register(pconf, d, wsgi_daemon_cleanup,
                               apr_pool_cleanup_null);

@@ -90,7 +90,7 @@ int wsgi_peer_generation(server_rec *s)
     if (rv != APR_SUCCESS) {
         ap_log_error(APLOG_MARK, APLOG_CRIT, rv, s, WSGI_LOGNO(0742)
                      "cannot draw a random secret for the daemon sockets; "
-                     "daemon mode is not started (check that the kernel's "
+                     "Apache does not start (check that the kernel's "
                      "random source, getrandom() or /dev/urandom, works)");
         return -1;
     }

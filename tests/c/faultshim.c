@@ -1,0 +1,178 @@
+/*
+ * faultshim.c: an LD_PRELOAD library that makes one chosen system call
+ * fail, so that tests reach the error paths a healthy machine never takes
+ * (tests/test_fault_injection.py). The test builds it with
+ *
+ *     cc -shared -fPIC -o faultshim.so tests/c/faultshim.c -ldl
+ *
+ * and gives it to Apache, and so to every process Apache forks, with
+ * LD_PRELOAD and WSGI_FAULT="call:errno[:match]":
+ *   - call: one of the functions wrapped below;
+ *   - errno: the error number the call then fails with;
+ *   - match, when given: a substring the call's path must contain (bind:
+ *     the UNIX socket's path; chroot, chown: the path; getrandom: the
+ *     length asked for, in decimal; mmap: the file name of the shared
+ *     object that called it, and only shared anonymous mappings), so
+ *     that only the module's call fails and not Apache's or Python's.
+ * With WSGI_FAULT_PROC set, only processes whose command line starts with
+ * it fail ("(wsgi:" picks daemon processes). Every other call goes to
+ * the C library untouched.
+ */
+
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <stdio.h>
+#include <sys/mman.h>
+#include <sys/random.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+/* The error to fail the call with, or 0: this call goes through. */
+static int fault_errno(const char *call, const char *path)
+{
+    const char *spec = getenv("WSGI_FAULT");
+    const char *proc = getenv("WSGI_FAULT_PROC");
+    size_t n = strlen(call);
+    const char *match;
+    char title[64];
+    int fd, err = 0;
+    ssize_t got;
+
+    if (spec == NULL || strncmp(spec, call, n) != 0 || spec[n] != ':')
+        return 0;
+    err = atoi(spec + n + 1);
+    match = strchr(spec + n + 1, ':');
+    if (match != NULL && (path == NULL || strstr(path, match + 1) == NULL))
+        return 0;
+    if (proc == NULL || *proc == '\0')
+        return err;
+    fd = open("/proc/self/cmdline", O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    got = read(fd, title, sizeof(title) - 1);
+    close(fd);
+    if (got <= 0)
+        return 0;
+    title[got] = '\0';
+    return strncmp(title, proc, strlen(proc)) == 0 ? err : 0;
+}
+
+#define FAULT_NEXT(type, name) \
+    static type (*next)(); \
+    if (next == NULL) \
+        next = (type (*)())dlsym(RTLD_NEXT, name)
+
+int bind(int fd, const struct sockaddr *addr, socklen_t len)
+{
+    const char *path = addr != NULL && addr->sa_family == AF_UNIX
+                           ? ((const struct sockaddr_un *)addr)->sun_path
+                           : NULL;
+    int err = fault_errno("bind", path);
+    FAULT_NEXT(int, "bind");
+
+    if (err) {
+        errno = err;
+        return -1;
+    }
+    return next(fd, addr, len);
+}
+
+int chroot(const char *path)
+{
+    int err = fault_errno("chroot", path);
+    FAULT_NEXT(int, "chroot");
+
+    if (err) {
+        errno = err;
+        return -1;
+    }
+    return next(path);
+}
+
+int chown(const char *path, uid_t uid, gid_t gid)
+{
+    int err = fault_errno("chown", path);
+    FAULT_NEXT(int, "chown");
+
+    if (err) {
+        errno = err;
+        return -1;
+    }
+    return next(path, uid, gid);
+}
+
+int setpriority(__priority_which_t which, id_t who, int prio)
+{
+    int err = fault_errno("setpriority", NULL);
+    FAULT_NEXT(int, "setpriority");
+
+    if (err) {
+        errno = err;
+        return -1;
+    }
+    return next(which, who, prio);
+}
+
+ssize_t getrandom(void *buf, size_t len, unsigned int flags)
+{
+    char asked[24];
+    const char *spec = getenv("WSGI_FAULT"), *match;
+    int err;
+    FAULT_NEXT(ssize_t, "getrandom");
+
+    snprintf(asked, sizeof(asked), "%zu", len);
+    err = fault_errno("getrandom", asked);
+    /* The length must match whole: 32 is not 320. */
+    match = err ? strchr(strchr(spec, ':') + 1, ':') : NULL;
+    if (match != NULL && strcmp(match + 1, asked) != 0)
+        err = 0;
+    if (err) {
+        errno = err;
+        return -1;
+    }
+    return next(buf, len, flags);
+}
+
+/* mmap64 is what code built with large-file offsets (Apache's modules)
+ * calls; mmap the rest. Both land here. */
+static void *fault_mmap(const char *name, void *addr, size_t len, int prot,
+                        int flags, int fd, off_t off, void *caller_pc)
+{
+    static void *(*next[2])(void *, size_t, int, int, int, off_t);
+    int which = strcmp(name, "mmap") != 0, err = 0;
+    Dl_info info;
+
+    if (next[which] == NULL)
+        next[which] = (void *(*)(void *, size_t, int, int, int, off_t))
+            dlsym(RTLD_NEXT, name);
+    /* Only shared anonymous memory, the kind processes share: malloc's
+     * own mappings never fail here. */
+    if ((flags & (MAP_SHARED | MAP_ANONYMOUS)) ==
+            (MAP_SHARED | MAP_ANONYMOUS) &&
+        dladdr(caller_pc, &info) != 0 && info.dli_fname != NULL)
+        err = fault_errno("mmap", info.dli_fname);
+    if (err) {
+        errno = err;
+        return MAP_FAILED;
+    }
+    return next[which](addr, len, prot, flags, fd, off);
+}
+
+void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
+{
+    return fault_mmap("mmap", addr, len, prot, flags, fd, off,
+                      __builtin_return_address(0));
+}
+
+void *mmap64(void *addr, size_t len, int prot, int flags, int fd, off_t off)
+{
+    return fault_mmap("mmap64", addr, len, prot, flags, fd, off,
+                      __builtin_return_address(0));
+}

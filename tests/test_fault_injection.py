@@ -1,0 +1,158 @@
+"""System-call failures a healthy machine never shows, made on purpose
+(issue 21: every documented message code is produced by a test): an
+LD_PRELOAD shim (tests/c/faultshim.c, built here with the C compiler)
+makes one chosen call fail with a chosen errno in Apache's processes, and
+each test asserts the code's line and what the server does next."""
+
+import errno
+import os
+import shutil
+import subprocess
+
+import pytest
+
+from harness import write_file
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+APP = r'''
+def application(environ, start_response):
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [b"served"]
+'''
+
+
+@pytest.fixture(scope="module")
+def shim(tmp_path_factory):
+    if os.environ.get("MOD_WSGI_TEST_PRELOAD"):
+        pytest.skip("under make asan the sanitizer runtime is LD_PRELOADed "
+                    "already; the shim would come before it")
+    cc = shutil.which("cc") or shutil.which("gcc")
+    if cc is None:
+        pytest.skip("no C compiler to build tests/c/faultshim.c")
+    out = str(tmp_path_factory.mktemp("shim") / "faultshim.so")
+    subprocess.run([cc, "-shared", "-fPIC", "-o", out,
+                    os.path.join(HERE, "c", "faultshim.c"), "-ldl"],
+                   check=True, timeout=60)
+    os.chmod(os.path.dirname(out), 0o755)
+    os.chmod(out, 0o755)         # Apache's user loads it too
+    return out
+
+
+def _conf(scratch, options=""):
+    write_file(os.path.join(scratch, "f.wsgi"), APP)
+    return """
+WSGISocketPrefix "@ROOT@/wsgi"
+WSGIDaemonProcess faulty processes=1 threads=2 %s
+WSGIScriptAlias /d "%s/f.wsgi" process-group=faulty
+WSGIScriptAlias /e "%s/f.wsgi"
+<Directory "%s">
+    Require all granted
+</Directory>
+""" % (options, scratch, scratch, scratch)
+
+
+def _env(shim, fault, proc=""):
+    return {"LD_PRELOAD": shim, "WSGI_FAULT": fault,
+            "WSGI_FAULT_PROC": proc}
+
+
+@pytest.mark.allow_log("WSGI0717")
+def test_a_socket_that_cannot_listen_stops_apache_starting(make_server,
+                                                           scratch, shim):
+    srv = make_server(_conf(scratch), start=False,
+                      env=_env(shim, "bind:%d:/wsgi." % errno.EADDRINUSE))
+    with pytest.raises(RuntimeError) as failed:
+        srv.start()
+    text = str(failed.value)
+    assert "WSGI0717: daemon group 'faulty': cannot listen on" in text, text
+    assert "Address already in use" in text
+
+
+@pytest.mark.allow_log("WSGI0718", "WSGI0701")
+def test_a_socket_that_cannot_be_given_away_says_so(make_server, scratch,
+                                                    shim):
+    """The socket stays root's, mode 0600: Apache starts and serves
+    embedded mode, and the group's requests are refused at connect
+    (WSGI0701, permission denied) with 503, as WSGI0718 warned."""
+    srv = make_server(_conf(scratch, "connect-timeout=2"),
+                      env=_env(shim, "chown:%d:/wsgi." % errno.EPERM))
+    assert srv.get("/e").text == "served"
+    assert srv.get("/d", timeout=30).status_code == 503
+    log = srv.error_log()
+    line = [x for x in log.splitlines() if "WSGI0718" in x]
+    assert line and "daemon group 'faulty': cannot give socket" in line[0]
+    assert "requests to this group get 503" in line[0]
+    assert "Permission denied" in [x for x in log.splitlines()
+                                   if "WSGI0701" in x][0]
+
+
+@pytest.mark.allow_log("WSGI0745")
+def test_a_cpu_priority_that_cannot_be_set_is_a_warning(make_server,
+                                                        scratch, shim):
+    srv = make_server(_conf(scratch, "cpu-priority=5"),
+                      env=_env(shim, "setpriority:%d" % errno.EACCES))
+    assert srv.get("/d").text == "served"
+    line = srv.wait_log("WSGI0745")
+    assert "daemon group 'faulty': cannot set cpu-priority=5" in line
+
+
+@pytest.mark.allow_log("WSGI0744", "WSGI0715", "WSGI0737", "WSGI0706")
+def test_a_chroot_that_cannot_be_entered_ends_the_process(make_server,
+                                                          scratch, shim):
+    """Running outside its jail would defeat chroot=: the process exits
+    without serving (WSGI0744); Apache and embedded mode go on."""
+    srv = make_server(_conf(scratch, "chroot=/ socket-timeout=3"),
+                      env=_env(shim, "chroot:%d" % errno.EPERM))
+    log = srv.wait_log("WSGI0744")
+    line = [x for x in log.splitlines() if "WSGI0744" in x][0]
+    assert "cannot enter chroot=/; this process exits" in line
+    assert "[wsgi:alert]" in line
+    assert srv.get("/e").text == "served"
+    # Queued on the group's socket with no process to take it: refused
+    # when socket-timeout passes, never served outside the jail.
+    assert srv.get("/d", timeout=30).status_code == 504
+    assert "exited with status" in [x for x in srv.error_log().splitlines()
+                                    if "WSGI0715" in x][0]
+
+
+@pytest.mark.allow_log("WSGI0742")
+def test_no_random_secret_stops_apache_starting(make_server, scratch, shim):
+    """The daemon sockets' secret (wsgi_peer.c) comes from the kernel's
+    random source; without it daemons could not tell Apache's children
+    from anyone else, so Apache does not start (WSGI0742, crit). Only the
+    module's 32-byte draw fails."""
+    srv = make_server(_conf(scratch), start=False,
+                      env=_env(shim, "getrandom:%d:32" % errno.EIO))
+    with pytest.raises(RuntimeError) as failed:
+        srv.start()
+    text = str(failed.value)
+    line = [x for x in text.splitlines() if "WSGI0742" in x]
+    assert line and "cannot draw a random secret" in line[0], text
+    assert "[wsgi:crit]" in line[0] and "Apache does not start" in line[0]
+
+
+@pytest.mark.allow_log("WSGI0309", "WSGI0804", "WSGI0802")
+def test_unmapped_shared_pages_answer_503_saying_why(make_server, scratch,
+                                                     shim):
+    """The metrics page and the health check read memory the parent maps
+    before it forks; when that mapping fails (here: every shared mapping
+    mod_wsgi asks for), both answer 503 and say why (WSGI0309, WSGI0804),
+    and the application still serves."""
+    srv = make_server(_conf(scratch) + """
+<Location "/metrics">
+    SetHandler wsgi-metrics
+</Location>
+<Location "/healthz">
+    SetHandler wsgi-health
+</Location>
+""", env=_env(shim, "mmap:%d:mod_wsgi" % errno.ENOMEM))
+    assert srv.get("/d").text == "served"
+    assert srv.get("/metrics").status_code == 503
+    r = srv.get("/healthz")
+    assert r.status_code == 503 and r.json()["status"] == "unavailable"
+    log = srv.error_log()
+    assert "WSGI0309: wsgi-metrics: the shared page of the server's " \
+        "figures could not be mapped" in log
+    assert "WSGI0804: wsgi-health: the memory in which daemon " \
+        "supervisors say what their processes do could not be mapped" in log
