@@ -272,3 +272,34 @@ WSGIScriptAliasMatch "^/n/([a-z]+)$" "@APPS@/$1.wsgi"
     assert "WSGI0501: WSGIScriptAliasMatch substitution of" in log
     # An ordinary substitution still maps.
     assert srv.get("/n/environ").status_code == 200
+
+
+UNFORMATTABLE_APP = r'''
+import sys
+
+def application(environ, start_response):
+    # The traceback module the error log uses is gone (an application
+    # that replaced it): only the exception's type can be logged.
+    sys.modules["traceback"] = None
+    raise LookupError("raised where no traceback can be made")
+'''
+
+
+@pytest.mark.allow_log("WSGI0201", "WSGI0603")
+@pytest.mark.parametrize("mode", ["embedded", "daemon"])
+def test_an_unformattable_exception_logs_its_type(make_server, scratch,
+                                                  mode):
+    write_file(os.path.join(scratch, "u.wsgi"), UNFORMATTABLE_APP)
+    group = "process-group=u" if mode == "daemon" else ""
+    srv = make_server("""
+WSGISocketPrefix "@ROOT@/wsgi"
+WSGIDaemonProcess u processes=1 threads=2
+WSGIScriptAlias /u "%s/u.wsgi" %s
+<Directory "%s">
+    Require all granted
+</Directory>
+""" % (scratch, group, scratch))
+    assert srv.get("/u").status_code == 500
+    log = srv.wait_log("WSGI0201")
+    line = [x for x in log.splitlines() if "WSGI0201" in x][0]
+    assert "(traceback unavailable) LookupError" in line, log

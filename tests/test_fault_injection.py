@@ -156,3 +156,33 @@ def test_unmapped_shared_pages_answer_503_saying_why(make_server, scratch,
         "figures could not be mapped" in log
     assert "WSGI0804: wsgi-health: the memory in which daemon " \
         "supervisors say what their processes do could not be mapped" in log
+
+
+@pytest.mark.allow_log("WSGI0712", "WSGI0715", "WSGI0737", "WSGI0706")
+def test_a_user_that_cannot_be_taken_ends_the_process(make_server, scratch,
+                                                      shim):
+    """A daemon that cannot leave root for its user= exits without
+    serving (WSGI0712): it never runs the application as root."""
+    srv = make_server(_conf(scratch, "socket-timeout=3"),
+                      env=_env(shim, "setuid:%d:mod_wsgi" % errno.EPERM))
+    log = srv.wait_log("WSGI0712")
+    line = [x for x in log.splitlines() if "WSGI0712" in x][0]
+    assert "could not switch to uid" in line and "[wsgi:alert]" in line
+    assert srv.get("/e").text == "served"
+    assert srv.get("/d", timeout=30).status_code == 504
+
+
+@pytest.mark.allow_log("WSGI0714", "WSGI0715", "WSGI0737", "WSGI0706")
+def test_a_failed_fork_is_said_and_apache_goes_on(make_server, scratch,
+                                                  shim):
+    """A supervisor that cannot fork its daemon process says so
+    (WSGI0714, crit) and tries again later; Apache serves the rest."""
+    srv = make_server(_conf(scratch, "socket-timeout=3"),
+                      env=_env(shim, "fork:%d:mod_wsgi" % errno.EAGAIN,
+                               "(wsgi-supervisor"))
+    log = srv.wait_log("WSGI0714")
+    line = [x for x in log.splitlines() if "WSGI0714" in x][0]
+    assert "could not fork a process for daemon group 'faulty'" in line
+    assert "Resource temporarily unavailable" in line
+    assert srv.get("/e").text == "served"
+    assert srv.get("/d", timeout=30).status_code == 504

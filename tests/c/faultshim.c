@@ -11,9 +11,10 @@
  *   - errno: the error number the call then fails with;
  *   - match, when given: a substring the call's path must contain (bind:
  *     the UNIX socket's path; chroot, chown: the path; getrandom: the
- *     length asked for, in decimal; mmap: the file name of the shared
- *     object that called it, and only shared anonymous mappings), so
- *     that only the module's call fails and not Apache's or Python's.
+ *     length asked for, in decimal; mmap, fork, setuid: the file name of
+ *     the shared object that called it, and for mmap only shared
+ *     anonymous mappings), so that only the module's call fails and not
+ *     Apache's or Python's.
  * With WSGI_FAULT_PROC set, only processes whose command line starts with
  * it fail ("(wsgi:" picks daemon processes). Every other call goes to
  * the C library untouched.
@@ -175,4 +176,38 @@ void *mmap64(void *addr, size_t len, int prot, int flags, int fd, off_t off)
 {
     return fault_mmap("mmap64", addr, len, prot, flags, fd, off,
                       __builtin_return_address(0));
+}
+
+/* The error for a call made from the shared object named by the match. */
+static int fault_errno_from(const char *call, void *caller_pc)
+{
+    Dl_info info;
+
+    if (dladdr(caller_pc, &info) == 0 || info.dli_fname == NULL)
+        return 0;
+    return fault_errno(call, info.dli_fname);
+}
+
+pid_t fork(void)
+{
+    int err = fault_errno_from("fork", __builtin_return_address(0));
+    FAULT_NEXT(pid_t, "fork");
+
+    if (err) {
+        errno = err;
+        return -1;
+    }
+    return next();
+}
+
+int setuid(uid_t uid)
+{
+    int err = fault_errno_from("setuid", __builtin_return_address(0));
+    FAULT_NEXT(int, "setuid");
+
+    if (err) {
+        errno = err;
+        return -1;
+    }
+    return next(uid);
 }
