@@ -186,3 +186,19 @@ def test_a_failed_fork_is_said_and_apache_goes_on(make_server, scratch,
     assert "Resource temporarily unavailable" in line
     assert srv.get("/e").text == "served"
     assert srv.get("/d", timeout=30).status_code == 504
+
+
+@pytest.mark.allow_log("WSGI0711")
+def test_a_failing_accept_is_said_and_retried(make_server, scratch, shim):
+    """accept() failing in a daemon process (here its first three calls,
+    out of descriptors) is logged with the reason, and the connection,
+    still queued, is taken a moment later: the request is served."""
+    env = _env(shim, "accept:%d:mod_wsgi" % errno.EMFILE)
+    env["WSGI_FAULT_COUNT"] = "3"
+    srv = make_server(_conf(scratch), env=env)
+    assert srv.get("/d", timeout=30).text == "served"
+    lines = [x for x in srv.error_log().splitlines() if "WSGI0711" in x]
+    assert len(lines) == 3, lines
+    assert "daemon group 'faulty'" in lines[0]
+    assert "accept() failed" in lines[0]
+    assert "Too many open files" in lines[0]

@@ -16,8 +16,9 @@
  *     anonymous mappings), so that only the module's call fails and not
  *     Apache's or Python's.
  * With WSGI_FAULT_PROC set, only processes whose command line starts with
- * it fail ("(wsgi:" picks daemon processes). Every other call goes to
- * the C library untouched.
+ * it fail ("(wsgi:" picks daemon processes); with WSGI_FAULT_COUNT=N, only
+ * the first N such calls of each process. Every other call goes to the C
+ * library untouched.
  */
 
 #define _GNU_SOURCE
@@ -63,6 +64,19 @@ static int fault_errno(const char *call, const char *path)
         return 0;
     title[got] = '\0';
     return strncmp(title, proc, strlen(proc)) == 0 ? err : 0;
+}
+
+/* fault_errno, then WSGI_FAULT_COUNT: how many calls of this process
+ * fail (each process counts its own: a fork copies the count). */
+static int fault_counted(int err)
+{
+    static int failed = 0;
+    const char *limit = getenv("WSGI_FAULT_COUNT");
+
+    if (err && limit != NULL &&
+        __atomic_fetch_add(&failed, 1, __ATOMIC_RELAXED) >= atoi(limit))
+        err = 0;
+    return err;
 }
 
 #define FAULT_NEXT(type, name) \
@@ -210,4 +224,17 @@ int setuid(uid_t uid)
         return -1;
     }
     return next(uid);
+}
+
+int accept(int fd, struct sockaddr *addr, socklen_t *len)
+{
+    int err = fault_counted(
+        fault_errno_from("accept", __builtin_return_address(0)));
+    FAULT_NEXT(int, "accept");
+
+    if (err) {
+        errno = err;
+        return -1;
+    }
+    return next(fd, addr, len);
 }
