@@ -202,3 +202,20 @@ def test_a_failing_accept_is_said_and_retried(make_server, scratch, shim):
     assert "daemon group 'faulty'" in lines[0]
     assert "accept() failed" in lines[0]
     assert "Too many open files" in lines[0]
+
+
+@pytest.mark.allow_log("WSGI0702", "WSGI0721")
+def test_a_request_that_cannot_be_sent_is_503(make_server, scratch, shim):
+    """The daemon takes the connection but the request cannot be written
+    to it (here the first send of each Apache child fails, as when the
+    daemon closed at once): 503, WSGI0702 naming the group and why."""
+    from harness import httpd_binary
+    env = _env(shim, "sendmsg:%d:mod_wsgi" % errno.EPIPE, httpd_binary())
+    env["WSGI_FAULT_COUNT"] = "1"
+    srv = make_server(_conf(scratch), env=env)
+    assert srv.get("/d", timeout=30).status_code == 503
+    line = [x for x in srv.error_log().splitlines() if "WSGI0702" in x]
+    assert line and "could not send the request to daemon process group " \
+        "'faulty'" in line[0] and "Broken pipe" in line[0]
+    # The daemon, which got nothing, says so (WSGI0721) and goes on.
+    assert srv.wait_log("WSGI0721")

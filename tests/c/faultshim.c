@@ -11,10 +11,10 @@
  *   - errno: the error number the call then fails with;
  *   - match, when given: a substring the call's path must contain (bind:
  *     the UNIX socket's path; chroot, chown: the path; getrandom: the
- *     length asked for, in decimal; mmap, fork, setuid: the file name of
- *     the shared object that called it, and for mmap only shared
- *     anonymous mappings), so that only the module's call fails and not
- *     Apache's or Python's.
+ *     length asked for, in decimal; mmap, fork, setuid, accept, sendmsg:
+ *     the file name of the shared object that called it, and for mmap
+ *     only shared anonymous mappings), so that only the module's call
+ *     fails and not Apache's or Python's.
  * With WSGI_FAULT_PROC set, only processes whose command line starts with
  * it fail ("(wsgi:" picks daemon processes); with WSGI_FAULT_COUNT=N, only
  * the first N such calls of each process. Every other call goes to the C
@@ -237,4 +237,17 @@ int accept(int fd, struct sockaddr *addr, socklen_t *len)
         return -1;
     }
     return next(fd, addr, len);
+}
+
+ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
+{
+    int err = fault_counted(
+        fault_errno_from("sendmsg", __builtin_return_address(0)));
+    FAULT_NEXT(ssize_t, "sendmsg");
+
+    if (err) {
+        errno = err;
+        return -1;
+    }
+    return next(fd, msg, flags);
 }
