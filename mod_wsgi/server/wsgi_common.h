@@ -689,12 +689,12 @@ extern WSGI_THREAD_LOCAL const char *wsgi_current_client;
 /* The request's log id (Apache's %L), or NULL: each line logged for the
  * request carries it (a traceback's lines among other threads'). */
 extern WSGI_THREAD_LOCAL const char *wsgi_current_log_id;
+/* WSGI0513's line when an extension refused an own-GIL interpreter
+ * (3.12+), else NULL; the error stays set. */
+const char *wsgi_gil_hint(apr_pool_t *p, const char *script,
+                          const char *group);
 /* Logs the pending Python exception (traceback included) with a
  * leading line; clears it. */
-/* WSGI0513: an extension refusing an own-GIL interpreter (3.12+). */
-const char *wsgi_single_interp_refusal(apr_pool_t *p);
-const char *wsgi_gil_hint_text(apr_pool_t *p, const char *script,
-                               const char *group, const char *refusal);
 void wsgi_log_python_error(request_rec *r, server_rec *s,
                            const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

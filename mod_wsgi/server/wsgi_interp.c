@@ -309,6 +309,24 @@ static void wsgi_interp_unvisit(PyThreadState *ts)
     PyThreadState_DeleteCurrent();
 }
 
+/* The interpreters as they are now (requests may add some meanwhile),
+ * for a helper thread to visit: a copy of our own, not pool memory the
+ * process would keep; free() it. NULL (and *n 0) without memory. */
+static wsgi_interp **wsgi_interp_snapshot(int *n)
+{
+    wsgi_interp **list;
+
+    apr_thread_mutex_lock(wsgi_interp_lock);
+    *n = wsgi_interp_list->nelts;
+    list = malloc(*n * sizeof(*list) + 1);     /* + 1: never malloc(0) */
+    if (list != NULL)
+        memcpy(list, wsgi_interp_list->elts, *n * sizeof(*list));
+    else
+        *n = 0;
+    apr_thread_mutex_unlock(wsgi_interp_lock);
+    return list;
+}
+
 /*
  * A signal an application subscribed to (mod_wsgi.subscribe_signals), in
  * a daemon process, from its dispatcher thread: every interpreter's
@@ -322,15 +340,8 @@ static void wsgi_interp_signal(int signum, const char *name)
 
     if (!wsgi_python_ready)
         return;
-    /* The list as it is now (requests may add interpreters meanwhile); a
-     * copy of our own, not pool memory the process would keep. */
-    apr_thread_mutex_lock(wsgi_interp_lock);
-    n = wsgi_interp_list->nelts;
-    list = malloc(n * sizeof(*list));
-    if (list != NULL)
-        memcpy(list, wsgi_interp_list->elts, n * sizeof(*list));
-    apr_thread_mutex_unlock(wsgi_interp_lock);
-    for (i = 0; list != NULL && i < n; i++) {
+    list = wsgi_interp_snapshot(&n);
+    for (i = 0; i < n; i++) {
         PyObject *module, *res;
         PyThreadState *ts = wsgi_interp_visit(list[i], &module);
 
@@ -443,13 +454,7 @@ static void wsgi_interp_dump_own(const char *head, const unsigned long *tids,
     int i, k, count = 0, ninterps = 0;
 
     ap_log_error(APLOG_MARK, APLOG_ERR, 0, wsgi_main_server, "%s", head);
-    apr_thread_mutex_lock(wsgi_interp_lock);
-    list = malloc(wsgi_interp_list->nelts * sizeof(*list));
-    if (list != NULL) {
-        ninterps = wsgi_interp_list->nelts;
-        memcpy(list, wsgi_interp_list->elts, ninterps * sizeof(*list));
-    }
-    apr_thread_mutex_unlock(wsgi_interp_lock);
+    list = wsgi_interp_snapshot(&ninterps);
     pthread_mutex_lock(&wsgi_tstate_lock);
     all = malloc((wsgi_tstate_count + 1) * sizeof(*all));
     if (all != NULL) {
@@ -457,8 +462,8 @@ static void wsgi_interp_dump_own(const char *head, const unsigned long *tids,
         memcpy(all, wsgi_tstate_all, count * sizeof(*all));
     }
     pthread_mutex_unlock(&wsgi_tstate_lock);
-    for (i = 0; list != NULL && all != NULL && i < ninterps; i++) {
-        PyObject *module, *frames, *d, *res = NULL;
+    for (i = 0; all != NULL && i < ninterps; i++) {
+        PyObject *module, *frames, *d = NULL, *res = NULL;
         PyThreadState *ts = wsgi_interp_visit(list[i], &module);
         char sub[200];
 
@@ -479,11 +484,12 @@ static void wsgi_interp_dump_own(const char *head, const unsigned long *tids,
                 PyErr_Clear();
             Py_XDECREF(pair);
         }
-        d = wsgi_dump_notes(tids, notes, n);
+        /* The notes are made in each interpreter: no object is shared. */
+        if (module != NULL && frames != NULL && PyList_GET_SIZE(frames) > 0)
+            d = wsgi_dump_notes(tids, notes, n);
         snprintf(sub, sizeof(sub), "in application group '%s'%s:",
                  list[i]->name, list[i]->own_gil ? " (its own GIL)" : "");
-        if (module != NULL && d != NULL && frames != NULL &&
-            PyList_GET_SIZE(frames) > 0)
+        if (d != NULL)
             res = PyObject_CallMethod(module, "_dump_stacks", "sOkO", sub, d,
                                       only, frames);
         Py_XDECREF(res);

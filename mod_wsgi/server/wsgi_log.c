@@ -429,7 +429,7 @@ done:
  * interpreter with its own GIL (PEP 684), copied into p; else NULL. The
  * exception stays set, for the traceback that follows.
  */
-const char *wsgi_single_interp_refusal(apr_pool_t *p)
+static const char *wsgi_single_interp_refusal(apr_pool_t *p)
 {
     const char *found = NULL;
 #if PY_VERSION_HEX >= 0x030C0000
@@ -463,10 +463,16 @@ const char *wsgi_single_interp_refusal(apr_pool_t *p)
     return found;
 }
 
-/* WSGI0513's line, for a request or a preload. */
-const char *wsgi_gil_hint_text(apr_pool_t *p, const char *script,
-                               const char *group, const char *refusal)
+/* WSGI0513's line when script failed to load in application group
+ * group because an extension refused its own GIL, for a request or a
+ * preload to log; else NULL. The error stays set. */
+const char *wsgi_gil_hint(apr_pool_t *p, const char *script,
+                          const char *group)
 {
+    const char *refusal = wsgi_single_interp_refusal(p);
+
+    if (refusal == NULL)
+        return NULL;
     return apr_psprintf(p, WSGI_LOGNO(0513) "WSGI script '%s' imports an "
                         "extension module that cannot run in application "
                         "group '%s', which has its own GIL "

@@ -24,12 +24,10 @@
 static void wsgi_request_gil_hint(wsgi_transport *t, const wsgi_interp *wi,
                                   const char *script)
 {
-    const char *text = wsgi_single_interp_refusal(t->pool);
+    const char *line = wsgi_gil_hint(t->pool, script, wi->name);
 
-    if (text != NULL)
-        wsgi_log_transport(t, APLOG_ERR, "%s",
-                           wsgi_gil_hint_text(t->pool, script, wi->name,
-                                              text));
+    if (line != NULL)
+        wsgi_log_transport(t, APLOG_ERR, "%s", line);
 }
 
 int wsgi_serve_request(wsgi_transport *t, const wsgi_request_spec *rq)

@@ -195,11 +195,10 @@ static void wsgi_preload_one(apr_pool_t *p, server_rec *s,
         return;
     module = wsgi_load_script(wi, NULL, script, 0, 0, p);
     if (module == NULL) {
-        const char *refusal = wsgi_single_interp_refusal(p);
+        const char *line = wsgi_gil_hint(p, script, agroup);
 
-        if (refusal != NULL)
-            ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, "%s",
-                         wsgi_gil_hint_text(p, script, agroup, refusal));
+        if (line != NULL)
+            ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, "%s", line);
         wsgi_log_python_error(NULL, s, WSGI_LOGNO(0401) "failed to preload "
                               "WSGI script '%s' into application group "
                               "'%s'", script, agroup);
