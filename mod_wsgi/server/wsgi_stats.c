@@ -333,8 +333,11 @@ void wsgi_stats_record(wsgi_request_stats *st)
     if (have) {
         x[WSGI_PHASE_SERVER] = wsgi_phase_of(st->end - st->request_start);
         x[WSGI_PHASE_REQUEST] = x[WSGI_PHASE_SERVER];
-        x[WSGI_PHASE_QUEUE] = wsgi_phase_of(st->accepted - st->request_start);
-        x[WSGI_PHASE_DAEMON] = wsgi_phase_of(st->end - st->accepted);
+        if (queued) {               /* daemon mode only; read so below */
+            x[WSGI_PHASE_QUEUE] =
+                wsgi_phase_of(st->accepted - st->request_start);
+            x[WSGI_PHASE_DAEMON] = wsgi_phase_of(st->end - st->accepted);
+        }
         x[WSGI_PHASE_APPLICATION] =
             wsgi_phase_of(st->app_finish - st->app_start);
         x[WSGI_PHASE_INPUT] = wsgi_phase_of(st->input_time);
