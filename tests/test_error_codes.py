@@ -61,6 +61,66 @@ WSGIScriptAlias /s "%s/shutdown.wsgi" %s application-group=%%{GLOBAL}
     assert not left
 
 
+SHADOWING_APP = r'''
+import sys, types
+
+# A stand-in for mod_wsgi, as test suites install to run code outside
+# Apache, left in place inside it.
+sys.modules["mod_wsgi"] = types.ModuleType("mod_wsgi")
+
+def application(environ, start_response):
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [b"shadowed"]
+'''
+
+MARKING_APP = r'''
+import mod_wsgi
+
+def mark(event, **kw):
+    open(%r, "w").write("stopped " + kw["shutdown_reason"])
+
+mod_wsgi.subscribe_shutdown(mark)
+
+def application(environ, start_response):
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [b"marking"]
+'''
+
+
+@pytest.mark.allow_log("WSGI0107")
+def test_shutdown_callbacks_that_cannot_be_called_at_all_are_logged(
+        make_server, scratch):
+    """WSGI0107: at the daemon process's exit, one interpreter's shutdown
+    callbacks cannot be called as a whole (its application replaced
+    sys.modules["mod_wsgi"] with a module of its own): the line names the
+    interpreter and the traceback follows; the other interpreter of the
+    process still runs its callbacks, and the stop goes on."""
+    marker = os.path.join(scratch, "marked")
+    write_file(os.path.join(scratch, "shadow.wsgi"), SHADOWING_APP)
+    write_file(os.path.join(scratch, "mark.wsgi"), MARKING_APP % marker)
+    os.chmod(scratch, 0o777)
+    srv = make_server("""
+WSGISocketPrefix "@ROOT@/wsgi"
+WSGIDaemonProcess sd processes=1 threads=2
+WSGIScriptAlias /shadow "%(d)s/shadow.wsgi" process-group=sd application-group=shadowing
+WSGIScriptAlias /mark "%(d)s/mark.wsgi" process-group=sd application-group=marking
+<Directory "%(d)s">
+    Require all granted
+</Directory>
+""" % {"d": scratch})
+    assert srv.get("/shadow").text == "shadowed"
+    assert srv.get("/mark").text == "marking"
+    took, left = srv.stop()
+    assert not left
+    log = srv.log()
+    line = [x for x in log.splitlines() if "WSGI0107" in x]
+    assert len(line) == 1, line
+    assert "shutdown callbacks of interpreter 'shadowing' failed" in line[0]
+    assert "AttributeError" in log and "_process_stopping" in log
+    with open(marker) as f:
+        assert f.read() == "stopped shutdown_signal"
+
+
 @pytest.mark.allow_log("WSGI0504")
 def test_alias_to_a_directory_without_slash_is_403_naming_it(make_server,
                                                               scratch):

@@ -219,3 +219,87 @@ def test_a_request_that_cannot_be_sent_is_503(make_server, scratch, shim):
         "'faulty'" in line[0] and "Broken pipe" in line[0]
     # The daemon, which got nothing, says so (WSGI0721) and goes on.
     assert srv.wait_log("WSGI0721")
+
+
+# Python's C API failing as it does when memory runs out: only the
+# module's calls fail, and only in the daemon processes (titled "(wsgi:"
+# by display-name=%{GROUP}): the Apache children run the same code.
+TITLED = "display-name=%{GROUP}"
+
+@pytest.mark.allow_log("WSGI0103")
+def test_a_sub_interpreter_python_cannot_create_is_500_then_retried(
+        make_server, scratch, shim):
+    """WSGI0103: Python cannot make the application group's
+    sub-interpreter (the first attempt of the daemon process): that
+    request gets 500 naming the group in the log, the process lives on,
+    and the next request makes the interpreter and is served."""
+    env = _env(shim, "Py_NewInterpreter:%d:mod_wsgi" % errno.ENOMEM,
+               "(wsgi:")
+    env["WSGI_FAULT_COUNT"] = "1"
+    srv = make_server(_conf(scratch, TITLED), env=env)
+    assert srv.get("/d", timeout=30).status_code == 500
+    line = [x for x in srv.error_log().splitlines() if "WSGI0103" in x]
+    assert len(line) == 1, line
+    assert "Python could not create the sub-interpreter for application " \
+        "group '" in line[0] and "|/d'" in line[0]
+    assert srv.get("/d", timeout=30).text == "served"
+    assert srv.get("/e").text == "served"
+    assert "WSGI0715" not in srv.error_log()    # no daemon process ended
+
+
+@pytest.mark.allow_log("WSGI0105", "WSGI0715", "WSGI0737", "WSGI0706")
+def test_types_python_cannot_prepare_keep_the_daemon_from_serving(
+        make_server, scratch, shim):
+    """WSGI0105: mod_wsgi's Python types cannot be made ready (MemoryError
+    at the daemon's start): the process says so with the traceback and
+    exits without serving; its supervisor starts another; requests wait
+    socket-timeout and get 504; embedded mode serves."""
+    srv = make_server(_conf(scratch, TITLED + " socket-timeout=3"),
+                      env=_env(shim, "PyType_Ready:%d:mod_wsgi" % errno.ENOMEM,
+                               "(wsgi:"))
+    log = srv.wait_log("WSGI0105")
+    line = [x for x in log.splitlines() if "WSGI0105" in x][0]
+    assert "could not prepare mod_wsgi's Python types" in line
+    assert "MemoryError" in srv.wait_log("MemoryError")
+    assert srv.get("/e").text == "served"
+    assert srv.get("/d", timeout=30).status_code == 504
+    srv.wait_log("WSGI0715")
+
+
+@pytest.mark.allow_log("WSGI0106", "WSGI0715", "WSGI0737", "WSGI0706")
+def test_a_python_configuration_that_cannot_be_built_is_crit(
+        make_server, scratch, shim):
+    """WSGI0106: a WSGIPythonWarnings filter cannot be turned into
+    Python's form (no memory) in the daemon process: crit, the process
+    exits without starting Python, requests to the group get 504 and
+    embedded mode, whose child built it, serves."""
+    srv = make_server("WSGIPythonWarnings ignore::DeprecationWarning\n" +
+                      _conf(scratch, TITLED + " socket-timeout=3"),
+                      env=_env(shim, "Py_DecodeLocale:%d:mod_wsgi"
+                               % errno.ENOMEM, "(wsgi:"))
+    log = srv.wait_log("WSGI0106")
+    line = [x for x in log.splitlines() if "WSGI0106" in x][0]
+    assert "[wsgi:crit]" in line
+    assert "could not build the Python configuration" in line
+    assert srv.get("/e").text == "served"
+    assert srv.get("/d", timeout=30).status_code == 504
+
+
+@pytest.mark.allow_log("WSGI0508")
+def test_an_environ_that_cannot_be_built_is_500_with_the_traceback(
+        make_server, scratch, shim):
+    """WSGI0508: the request's environ cannot be made (MemoryError copying
+    the interpreter's template): 500, the line names the script and the
+    MemoryError follows; the application was not called and the next
+    request is served."""
+    env = _env(shim, "PyDict_Copy:%d:mod_wsgi" % errno.ENOMEM, "(wsgi:")
+    env["WSGI_FAULT_COUNT"] = "1"
+    srv = make_server(_conf(scratch, TITLED), env=env)
+    assert srv.get("/d", timeout=30).status_code == 500
+    log = srv.error_log()
+    line = [x for x in log.splitlines() if "WSGI0508" in x]
+    assert len(line) == 1, line
+    assert "could not build the WSGI environ for '%s/f.wsgi'" % scratch \
+        in line[0]
+    assert "MemoryError" in log
+    assert srv.get("/d", timeout=30).text == "served"

@@ -15,6 +15,10 @@
  *     the file name of the shared object that called it, and for mmap
  *     only shared anonymous mappings), so that only the module's call
  *     fails and not Apache's or Python's.
+ * Python's C API is wrapped too (Py_DecodeLocale, PyType_Ready,
+ * Py_NewInterpreter, PyDict_Copy), matched on the caller like fork: the
+ * call then fails the way Python says it does when memory runs out, and
+ * errno is only a non-zero placeholder.
  * With WSGI_FAULT_PROC set, only processes whose command line starts with
  * it fail ("(wsgi:" picks daemon processes); with WSGI_FAULT_COUNT=N, only
  * the first N such calls of each process. Every other call goes to the C
@@ -35,6 +39,7 @@
 #include <sys/types.h>
 #include <sys/un.h>
 #include <unistd.h>
+#include <wchar.h>
 
 /* The error to fail the call with, or 0: this call goes through. */
 static int fault_errno(const char *call, const char *path)
@@ -250,4 +255,74 @@ ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
         return -1;
     }
     return next(fd, msg, flags);
+}
+
+/* Python's C API, as the module calls it. The shim does not link to
+ * libpython: the running interpreter's PyErr_NoMemory is looked up when
+ * a failure needs a Python exception. */
+static void fault_python_nomemory(void)
+{
+    void *(*nomemory)(void) =
+        (void *(*)(void))dlsym(RTLD_DEFAULT, "PyErr_NoMemory");
+
+    if (nomemory != NULL)
+        nomemory();
+}
+
+/* "On memory error, return NULL and set *size to (size_t)-1." (the
+ * Python/C API reference, Py_DecodeLocale). Called before Python starts:
+ * no exception. */
+wchar_t *Py_DecodeLocale(const char *arg, size_t *size)
+{
+    int err = fault_counted(
+        fault_errno_from("Py_DecodeLocale", __builtin_return_address(0)));
+    FAULT_NEXT(wchar_t *, "Py_DecodeLocale");
+
+    if (err) {
+        if (size != NULL)
+            *size = (size_t)-1;
+        return NULL;
+    }
+    return next(arg, size);
+}
+
+/* -1 with an exception set. */
+int PyType_Ready(void *type)
+{
+    int err = fault_counted(
+        fault_errno_from("PyType_Ready", __builtin_return_address(0)));
+    FAULT_NEXT(int, "PyType_Ready");
+
+    if (err) {
+        fault_python_nomemory();
+        return -1;
+    }
+    return next(type);
+}
+
+/* NULL, no exception: what CPython's Py_NewInterpreter returns when it
+ * cannot allocate the new interpreter's state. */
+void *Py_NewInterpreter(void)
+{
+    int err = fault_counted(
+        fault_errno_from("Py_NewInterpreter", __builtin_return_address(0)));
+    FAULT_NEXT(void *, "Py_NewInterpreter");
+
+    if (err)
+        return NULL;
+    return next();
+}
+
+/* NULL with MemoryError set. */
+void *PyDict_Copy(void *dict)
+{
+    int err = fault_counted(
+        fault_errno_from("PyDict_Copy", __builtin_return_address(0)));
+    FAULT_NEXT(void *, "PyDict_Copy");
+
+    if (err) {
+        fault_python_nomemory();
+        return NULL;
+    }
+    return next(dict);
 }
