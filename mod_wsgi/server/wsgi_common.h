@@ -387,6 +387,53 @@ apr_size_t wsgi_peer_environ_cap(void);
 int wsgi_remote_handler(request_rec *r, wsgi_request_config *rc,
                         wsgi_daemon *d);
 
+/* wsgi_upload.c: the request body on its way to the daemon, and the
+ * memory the Apache child relays bodies through (one mapping per
+ * direction per request, unmapped when the request ends). */
+#define WSGI_RELAY_SMALL 8192
+#define WSGI_RELAY_SIZE WSGI_PROTO_DATA_MAX
+#define WSGI_RELAY_MAP (WSGI_RELAY_SIZE + WSGI_PROTO_HEAD_SIZE)
+
+typedef struct {
+    void *in;                   /* body frames to the daemon, or NULL */
+    void *out;                  /* response frames from it, or NULL */
+    void *pre;                  /* the body read before connecting */
+    apr_size_t pre_cap;
+} wsgi_relay;
+
+typedef struct {
+    request_rec *r;
+    wsgi_relay *relay;
+    apr_bucket_brigade *bb;
+    int client_fd;              /* -1: an HTTP/2 stream, nothing to poll */
+    int reading;                /* more may come from the client */
+    int end_sent;               /* BODY_END is (being) sent */
+    int daemon_gone;            /* it stopped reading: send no more */
+    int status;                 /* the client failed: 408, 400, ... */
+    unsigned char *frame;       /* what is being written to the daemon */
+    unsigned char *spare;       /* pool room for frames, if no mapping */
+    unsigned char end_frame[WSGI_PROTO_HEAD_SIZE];  /* a lone BODY_END */
+    apr_size_t len, off;
+    apr_size_t pre_len, pre_off;    /* body read before connecting */
+    apr_interval_time_t client_timeout;
+} wsgi_body;
+wsgi_relay *wsgi_relay_new(request_rec *r);
+apr_status_t wsgi_relay_unmap(void *data);
+/* Room for a response payload: the relay's mapping for a large one. */
+unsigned char *wsgi_relay_room(wsgi_relay *relay, apr_pool_t *p,
+                               uint32_t len);
+apr_os_sock_t wsgi_client_fd(conn_rec *c);
+int wsgi_client_gone(conn_rec *c);
+/* Sets b up for r and reads up to cap of the body before connecting;
+ * b->status is set if the client failed meanwhile. */
+void wsgi_body_start(wsgi_body *b, request_rec *r, wsgi_relay *relay,
+                     apr_size_t cap);
+/* The body from its start again, for a request sent once more. */
+void wsgi_body_rewind(wsgi_body *b);
+int wsgi_body_send_first(int fd, wsgi_body *b, unsigned char *req,
+                         apr_size_t size, int timeout_ms);
+int wsgi_body_pump(wsgi_body *b, int fd, int timeout_ms, int taken);
+
 /* wsgi_proxy.c: WSGITrustedProxyHeaders / WSGITrustedProxies. */
 enum {
     WSGI_PROXY_CLIENT = 1,      /* -> REMOTE_ADDR */

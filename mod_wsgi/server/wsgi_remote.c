@@ -7,81 +7,13 @@
  * status and headers into the request_rec, body frames down the output
  * filters as they arrive. Each way this can fail has its own status and
  * message code, so "the daemon is down" never looks like "the daemon
- * sent garbage".
+ * sent garbage". The body's side, and the memory both ways go through,
+ * is wsgi_upload.c.
  */
 
 #include "wsgi_common.h"
 
 #include <fcntl.h>
-#include <sys/mman.h>
-
-/*
- * Memory for relaying bodies. An event-MPM connection's pool keeps what
- * it frees for the connections it serves later, up to MaxMemFree (2 MB
- * by default): 64 KiB buffers taken from request pools stayed in every
- * child once per connection it ever served (bench/: 3.4 MiB anonymous
- * memory per child after 1 MiB POSTs; 1.0 MiB with MaxMemFree 32). So the
- * body frames going to the daemon, the response frames above
- * WSGI_RELAY_SMALL coming back and the body read before connecting each
- * go through a mapping of the request's, unmapped when the request ends.
- * Both ways are in flight at once (see wsgi_body below): two mappings.
- */
-#define WSGI_RELAY_SMALL 8192
-#define WSGI_RELAY_SIZE WSGI_PROTO_DATA_MAX
-#define WSGI_RELAY_MAP (WSGI_RELAY_SIZE + WSGI_PROTO_HEAD_SIZE)
-
-typedef struct {
-    void *in;                   /* body frames to the daemon, or NULL */
-    void *out;                  /* response frames from it, or NULL */
-    void *pre;                  /* the body read before connecting */
-    apr_size_t pre_cap;
-} wsgi_relay;
-
-static apr_status_t wsgi_relay_unmap(void *data)
-{
-    wsgi_relay *relay = data;
-
-    if (relay->in != NULL && relay->in != MAP_FAILED)
-        munmap(relay->in, WSGI_RELAY_MAP);
-    if (relay->out != NULL && relay->out != MAP_FAILED)
-        munmap(relay->out, WSGI_RELAY_MAP);
-    if (relay->pre != NULL && relay->pre != MAP_FAILED)
-        munmap(relay->pre, relay->pre_cap);
-    relay->in = relay->out = relay->pre = NULL;
-    return APR_SUCCESS;
-}
-
-static wsgi_relay *wsgi_relay_new(request_rec *r)
-{
-    wsgi_relay *relay = apr_pcalloc(r->pool, sizeof(*relay));
-
-    apr_pool_cleanup_register(r->pool, relay, wsgi_relay_unmap,
-                              apr_pool_cleanup_null);
-    return relay;
-}
-
-/* One of the request's mappings, made on first use; NULL if none can be
- * had (the caller then takes pool memory). */
-static void *wsgi_relay_map(void **slot, apr_size_t size)
-{
-    if (*slot == NULL)
-        *slot = mmap(NULL, size, PROT_READ | PROT_WRITE,
-                     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    return *slot == MAP_FAILED ? NULL : *slot;
-}
-
-/* Room for a response payload of len bytes: the request's mapping for a
- * large frame (relay not NULL), else p. */
-static unsigned char *wsgi_relay_room(request_rec *r, wsgi_relay *relay,
-                                      apr_pool_t *p, uint32_t len)
-{
-    unsigned char *room = NULL;
-
-    (void)r;
-    if (relay != NULL && len > WSGI_RELAY_SMALL && len <= WSGI_RELAY_SIZE)
-        room = wsgi_relay_map(&relay->out, WSGI_RELAY_MAP);
-    return room ? room : apr_palloc(p, len ? len : 1);
-}
 
 typedef struct {
     apr_array_header_t *pairs;      /* of wsgi_pair */
@@ -105,30 +37,6 @@ static int wsgi_remote_collect(void *ctx, const char *key, const char *value,
     pair->value = value;
     pair->value_len = (uint32_t)strlen(value);
     return 0;
-}
-
-/* The client connection's socket descriptor, or -1. */
-static apr_os_sock_t wsgi_client_fd(conn_rec *c)
-{
-    apr_socket_t *sock = ap_get_conn_socket(c);
-    apr_os_sock_t sd = -1;
-
-    if (sock == NULL || apr_os_sock_get(&sd, sock) != APR_SUCCESS)
-        sd = -1;
-    return sd;
-}
-
-/*
- * Apache is stopping this child without grace (apachectl stop): the
- * worker and event MPMs then close the client sockets of requests still
- * running (close_worker_sockets), which leaves ours without a descriptor.
- * Waiting for a daemon any longer would only get the child SIGKILLed.
- * A graceful stop or restart leaves the socket alone: the request then
- * waits for the (new) daemons as usual.
- */
-static int wsgi_client_gone(conn_rec *c)
-{
-    return wsgi_client_fd(c) < 0;
 }
 
 /* Connects, retrying for connect-timeout while the daemon (re)starts.
@@ -211,8 +119,14 @@ static int wsgi_remote_connect(request_rec *r, wsgi_daemon *d)
     return -1;
 }
 
-static int wsgi_remote_send_request(request_rec *r, wsgi_request_config *rc,
-                                    wsgi_daemon *d, int fd, int timeout_ms)
+/* The REQUEST frame's payload, sealed, made before connecting: a daemon
+ * thread wakes as soon as the connection is queued, and when the frame
+ * came only after the environ was collected and sealed, it often found
+ * nothing to read yet and went to sleep again (one more context switch
+ * per request, bench/ at concurrency 1). Its head is made at sending. */
+static int wsgi_remote_build_request(request_rec *r, wsgi_request_config *rc,
+                                     wsgi_daemon *d, unsigned char **bufp,
+                                     apr_size_t *sizep)
 {
     unsigned char head[WSGI_PROTO_HEAD_SIZE];
     wsgi_remote_env env;
@@ -246,263 +160,9 @@ static int wsgi_remote_send_request(request_rec *r, wsgi_request_config *rc,
     wsgi_proto_put_head(head, WSGI_FRAME_REQUEST, (uint32_t)size);
     wsgi_peer_seal(d, head, buf + WSGI_PROTO_TAG_SIZE,
                    size - WSGI_PROTO_TAG_SIZE, buf);
-    return wsgi_wire_send(fd, WSGI_FRAME_REQUEST, buf, size, timeout_ms);
-}
-
-/* ---------------------------------------------------- the request body */
-
-/*
- * The body goes to the daemon while the response comes back: the Apache
- * child never blocks on one direction while the other waits. So an
- * application that answers before it has read its input (or streams its
- * answer while it reads) needs no copy of the body held anywhere: the
- * daemon reads BODY frames as the application asks, and memory per
- * request stays at two 64 KiB mappings whatever the body's size (the
- * daemon used to read an unread body whole into memory first: 512 MiB
- * for a 512 MiB POST). When the application is done without reading it
- * all, the daemon closes; the rest is not sent (Apache reads it off the
- * connection and discards it, as for any handler).
- */
-typedef struct {
-    request_rec *r;
-    wsgi_relay *relay;
-    apr_bucket_brigade *bb;
-    int client_fd;              /* -1: an HTTP/2 stream, nothing to poll */
-    int reading;                /* more may come from the client */
-    int end_sent;               /* BODY_END is (being) sent */
-    int daemon_gone;            /* it stopped reading: send no more */
-    int status;                 /* the client failed: 408, 400, ... */
-    unsigned char *frame;       /* what is being written to the daemon */
-    unsigned char *spare;       /* pool room for frames, if no mapping */
-    unsigned char end_frame[WSGI_PROTO_HEAD_SIZE];  /* a lone BODY_END */
-    apr_size_t len, off;
-    apr_size_t pre_len, pre_off;    /* body read before connecting */
-    apr_interval_time_t client_timeout;
-} wsgi_body;
-
-/* Body bytes from the client: > 0 read, 0 none now (non-blocking), -1
- * the end, -2 failed (b->status says how). */
-static long wsgi_body_take(wsgi_body *b, char *buf, apr_size_t n,
-                           int block)
-{
-    apr_size_t got = n;
-    apr_status_t rv;
-    int eos;
-
-    if (!b->reading)
-        return -1;
-    rv = ap_get_brigade(b->r->input_filters, b->bb, AP_MODE_READBYTES,
-                        block ? APR_BLOCK_READ : APR_NONBLOCK_READ, n);
-    if (APR_STATUS_IS_EAGAIN(rv)) {
-        apr_brigade_cleanup(b->bb);
-        return 0;
-    }
-    if (rv != APR_SUCCESS) {
-        /* RFC 9110 15.5.9: a client too slow to send its body gets 408,
-         * as Apache answers; a filter's own answer (413 for
-         * LimitRequestBody) stands. */
-        b->status = ap_map_http_request_error(rv, HTTP_BAD_REQUEST);
-        b->reading = 0;
-        b->r->connection->keepalive = AP_CONN_CLOSE;
-        apr_brigade_cleanup(b->bb);
-        return -2;
-    }
-    eos = !APR_BRIGADE_EMPTY(b->bb) &&
-          APR_BUCKET_IS_EOS(APR_BRIGADE_LAST(b->bb));
-    if (apr_brigade_flatten(b->bb, buf, &got) != APR_SUCCESS)
-        got = 0;
-    apr_brigade_cleanup(b->bb);
-    if (eos)
-        b->reading = 0;
-    return got > 0 ? (long)got : eos ? -1 : 0;
-}
-
-/*
- * Item 11 of the daemon issue: up to request-buffer-size of the body is
- * read before the daemon is connected to, so a slow upload costs an
- * Apache thread (cheap, and the event MPM's to manage) rather than one of
- * the group's few Python threads. Bounded by Apache's Timeout per read.
- */
-static void wsgi_body_preread(wsgi_body *b, apr_size_t cap)
-{
-    unsigned char *pre;
-    long got = 1;
-
-    if (cap == 0 || !b->reading)
-        return;
-    b->relay->pre_cap = cap;
-    pre = wsgi_relay_map(&b->relay->pre, cap);
-    if (pre == NULL)
-        return;
-    while (got > 0 && b->pre_len < cap) {
-        got = wsgi_body_take(b, (char *)pre + b->pre_len, cap - b->pre_len,
-                             1);
-        if (got > 0)
-            b->pre_len += (apr_size_t)got;
-    }
-}
-
-/* The next frame to write, if there is nothing pending: body bytes read
- * before connecting, then what the client has sent by now (without
- * waiting for it unless block), then BODY_END. Returns 1 when a frame
- * is pending, 0 when there is none now. */
-static int wsgi_body_next(wsgi_body *b, int block)
-{
-    unsigned char *f;
-    long got = 0;
-
-    if (b->off < b->len || b->daemon_gone || b->end_sent)
-        return b->off < b->len && !b->daemon_gone;
-    if (b->pre_off >= b->pre_len && !b->reading)
-        /* Only BODY_END is left (all of a request without a body): no
-         * 64 KiB mapping for it. Mapping and unmapping one per request
-         * cost a hello request two system calls, a page fault and, at
-         * munmap, a TLB shootdown on every CPU running this child. */
-        f = b->end_frame;
-    else if ((f = wsgi_relay_map(&b->relay->in, WSGI_RELAY_MAP)) == NULL) {
-        if (b->spare == NULL)
-            b->spare = apr_palloc(b->r->pool, WSGI_RELAY_MAP);
-        f = b->spare;
-    }
-    b->frame = f;
-    if (b->pre_off < b->pre_len) {
-        apr_size_t n = b->pre_len - b->pre_off;
-
-        if (n > WSGI_RELAY_SIZE)
-            n = WSGI_RELAY_SIZE;
-        memcpy(f + WSGI_PROTO_HEAD_SIZE,
-               (unsigned char *)b->relay->pre + b->pre_off, n);
-        b->pre_off += n;
-        got = (long)n;
-    }
-    else if (b->reading) {
-        got = wsgi_body_take(b, (char *)f + WSGI_PROTO_HEAD_SIZE,
-                             WSGI_RELAY_SIZE, block);
-        if (got == 0)
-            return 0;
-        if (got == -2)
-            return 0;   /* the caller sees b->status */
-    }
-    if (got > 0)
-        wsgi_proto_put_head(f, WSGI_FRAME_BODY, (uint32_t)got);
-    else {
-        wsgi_proto_put_head(f, WSGI_FRAME_BODY_END, 0);
-        b->end_sent = 1;
-        got = 0;
-    }
-    b->len = WSGI_PROTO_HEAD_SIZE + (apr_size_t)got;
-    b->off = 0;
-    return 1;
-}
-
-/*
- * Sends what the daemon socket takes now, without waiting: the frame
- * pending, then the next ones while there are any (the rest of the body
- * read before connecting, what the client has sent meanwhile, BODY_END).
- * Returns 0 when nothing is left pending, 1 when a frame waits for room,
- * 2 or 3 (the same, plus 2) when bytes went out, -1 when the client
- * failed (b->status).
- *
- * Sending comes before reading the daemon's frames: a request without a
- * body (or with all of it read before connecting) is then entirely on the
- * socket before this thread sleeps, HELLO or not. The daemon looks for
- * BODY_END when the application answers (wsgi_channel_spool); were it
- * sent only after HELLO was read, as it was, every such request cost a
- * round trip between the two processes while the daemon thread waited,
- * and on a loaded machine each such wake-up waits for a CPU (issue 19: a
- * hello request took 6 ms from connect to answer, upstream's 3).
- */
-static int wsgi_body_push(wsgi_body *b, int fd)
-{
-    int pending, moved = 0;
-
-    pending = wsgi_body_next(b, 0);
-    while (pending && b->status == 0) {
-        ssize_t sent = send(fd, b->frame + b->off, b->len - b->off,
-                            MSG_NOSIGNAL | MSG_DONTWAIT);
-
-        if (sent < 0 && errno == EINTR)
-            continue;
-        if (sent <= 0) {
-            if (sent < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
-                b->daemon_gone = 1;     /* its answer will say why */
-            break;
-        }
-        b->off += (apr_size_t)sent;
-        moved = 2;
-        pending = wsgi_body_next(b, 0);
-    }
-    if (b->daemon_gone)
-        pending = 0;
-    return b->status != 0 ? -1 : pending | moved;
-}
-
-/*
- * Moves the body along until a frame from the daemon can be read (1), or
- * until timeout_ms passes with nothing from it (0, errno ETIMEDOUT), or
- * the client failed (-1, b->status). Before the daemon took the request
- * (taken 0), an ungraceful stop of this child ends the wait (-1, errno
- * ECANCELED): see wsgi_client_gone.
- */
-static int wsgi_body_pump(wsgi_body *b, int fd, int timeout_ms, int taken)
-{
-    apr_time_t deadline = apr_time_now() + apr_time_from_msec(timeout_ms);
-    apr_time_t client_idle = apr_time_now();
-
-    for (;;) {
-        struct pollfd pfd[2];
-        int pending, n = 1, rc, wait_ms = 250;
-        apr_time_t now;
-
-        if (b->status != 0)
-            return -1;
-        pending = wsgi_body_push(b, fd);
-        if (pending < 0)
-            return -1;
-        if (pending > 1) {
-            deadline = apr_time_now() + apr_time_from_msec(timeout_ms);
-            pending &= 1;
-        }
-        pfd[0].fd = fd;
-        pfd[0].events = POLLIN | (pending ? POLLOUT : 0);
-        pfd[0].revents = 0;
-        pfd[1].revents = 0;
-        /* Waiting for the client's next piece too, unless a frame is
-         * pending or the body is all read. */
-        if (!pending && b->reading && !b->daemon_gone && !b->end_sent) {
-            if (b->client_fd >= 0) {
-                pfd[1].fd = b->client_fd;
-                pfd[1].events = POLLIN;
-                n = 2;
-            }
-            else
-                wait_ms = 10;   /* HTTP/2: try the stream again soon */
-        }
-        rc = poll(pfd, n, wait_ms);
-        if (rc < 0 && errno != EINTR)
-            return -1;
-        now = apr_time_now();
-        /* Writable again: the next turn sends (wsgi_body_push). */
-        if (rc > 0 && (pfd[0].revents & (POLLIN | POLLHUP | POLLERR)))
-            return 1;
-        if (n == 2 && (pfd[1].revents & (POLLIN | POLLHUP | POLLERR)))
-            client_idle = now;
-        else if (n == 2 && now - client_idle > b->client_timeout) {
-            /* The client sent nothing for Apache's Timeout. */
-            b->status = HTTP_REQUEST_TIME_OUT;
-            b->reading = 0;
-            b->r->connection->keepalive = AP_CONN_CLOSE;
-            return -1;
-        }
-        if (!taken && wsgi_client_gone(b->r->connection)) {
-            errno = ECANCELED;
-            return -1;
-        }
-        if (timeout_ms > 0 && now > deadline && !(n == 2)) {
-            errno = ETIMEDOUT;
-            return 0;
-        }
-    }
+    *bufp = buf;
+    *sizep = size;
+    return 0;
 }
 
 /* Reads one frame head and, up to max, its payload: into the request's
@@ -510,7 +170,7 @@ static int wsgi_body_pump(wsgi_body *b, int fd, int timeout_ms, int taken)
  * p. A descriptor passed with it is kept only for a FILE frame when the
  * caller takes one (passed not NULL), in *passed; otherwise closed at
  * once (nobody else may send us descriptors). */
-static int wsgi_remote_frame(request_rec *r, int fd, wsgi_relay *relay,
+static int wsgi_remote_frame(int fd, wsgi_relay *relay,
                              apr_pool_t *p, uint32_t max, int timeout_ms,
                              wsgi_frame_head *h, unsigned char **payload,
                              int *proto, int *passed)
@@ -531,7 +191,7 @@ static int wsgi_remote_frame(request_rec *r, int fd, wsgi_relay *relay,
         *passed = got;
     if (*proto != WSGI_PROTO_OK)
         return -1;
-    *payload = wsgi_relay_room(r, relay, p, h->length);
+    *payload = wsgi_relay_room(relay, p, h->length);
     return h->length ? wsgi_wire_read(fd, *payload, h->length, timeout_ms)
                      : 0;
 }
@@ -668,7 +328,7 @@ static int wsgi_remote_override(request_rec *r, int fd, wsgi_relay *relay,
     apr_pool_create(&sub, r->pool);
     do {
         apr_pool_clear(sub);
-        if (wsgi_remote_frame(r, fd, relay, sub, WSGI_PROTO_MAX_PAYLOAD,
+        if (wsgi_remote_frame(fd, relay, sub, WSGI_PROTO_MAX_PAYLOAD,
                               timeout_ms, &h, &payload, &proto,
                               &passed) < 0)
             break;
@@ -690,17 +350,25 @@ static int wsgi_remote_exchange(request_rec *r, wsgi_request_config *rc,
                                 wsgi_daemon *d, wsgi_body *b,
                                 int timeout_ms, int *fdp, long *pid)
 {
-    unsigned char *payload = NULL;
+    unsigned char *payload = NULL, *req;
+    apr_size_t req_size;
     wsgi_frame_head h;
     uint32_t hello;
     int fd, proto = WSGI_PROTO_OK, got = -1, pumped;
 
     *pid = 0;
     h.type = 0;
+    *fdp = -1;
+    if (wsgi_remote_build_request(r, rc, d, &req, &req_size) < 0) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, WSGI_LOGNO(0702)
+                      "could not make the request for daemon process "
+                      "group '%s'", d->name);
+        return HTTP_SERVICE_UNAVAILABLE;
+    }
     *fdp = fd = wsgi_remote_connect(r, d);
     if (fd < 0)
         return HTTP_SERVICE_UNAVAILABLE;
-    if (wsgi_remote_send_request(r, rc, d, fd, timeout_ms) < 0) {
+    if (wsgi_body_send_first(fd, b, req, req_size, timeout_ms) < 0) {
         ap_log_rerror(APLOG_MARK, APLOG_ERR, errno, r, WSGI_LOGNO(0702)
                       "could not send the request to daemon process group "
                       "'%s'", d->name);
@@ -731,7 +399,7 @@ static int wsgi_remote_exchange(request_rec *r, wsgi_request_config *rc,
             got = -1;   /* ETIMEDOUT: said below */
             break;
         }
-        got = wsgi_remote_frame(r, fd, NULL, r->pool, WSGI_PROTO_MAX_PAYLOAD,
+        got = wsgi_remote_frame(fd, NULL, r->pool, WSGI_PROTO_MAX_PAYLOAD,
                                 timeout_ms, &h, &payload, &proto, NULL);
         if (got < 0 || h.type != WSGI_FRAME_HELLO)
             break;
@@ -810,23 +478,14 @@ int wsgi_remote_handler(request_rec *r, wsgi_request_config *rc,
     timeout_ms = (d->socket_timeout > 0
                       ? d->socket_timeout
                       : (int)apr_time_sec(r->server->timeout)) * 1000;
-    memset(&body, 0, sizeof(body));
-    body.r = r;
-    body.relay = relay;
-    body.bb = apr_brigade_create(r->pool, c->bucket_alloc);
-    body.client_fd = c->master ? -1 : (int)wsgi_client_fd(c);
-    body.client_timeout = r->server->timeout;
-    body.reading = ap_should_client_block(r);
-    wsgi_body_preread(&body, (apr_size_t)d->request_buffer_size);
+    wsgi_body_start(&body, r, relay, (apr_size_t)d->request_buffer_size);
     if (body.status != 0)
         return body.status;
     /* A daemon whose script changed answers ":restart" to a request
      * without a body and goes: the request is sent again, at most once
      * per process of the group, and reaches a fresh one. */
     for (attempt = 0;; attempt++) {
-        body.pre_off = 0;
-        body.off = body.len = 0;
-        body.end_sent = body.daemon_gone = 0;
+        wsgi_body_rewind(&body);
         status = wsgi_remote_exchange(r, rc, d, &body, timeout_ms, &fd,
                                       &pid);
         if (status != WSGI_REMOTE_RESTART)
@@ -879,7 +538,7 @@ int wsgi_remote_handler(request_rec *r, wsgi_request_config *rc,
             ready = wsgi_body_pump(&body, fd, timeout_ms, 1);
         passed = -1;
         if (ready <= 0 ||
-            wsgi_remote_frame(r, fd, relay, sub, WSGI_PROTO_MAX_PAYLOAD,
+            wsgi_remote_frame(fd, relay, sub, WSGI_PROTO_MAX_PAYLOAD,
                               timeout_ms, &h, &payload, &proto,
                               &passed) < 0) {
             if (body.status == 0)
