@@ -8,6 +8,7 @@ import errno
 import os
 import shutil
 import subprocess
+import time
 
 import pytest
 
@@ -303,3 +304,63 @@ def test_an_environ_that_cannot_be_built_is_500_with_the_traceback(
         in line[0]
     assert "MemoryError" in log
     assert srv.get("/d", timeout=30).text == "served"
+
+
+APP_MEET = r'''
+import os, time
+def application(environ, start_response):
+    # ?wait=F waits (at most 10 s) for F, ?make=F makes it: both answer
+    # "met" only if both ran at once.
+    kind, _, name = environ.get("QUERY_STRING", "").partition("=")
+    path = os.path.join(%r, name)
+    met = True
+    if kind == "make":
+        open(path, "w").close()
+    elif kind == "wait":
+        open(path + ".waiting", "w").close()
+        deadline = time.monotonic() + 10
+        while not os.path.exists(path) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        met = os.path.exists(path)
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [b"met" if met else b"alone"]
+'''
+
+
+@pytest.mark.allow_log("WSGI0752")
+def test_workers_without_wait_sets_take_turns_on_a_lock(make_server, scratch,
+                                                        shim):
+    """Daemon workers wait for connections on epoll sets of their own
+    (EPOLLEXCLUSIVE, wsgi_worker.c); where none can be made (here
+    epoll_create1 fails with EMFILE) the process says so once (WSGI0752)
+    and its threads wait as before, one at a time under a lock: requests
+    are served, two at once, and the group stops cleanly."""
+    import concurrent.futures
+    meet = os.path.join(scratch, "meet")
+    os.mkdir(meet)
+    os.chmod(meet, 0o777)
+    write_file(os.path.join(scratch, "meet.wsgi"), APP_MEET % meet)
+    srv = make_server("""
+WSGISocketPrefix "@ROOT@/wsgi"
+WSGIDaemonProcess faulty processes=1 threads=2
+WSGIScriptAlias /meet "%s/meet.wsgi" process-group=faulty
+<Directory "%s">
+    Require all granted
+</Directory>
+""" % (scratch, scratch), env=_env(shim, "epoll_create1:%d:mod_wsgi"
+                                   % errno.EMFILE))
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        waiting = pool.submit(srv.get, "/meet?wait=one", timeout=30)
+        deadline = time.monotonic() + 10
+        while not os.path.exists(os.path.join(meet, "one.waiting")):
+            assert time.monotonic() < deadline, "the waiting request never ran"
+            time.sleep(0.01)
+        assert srv.get("/meet?make=one", timeout=30).text == "met"
+        assert waiting.result().text == "met"
+    line = srv.wait_log("WSGI0752")
+    line = [x for x in line.splitlines() if "WSGI0752" in x]
+    assert len(line) == 1, line
+    assert "daemon group 'faulty'" in line[0] and "one at a time" in line[0]
+    assert "Too many open files" in line[0]
+    took, left = srv.stop()
+    assert not left

@@ -24,6 +24,7 @@
 #include "apr_atomic.h"
 
 #include <fcntl.h>
+#include <sys/epoll.h>
 
 /* APR pools are not thread-safe: each worker gets its own pool, made by
  * the main thread before any worker runs. */
@@ -37,20 +38,103 @@ static apr_thread_t **wsgi_worker_threads = NULL;
 static int wsgi_worker_count = 0;
 static apr_uint32_t wsgi_worker_served = 0;
 
-/* One idle worker at a time waits on the socket, the others on this
- * mutex: each connection then wakes one thread, not every idle one
- * (without it every request cost a context switch per idle thread). */
+/*
+ * How idle workers wait for a connection. Each has an epoll set of its
+ * own holding the group's socket with EPOLLEXCLUSIVE and the monitor's
+ * wake pipe: a connection then wakes one idle thread of one process of
+ * the group ("one or more", epoll(7); in practice one), and the thread
+ * that served a request goes straight back to waiting. Before, one idle
+ * worker per process polled the socket and the others queued on a mutex:
+ * every connection woke a thread in each process (the losers of the
+ * accept() race waited again) and handed the mutex on, about four
+ * context switches per request in the daemon at concurrency 1 where one
+ * is needed (bench/, issue 19). Without EPOLLEXCLUSIVE (Linux before
+ * 4.5) that scheme is kept: wsgi_accept_lock.
+ */
 static apr_thread_mutex_t *wsgi_accept_lock = NULL;
+
+static int wsgi_worker_watch(wsgi_daemon *d, int ep)
+{
+    struct epoll_event ev;
+
+    memset(&ev, 0, sizeof(ev));
+    ev.events = EPOLLIN | EPOLLEXCLUSIVE;
+    ev.data.fd = d->listen_fd;
+    return epoll_ctl(ep, EPOLL_CTL_ADD, d->listen_fd, &ev);
+}
+
+/* The thread's wait set, or -1: use the lock and poll(). */
+static int wsgi_worker_waitset(wsgi_daemon *d)
+{
+    struct epoll_event ev;
+    int ep = epoll_create1(EPOLL_CLOEXEC);
+
+    if (ep < 0)
+        return -1;
+    if (wsgi_worker_watch(d, ep) == 0) {
+        memset(&ev, 0, sizeof(ev));
+        ev.events = EPOLLIN;
+        ev.data.fd = wsgi_monitor_wake_fd();
+        if (epoll_ctl(ep, EPOLL_CTL_ADD, ev.data.fd, &ev) == 0)
+            return ep;
+    }
+    close(ep);
+    return -1;
+}
+
+/*
+ * After a connection: this thread's watch on the socket goes to the back
+ * of the socket's queue of waiters. The kernel wakes the first waiting
+ * one in that queue, that is, in the order the threads started: without
+ * this, the group's first process took every connection while it had an
+ * idle thread, and its GIL served them all (hello at 16 concurrent fell
+ * from 1.39x to 1.15x Debian's). Now each thread of each process has its
+ * turn. If the watch cannot be made again, the thread waits as before
+ * the wait sets (*ep -1).
+ */
+static void wsgi_worker_requeue(wsgi_daemon *d, int *ep)
+{
+    if (epoll_ctl(*ep, EPOLL_CTL_DEL, d->listen_fd, NULL) == 0 &&
+        wsgi_worker_watch(d, *ep) == 0)
+        return;
+    close(*ep);
+    *ep = -1;
+}
+
+/* Waits until the group's socket has a connection (1), something else
+ * woke this thread (0: look at the stop reason) or waiting failed (-1).
+ * The wake pipe is never drained: once written, it wakes every wait. */
+static int wsgi_worker_wait(wsgi_daemon *d, int ep)
+{
+    struct epoll_event ev[2];
+    struct pollfd pfd[2];
+    int rc, i, ready = 0;
+
+    if (ep >= 0) {
+        rc = epoll_wait(ep, ev, 2, -1);
+        for (i = 0; i < rc; i++)
+            ready |= ev[i].data.fd == d->listen_fd;
+    }
+    else {
+        pfd[0].fd = d->listen_fd;
+        pfd[0].events = POLLIN;
+        pfd[1].fd = wsgi_monitor_wake_fd();
+        pfd[1].events = POLLIN;
+        rc = poll(pfd, 2, -1);
+        ready = rc > 0 && (pfd[0].revents & POLLIN);
+    }
+    if (rc < 0)
+        return errno == EINTR ? 0 : -1;
+    return ready;
+}
 
 /*
  * The listening socket is shared by every process of the group (and the
- * parent keeps it open): nothing here may shut it down. Workers wait on
- * it and on the monitor's wake pipe together; the socket is non-blocking,
- * so the loser of a race for a connection just waits again.
+ * parent keeps it open): nothing here may shut it down. It is
+ * non-blocking, so the loser of a race for a connection just waits again.
  */
-static int wsgi_worker_accept_locked(wsgi_daemon *d)
+static int wsgi_worker_accept_one(wsgi_daemon *d, int ep)
 {
-    struct pollfd pfd[2];
     int fd = -1, rc;
 
     for (;;) {
@@ -64,14 +148,10 @@ static int wsgi_worker_accept_locked(wsgi_daemon *d)
                 fd = accept(d->listen_fd, NULL, NULL);
             break;
         }
-        pfd[0].fd = d->listen_fd;
-        pfd[0].events = POLLIN;
-        pfd[1].fd = wsgi_monitor_wake_fd();
-        pfd[1].events = POLLIN;
-        rc = poll(pfd, 2, -1);
-        if (rc < 0 && errno != EINTR)
+        rc = wsgi_worker_wait(d, ep);
+        if (rc < 0)
             break;
-        if (rc <= 0 || !(pfd[0].revents & POLLIN))
+        if (rc == 0)
             continue;
         /* A recycle may have begun while this thread waited: the queue is
          * the next process's now (it is already starting). */
@@ -91,12 +171,18 @@ static int wsgi_worker_accept_locked(wsgi_daemon *d)
     return fd < 0 ? -1 : fd;
 }
 
-static int wsgi_worker_accept(wsgi_daemon *d)
+static int wsgi_worker_accept(wsgi_daemon *d, int *ep)
 {
     int fd;
 
+    if (*ep >= 0) {
+        fd = wsgi_worker_accept_one(d, *ep);
+        if (fd >= 0)
+            wsgi_worker_requeue(d, ep);
+        return fd;
+    }
     apr_thread_mutex_lock(wsgi_accept_lock);
-    fd = wsgi_worker_accept_locked(d);
+    fd = wsgi_worker_accept_one(d, -1);
     apr_thread_mutex_unlock(wsgi_accept_lock);
     return fd;
 }
@@ -325,10 +411,18 @@ static void *APR_THREAD_FUNC wsgi_worker_main(apr_thread_t *thread,
     wsgi_worker *w = data;
     wsgi_daemon *d = w->d;
     apr_pool_t *p = w->pool;
-    int fd, flags;
+    int fd, flags, ep = wsgi_worker_waitset(d);
 
     wsgi_monitor_slot = w->slot;
-    while ((fd = wsgi_worker_accept(d)) >= 0) {
+    if (ep < 0 && w->slot == 0)
+        ap_log_error(APLOG_MARK, APLOG_NOTICE, errno, d->server,
+                     WSGI_LOGNO(0752) "daemon group '%s' (pid %d): its "
+                     "threads wait for connections one at a time (an "
+                     "epoll set with EPOLLEXCLUSIVE, Linux 4.5 and later, "
+                     "could not be made); it serves as usual, with more "
+                     "context switches per request", d->name,
+                     (int)getpid());
+    while ((fd = wsgi_worker_accept(d, &ep)) >= 0) {
         /* The accepted socket inherits O_NONBLOCK; the wire code polls
          * before every read and write, so that is what it wants. */
         flags = fcntl(fd, F_GETFL);
@@ -355,6 +449,8 @@ static void *APR_THREAD_FUNC wsgi_worker_main(apr_thread_t *thread,
             wsgi_monitor_recycle(WSGI_STOP_MAXIMUM_REQUESTS, NULL);
         }
     }
+    if (ep >= 0)
+        close(ep);
     /* A plain return, not apr_thread_exit(): pthread_exit() unwinds by
      * force, which leaves the stack poisoned under AddressSanitizer (a
      * false stack-buffer-underflow when the thread ends). Nothing joins

@@ -11,7 +11,8 @@
  *   - errno: the error number the call then fails with;
  *   - match, when given: a substring the call's path must contain (bind:
  *     the UNIX socket's path; chroot, chown: the path; getrandom: the
- *     length asked for, in decimal; mmap, fork, setuid, accept, sendmsg:
+ *     length asked for, in decimal; mmap, fork, setuid, accept, sendmsg,
+ *     epoll_create1:
  *     the file name of the shared object that called it, and for mmap
  *     only shared anonymous mappings), so that only the module's call
  *     fails and not Apache's or Python's.
@@ -255,6 +256,18 @@ ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
         return -1;
     }
     return next(fd, msg, flags);
+}
+
+int epoll_create1(int flags)
+{
+    int err = fault_errno_from("epoll_create1", __builtin_return_address(0));
+    FAULT_NEXT(int, "epoll_create1");
+
+    if (err) {
+        errno = err;
+        return -1;
+    }
+    return next(flags);
 }
 
 /* Python's C API, as the module calls it. The shim does not link to
