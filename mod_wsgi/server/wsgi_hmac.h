@@ -23,6 +23,12 @@ typedef struct {
     size_t used; /* bytes waiting in block */
 } wsgi_sha256_ctx;
 
+/* Whether blocks are hashed with the CPU's SHA instructions: asked for
+ * (want 1) they are used when the CPU has them, which is the default;
+ * want 0 keeps to portable C. Returns what is used from now on. For the
+ * tests, which check both ways give the same digests. */
+int wsgi_sha256_hw(int want);
+
 void wsgi_sha256_init(wsgi_sha256_ctx *c);
 void wsgi_sha256_update(wsgi_sha256_ctx *c, const void *data, size_t len);
 void wsgi_sha256_final(wsgi_sha256_ctx *c, unsigned char out[WSGI_SHA256_SIZE]);
