@@ -231,3 +231,86 @@ def test_a_daemon_that_always_asks_for_a_restart_gets_503(foreign):
     # processes=1: the first try and two more, then no further connection.
     assert len(foreign.peer.seen) == 3, foreign.peer.seen
     assert len(foreign.peer.replies) == 7
+
+
+IMPOSTOR = r'''
+import os, socket, sys, time
+# The socket was bound by the test; this process, Apache's user, is the
+# one that listens on it, as one that replaced the path would. It takes
+# every connection for 6 s and says how many came and how many bytes.
+s = socket.socket(fileno=int(sys.argv[1]))
+s.listen(4)
+print("listening", flush=True)
+conns = got = 0
+deadline = time.monotonic() + 6
+while time.monotonic() < deadline:
+    s.settimeout(max(0.01, deadline - time.monotonic()))
+    try:
+        conn, _ = s.accept()
+    except socket.timeout:
+        break
+    conns += 1
+    conn.settimeout(1)
+    try:
+        while True:
+            more = conn.recv(65536)
+            if not more:
+                break
+            got += len(more)
+    except socket.timeout:
+        pass
+    conn.close()
+print(conns, got)
+'''
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root: the impostor "
+                    "runs as www-data")
+@pytest.mark.allow_log("WSGI0753")
+def test_a_socket_taken_over_by_apaches_user_is_sent_nothing(foreign):
+    """WSGI0753: a process of Apache's user listening on the group's path
+    (here handed the bound socket by the test, as if the directory had let
+    it replace the socket) is connected to but sent nothing, not even the
+    request, whose environ carries the client's cookies and credentials:
+    the child sees the listener is not the user who made the group's
+    socket. The request gets 503 and the line names the impostor."""
+    import pwd
+    import subprocess
+    import sys
+    foreign.peer.close()                # the root peer goes
+    path = foreign.peer.path
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.bind(path)
+    os.chmod(path, 0o777)
+    pw = pwd.getpwnam("www-data")
+
+    def drop():
+        os.setgroups([])
+        os.setgid(pw.pw_gid)
+        os.setuid(pw.pw_uid)
+
+    imp = subprocess.Popen([sys.executable, "-c", IMPOSTOR,
+                            str(sock.fileno())], pass_fds=[sock.fileno()],
+                           preexec_fn=drop, stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True)
+    sock.close()
+    try:
+        assert imp.stdout.readline().strip() == "listening"
+        r = foreign.get("/d", headers={"Cookie": "session=secret"},
+                        timeout=30)
+        out, err = imp.communicate(timeout=30)
+    finally:
+        if imp.poll() is None:
+            imp.kill()
+            imp.wait(timeout=10)
+    assert r.status_code == 503
+    line = _line(foreign, "WSGI0753")
+    assert "the socket of daemon process group 'g'" in line
+    assert "running as uid %d, not by the group's listener (uid 0)" \
+        % pw.pw_uid in line
+    assert "pid %d" % imp.pid in line
+    # The child did connect (once: no retry) and sent not a byte.
+    assert out.split() == ["1", "0"], (out, err)
+    os.unlink(path)
+    os.rename(path + ".real", path)
+    assert foreign.get("/d", timeout=30).text == "real daemon"

@@ -332,6 +332,7 @@ typedef struct wsgi_daemon {
     /* Parent side, per generation. */
     const char *socket_path;
     int listen_fd;
+    uid_t listen_uid;   /* who listens there: a peer must be that user */
     apr_proc_t *procs;
 } wsgi_daemon;
 
@@ -382,6 +383,9 @@ void wsgi_peer_refuse(const wsgi_daemon *d, int fd, const char *why,
                       const char *script);
 /* The largest REQUEST frame a daemon takes (from Apache's limits). */
 apr_size_t wsgi_peer_environ_cap(void);
+/* In an Apache child, just connected: 0 when the group's own listener
+ * answers; -1 (WSGI0753 logged) when another user's process does. */
+int wsgi_peer_check_daemon(const wsgi_daemon *d, request_rec *r, int fd);
 
 /* wsgi_remote.c: the Apache child's side of a daemon request. */
 int wsgi_remote_handler(request_rec *r, wsgi_request_config *rc,

@@ -788,6 +788,7 @@ static int wsgi_daemon_listen(apr_pool_t *pconf, server_rec *s,
                      "filesystem of WSGISocketPrefix)", d->name,
                      d->socket_path, (int)d->socket_uid);
     d->listen_fd = fd;
+    d->listen_uid = geteuid();
     apr_pool_cleanup_register(pconf, d, wsgi_daemon_cleanup,
                               apr_pool_cleanup_null);
     return 0;

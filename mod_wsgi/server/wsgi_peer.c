@@ -535,6 +535,39 @@ void wsgi_peer_refuse(const wsgi_daemon *d, int fd, const char *why,
                  script ? script : "");
 }
 
+/*
+ * The other direction: an Apache child sends a group's socket every
+ * request of the group, cookies and credentials included, and believes
+ * the answer. Whoever can replace the socket's path (a directory Apache's
+ * user may write to, or a sticky one such as /tmp, where that user may
+ * remove the socket it owns) could listen there instead. SO_PEERCRED on
+ * a connected UNIX socket gives the credentials of the process that
+ * called listen() (unix(7)): for the group's socket, Apache's parent,
+ * which made it as root (d->listen_uid). Checked before anything is sent.
+ */
+int wsgi_peer_check_daemon(const wsgi_daemon *d, request_rec *r, int fd)
+{
+    struct ucred cred;
+    socklen_t len = sizeof(cred);
+
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) {
+        cred.pid = 0;
+        cred.uid = (uid_t)-1;
+    }
+    else if (cred.uid == d->listen_uid)
+        return 0;
+    ap_log_rerror(APLOG_MARK, APLOG_ALERT, 0, r, WSGI_LOGNO(0753)
+                  "the socket of daemon process group '%s' ('%s') is "
+                  "answered by pid %d running as uid %d, not by the "
+                  "group's listener (uid %d): another process took its "
+                  "path. Nothing was sent to it and the request gets 503. "
+                  "Find that process, and give WSGISocketPrefix a "
+                  "directory only root can write to",
+                  d->name, d->socket_path, (int)cred.pid, (int)cred.uid,
+                  (int)d->listen_uid);
+    return -1;
+}
+
 int wsgi_peer_check_frame(const wsgi_daemon *d, int fd,
                           const unsigned char *head,
                           const unsigned char *payload, apr_size_t len)

@@ -73,6 +73,10 @@ static int wsgi_remote_connect(request_rec *r, wsgi_daemon *d)
         }
         wsgi_wire_buffers(fd, d->send_buffer_size, d->receive_buffer_size);
         if (connect(fd, (struct sockaddr *)&addr, sizeof(addr)) == 0) {
+            if (wsgi_peer_check_daemon(d, r, fd) < 0) {
+                close(fd);
+                return -1;
+            }
             /* Non-blocking from here: every read and write of the wire
              * code is bounded by socket-timeout through poll(). */
             fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
