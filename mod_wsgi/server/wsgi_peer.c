@@ -504,19 +504,9 @@ static const char *wsgi_peer_unmapped(const char *script,
                           : NULL;
 }
 
-/* The connected peer's pid (an Apache child's), or 0. */
-int wsgi_peer_pid(int fd)
-{
-    struct ucred cred;
-    socklen_t len = sizeof(cred);
-
-    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
-        return 0;
-    return (int)cred.pid;
-}
-
-void wsgi_peer_refuse(const wsgi_daemon *d, int fd, const char *why,
-                      const char *script)
+/* The connected peer's credentials (SO_PEERCRED); pid 0 and uid -1 when
+ * they cannot be read. */
+static struct ucred wsgi_peer_cred(int fd)
 {
     struct ucred cred;
     socklen_t len = sizeof(cred);
@@ -524,7 +514,22 @@ void wsgi_peer_refuse(const wsgi_daemon *d, int fd, const char *why,
     if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) {
         cred.pid = 0;
         cred.uid = (uid_t)-1;
+        cred.gid = (gid_t)-1;
     }
+    return cred;
+}
+
+/* The connected peer's pid (an Apache child's), or 0. */
+int wsgi_peer_pid(int fd)
+{
+    return (int)wsgi_peer_cred(fd).pid;
+}
+
+void wsgi_peer_refuse(const wsgi_daemon *d, int fd, const char *why,
+                      const char *script)
+{
+    struct ucred cred = wsgi_peer_cred(fd);
+
     ap_log_error(APLOG_MARK, APLOG_ALERT, 0, d->server, WSGI_LOGNO(0740)
                  "daemon group '%s' (pid %d) refused a request from peer "
                  "pid %d (uid %d): %s%s%s; nothing was run and the "
@@ -547,14 +552,9 @@ void wsgi_peer_refuse(const wsgi_daemon *d, int fd, const char *why,
  */
 int wsgi_peer_check_daemon(const wsgi_daemon *d, request_rec *r, int fd)
 {
-    struct ucred cred;
-    socklen_t len = sizeof(cred);
+    struct ucred cred = wsgi_peer_cred(fd);
 
-    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) {
-        cred.pid = 0;
-        cred.uid = (uid_t)-1;
-    }
-    else if (cred.uid == d->listen_uid)
+    if (cred.uid == d->listen_uid)
         return 0;
     ap_log_rerror(APLOG_MARK, APLOG_ALERT, 0, r, WSGI_LOGNO(0753)
                   "the socket of daemon process group '%s' ('%s') is "

@@ -360,7 +360,7 @@ int wsgi_body_pump(wsgi_body *b, int fd, int timeout_ms, int taken)
  * woke once more per hello request (bench/, issue 19).
  */
 int wsgi_body_send_first(int fd, wsgi_body *b, unsigned char *req,
-                                  apr_size_t size, int timeout_ms)
+                         apr_size_t size, int timeout_ms)
 {
     unsigned char head[WSGI_PROTO_HEAD_SIZE], body[WSGI_PROTO_HEAD_SIZE];
     apr_size_t rest = b->pre_len - b->pre_off;
